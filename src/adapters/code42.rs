@@ -1,0 +1,657 @@
+//! The Code42 API over HTTPS (reqwest): tokens, retries, and the few
+//! resources this tool needs. Wire facts and their sources: reference
+//! `code42-api.md`; uncertain ones are configurable (see `Config`).
+//!
+//! Retry policy (reference §7): 429 waits for `Retry-After` on every method,
+//! but never past the invocation's deadline; 5xx and transport errors are
+//! retried with backoff for GET/PUT and token requests only; a 401 gets one
+//! fresh token (and, for a token kept in the secret, one re-read of the
+//! secret) before it is an error. Moves are never blindly re-sent: the
+//! caller re-reads the user first.
+
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::config::{Config, SettingsHost, SettingsToken};
+use crate::domain::watch_paths::SettingSnapshot;
+use crate::error::{Code42Error, SecretError};
+use crate::ports::{Code42, Code42Org, Code42User};
+use crate::secret::{Code42Secret, Credentials, Redacted};
+
+const MAX_ATTEMPTS: u32 = 3;
+const MAX_RATE_LIMITED_ATTEMPTS: u32 = 4;
+const BACKOFF: Duration = Duration::from_millis(200);
+/// Refresh tokens this long before Code42 says they expire.
+const TOKEN_EARLY_REFRESH: Duration = Duration::from_secs(60);
+/// Do not start a request with less time than this left.
+const MIN_REQUEST_TIME: Duration = Duration::from_millis(250);
+const PAGE_SIZE: usize = 100;
+const MAX_PAGES: usize = 100;
+
+/// Where the Code42 secret's JSON comes from (Secrets Manager in production).
+pub trait SecretSource: Send + Sync {
+    fn fetch(&self) -> BoxFuture<'_, Result<String, SecretError>>;
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum TokenKind {
+    Gateway,
+    Console,
+}
+
+struct Token {
+    value: Redacted,
+    refresh_at: Instant,
+}
+
+/// Long-lived: one per process (a warm Lambda container keeps its tokens).
+pub struct Code42Client {
+    http: reqwest::Client,
+    secret_id: String,
+    allowed_hosts: Vec<String>,
+    settings_host: SettingsHost,
+    settings_token: SettingsToken,
+    /// Spellings of the settings resource to try, in order.
+    settings_paths: StdMutex<Vec<&'static str>>,
+    request_timeout: Duration,
+    secrets: Arc<dyn SecretSource>,
+    secret: Mutex<Option<Arc<Code42Secret>>>,
+    gateway_token: Mutex<Option<Token>>,
+    console_token: Mutex<Option<Token>>,
+}
+
+/// One invocation's view of the client: every call respects its deadline.
+pub struct Code42Session<'a> {
+    client: &'a Code42Client,
+    deadline: Instant,
+}
+
+/// A response that is not a retried-away failure.
+struct Reply {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+impl Code42Client {
+    pub fn new(config: &Config, secrets: Arc<dyn SecretSource>) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("workspaces-code42/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let settings_paths = match config.settings_path.as_deref() {
+            Some("OrgSetting") => vec!["OrgSetting"],
+            Some(_) => vec!["OrgSettings"],
+            // The seed's spelling first, py42's as the fallback (reference §5a).
+            None => vec!["OrgSettings", "OrgSetting"],
+        };
+        Ok(Self {
+            http,
+            secret_id: config.secret_id.clone(),
+            allowed_hosts: config.allowed_hosts.clone(),
+            settings_host: config.settings_host,
+            settings_token: config.settings_token,
+            settings_paths: StdMutex::new(settings_paths),
+            request_timeout: config.request_timeout,
+            secrets,
+            secret: Mutex::new(None),
+            gateway_token: Mutex::new(None),
+            console_token: Mutex::new(None),
+        })
+    }
+
+    pub fn session(&self, deadline: Instant) -> Code42Session<'_> {
+        Code42Session {
+            client: self,
+            deadline,
+        }
+    }
+
+    async fn secret(&self, reload: bool) -> Result<Arc<Code42Secret>, Code42Error> {
+        let mut cached = self.secret.lock().await;
+        if let (false, Some(secret)) = (reload, cached.as_ref()) {
+            return Ok(secret.clone());
+        }
+        let raw = self.secrets.fetch().await?;
+        let secret = Arc::new(Code42Secret::parse(&self.secret_id, &raw, &self.allowed_hosts)?);
+        *cached = Some(secret.clone());
+        Ok(secret)
+    }
+
+    fn token_slot(&self, kind: TokenKind) -> &Mutex<Option<Token>> {
+        match kind {
+            TokenKind::Gateway => &self.gateway_token,
+            TokenKind::Console => &self.console_token,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserDto {
+    user_id: String,
+    username: String,
+    #[serde(default)]
+    org_guid: Option<String>,
+    #[serde(default)]
+    org_name: Option<String>,
+    #[serde(default)]
+    active: Option<bool>,
+    #[serde(default)]
+    blocked: Option<bool>,
+}
+
+impl From<UserDto> for Code42User {
+    fn from(u: UserDto) -> Self {
+        Code42User {
+            user_id: u.user_id,
+            username: u.username,
+            org_guid: u.org_guid.unwrap_or_default(),
+            org_name: u.org_name.unwrap_or_default(),
+            active: u.active.unwrap_or(true),
+            blocked: u.blocked.unwrap_or(false),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct UsersPage {
+    #[serde(default)]
+    users: Vec<UserDto>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrgDto {
+    org_guid: String,
+    #[serde(default)]
+    org_name: String,
+    #[serde(default)]
+    active: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct OrgsPage {
+    #[serde(default)]
+    orgs: Vec<OrgDto>,
+}
+
+impl Code42Session<'_> {
+    fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Sleep `wait` if that leaves time for another request.
+    async fn wait_if_time_allows(&self, wait: Duration) -> bool {
+        if wait + MIN_REQUEST_TIME >= self.remaining() {
+            return false;
+        }
+        tokio::time::sleep(wait).await;
+        true
+    }
+
+    /// Send with the 429 / 5xx / transport retry policy. Any other status is
+    /// returned for the caller to interpret.
+    async fn send_retrying(
+        &self,
+        method: &Method,
+        path: &str,
+        retry_failures: bool,
+        build: impl Fn(Duration) -> RequestBuilder,
+    ) -> Result<Reply, Code42Error> {
+        let mut attempt = 0;
+        let mut rate_limited = 0;
+        loop {
+            attempt += 1;
+            let remaining = self.remaining();
+            if remaining < MIN_REQUEST_TIME {
+                return Err(Code42Error::Unreachable {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    attempts: attempt - 1,
+                    detail: "the invocation ran out of time".to_string(),
+                });
+            }
+            let timeout = remaining.min(self.client.request_timeout);
+            let result = build(timeout).timeout(timeout).send().await;
+            let backoff = BACKOFF * 2u32.pow(attempt.saturating_sub(1));
+            let response = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    if retry_failures && attempt < MAX_ATTEMPTS && self.wait_if_time_allows(backoff).await {
+                        tracing::warn!(%method, path, attempt, error = %e.without_url(), "Code42 request failed; retrying");
+                        continue;
+                    }
+                    return Err(Code42Error::Unreachable {
+                        method: method.to_string(),
+                        path: path.to_string(),
+                        attempts: attempt,
+                        detail: e.without_url().to_string(),
+                    });
+                }
+            };
+            let status = response.status();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                rate_limited += 1;
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                let wait = retry_after.map(Duration::from_secs).unwrap_or(backoff);
+                if rate_limited < MAX_RATE_LIMITED_ATTEMPTS && self.wait_if_time_allows(wait).await {
+                    tracing::info!(%method, path, wait_ms = wait.as_millis() as u64, "Code42 rate limited; waiting as asked");
+                    attempt -= 1; // a rate-limit wait is not a failed attempt
+                    continue;
+                }
+                return Err(Code42Error::RateLimited {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    retry_after,
+                });
+            }
+            let body = match response.bytes().await {
+                Ok(b) => b.to_vec(),
+                Err(e) => {
+                    if retry_failures && attempt < MAX_ATTEMPTS && self.wait_if_time_allows(backoff).await {
+                        continue;
+                    }
+                    return Err(Code42Error::Unreachable {
+                        method: method.to_string(),
+                        path: path.to_string(),
+                        attempts: attempt,
+                        detail: e.without_url().to_string(),
+                    });
+                }
+            };
+            if status.is_server_error() {
+                if retry_failures && attempt < MAX_ATTEMPTS && self.wait_if_time_allows(backoff).await {
+                    tracing::warn!(%method, path, attempt, status = status.as_u16(), "Code42 server error; retrying");
+                    continue;
+                }
+                return Err(Code42Error::Server {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    status: status.as_u16(),
+                    attempts: attempt,
+                    excerpt: excerpt(&body),
+                });
+            }
+            return Ok(Reply { status, body });
+        }
+    }
+
+    async fn token(&self, kind: TokenKind, secret: &Code42Secret) -> Result<Redacted, Code42Error> {
+        let (client_id, client_secret) = match &secret.credentials {
+            Credentials::Token(t) => return Ok(t.clone()),
+            Credentials::ApiClient { id, secret } => (id, secret),
+        };
+        let mut slot = self.client.token_slot(kind).lock().await;
+        if let Some(token) = slot.as_ref().filter(|t| t.refresh_at > Instant::now()) {
+            return Ok(token.value.clone());
+        }
+        let (url, path) = match kind {
+            TokenKind::Gateway => (endpoint(&secret.api_url, &["v1", "oauth"]), "/v1/oauth"),
+            TokenKind::Console => {
+                let mut u = endpoint(&secret.console_url, &["api", "v3", "oauth", "token"]);
+                u.query_pairs_mut().append_pair("grant_type", "client_credentials");
+                (u, "/api/v3/oauth/token")
+            }
+        };
+        let method = Method::POST;
+        let reply = self
+            .send_retrying(&method, path, true, |_| {
+                self.client
+                    .http
+                    .post(url.clone())
+                    .basic_auth(client_id, Some(client_secret.expose()))
+                    .header("Accept", "application/json")
+            })
+            .await?;
+        if reply.status == StatusCode::UNAUTHORIZED || reply.status == StatusCode::FORBIDDEN {
+            return Err(Code42Error::Unauthorized {
+                secret_id: self.client.secret_id.clone(),
+                what: format!("token request POST {path}"),
+            });
+        }
+        if !reply.status.is_success() {
+            return Err(rejected(&method, path, &reply));
+        }
+        let value: Value = parse_json(&method, path, &reply.body)?;
+        // py42 reads the console token from the root or under "data".
+        let root = value.get("data").filter(|d| d.is_object()).unwrap_or(&value);
+        let access = root
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| protocol(&method, path, "no access_token in the token response"))?;
+        // 15 minutes when Code42 does not say (reference §1c).
+        let expires_in = Duration::from_secs(root.get("expires_in").and_then(Value::as_u64).unwrap_or(900));
+        let lifetime = expires_in
+            .checked_sub(TOKEN_EARLY_REFRESH)
+            .unwrap_or(expires_in / 2);
+        let value = Redacted::new(access);
+        *slot = Some(Token {
+            value: value.clone(),
+            refresh_at: Instant::now() + lifetime,
+        });
+        tracing::debug!(?kind, expires_in_s = expires_in.as_secs(), "fetched a Code42 token");
+        Ok(value)
+    }
+
+    /// An authenticated API call. `settings`: a console resource (host and
+    /// token per configuration) rather than a gateway one.
+    async fn call(
+        &self,
+        method: Method,
+        settings: bool,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Reply, Code42Error> {
+        let path = format!("/{}", segments.join("/"));
+        let idempotent = method != Method::POST;
+        let mut reauthenticated = false;
+        loop {
+            let secret = self.client.secret(false).await?;
+            let (base, kind) = if settings {
+                let base = match self.client.settings_host {
+                    SettingsHost::Console => &secret.console_url,
+                    SettingsHost::Api => &secret.api_url,
+                };
+                let kind = match self.client.settings_token {
+                    SettingsToken::Console => TokenKind::Console,
+                    SettingsToken::Gateway => TokenKind::Gateway,
+                };
+                (base, kind)
+            } else {
+                (&secret.api_url, TokenKind::Gateway)
+            };
+            let url = endpoint(base, segments);
+            let token = self.token(kind, &secret).await?;
+            let reply = self
+                .send_retrying(&method, &path, idempotent, |_| {
+                    let mut req = self
+                        .client
+                        .http
+                        .request(method.clone(), url.clone())
+                        .bearer_auth(token.expose())
+                        .header("Accept", "application/json")
+                        .query(query);
+                    if let Some(body) = body {
+                        req = req.json(body);
+                    }
+                    req
+                })
+                .await?;
+            match reply.status {
+                StatusCode::UNAUTHORIZED if !reauthenticated => {
+                    reauthenticated = true;
+                    *self.client.token_slot(kind).lock().await = None;
+                    if matches!(secret.credentials, Credentials::Token(_)) {
+                        // A token kept in the secret may have been rotated.
+                        self.client.secret(true).await?;
+                    }
+                    tracing::info!(%method, path, "Code42 answered 401; retrying once with a fresh token");
+                }
+                StatusCode::UNAUTHORIZED => {
+                    return Err(Code42Error::Unauthorized {
+                        secret_id: self.client.secret_id.clone(),
+                        what: format!("{method} {path}"),
+                    });
+                }
+                StatusCode::FORBIDDEN => {
+                    return Err(Code42Error::Forbidden {
+                        method: method.to_string(),
+                        path,
+                    });
+                }
+                s if s.is_success() => return Ok(reply),
+                _ => return Err(rejected(&method, &path, &reply)),
+            }
+        }
+    }
+
+    async fn get_json(
+        &self,
+        settings: bool,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Value, Code42Error> {
+        let reply = self.call(Method::GET, settings, segments, query, None).await?;
+        parse_json(&Method::GET, &format!("/{}", segments.join("/")), &reply.body)
+    }
+
+    /// Try each configured spelling of the settings resource; remember the one that answers.
+    async fn settings_call(
+        &self,
+        method: Method,
+        org_id: i64,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Reply, Code42Error> {
+        let id = org_id.to_string();
+        let spellings = self.client.settings_paths.lock().unwrap().clone();
+        let mut last = None;
+        for (i, spelling) in spellings.iter().enumerate() {
+            match self
+                .call(method.clone(), true, &["api", "v1", spelling, &id], query, body)
+                .await
+            {
+                Err(Code42Error::Rejected { status: 404, .. }) if i + 1 < spellings.len() => {
+                    tracing::info!(spelling, "settings resource not found under this spelling; trying the next");
+                }
+                Err(e) => {
+                    last = Some(e);
+                    break;
+                }
+                Ok(reply) => {
+                    if i > 0 {
+                        *self.client.settings_paths.lock().unwrap() = vec![spelling];
+                    }
+                    return Ok(reply);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| protocol(&method, "/api/v1/OrgSettings", "no spelling answered")))
+    }
+}
+
+impl Code42 for Code42Session<'_> {
+    async fn find_user(&self, username: &str) -> Result<Option<Code42User>, Code42Error> {
+        // The server-side filter is not an exact match: page and compare ourselves.
+        for page in 1..=MAX_PAGES {
+            let value = self
+                .get_json(
+                    false,
+                    &["v1", "users"],
+                    &[
+                        ("username", username.to_string()),
+                        ("page", page.to_string()),
+                        ("pageSize", PAGE_SIZE.to_string()),
+                    ],
+                )
+                .await?;
+            let users: UsersPage = from_value(&Method::GET, "/v1/users", value)?;
+            let count = users.users.len();
+            if let Some(user) = users
+                .users
+                .into_iter()
+                .find(|u| u.username.eq_ignore_ascii_case(username))
+            {
+                return Ok(Some(user.into()));
+            }
+            if count < PAGE_SIZE {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn get_user(&self, user_id: &str) -> Result<Code42User, Code42Error> {
+        let value = self.get_json(false, &["v1", "users", user_id], &[]).await?;
+        let user: UserDto = from_value(&Method::GET, "/v1/users/{userId}", value)?;
+        Ok(user.into())
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Code42Org>, Code42Error> {
+        let value = self.get_json(false, &["v1", "orgs"], &[]).await?;
+        let orgs: OrgsPage = from_value(&Method::GET, "/v1/orgs", value)?;
+        Ok(orgs
+            .orgs
+            .into_iter()
+            .map(|o| Code42Org {
+                org_guid: o.org_guid,
+                org_name: o.org_name,
+                active: o.active.unwrap_or(true),
+            })
+            .collect())
+    }
+
+    async fn move_user(&self, user_id: &str, org_guid: &str) -> Result<(), Code42Error> {
+        self.call(
+            Method::POST,
+            false,
+            &["v1", "users", user_id, "move"],
+            &[],
+            Some(&json!({ "orgGuid": org_guid })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn legacy_org_id(&self, org_guid: &str) -> Result<Option<i64>, Code42Error> {
+        for page in 1..=MAX_PAGES {
+            let value = self
+                .get_json(
+                    true,
+                    &["api", "v1", "Org"],
+                    &[("pgNum", page.to_string()), ("pgSize", PAGE_SIZE.to_string())],
+                )
+                .await?;
+            let data = value.get("data").unwrap_or(&value);
+            let orgs = data.get("orgs").and_then(Value::as_array).cloned().unwrap_or_default();
+            let found = orgs.iter().find(|o| {
+                o.get("orgGuid").and_then(Value::as_str) == Some(org_guid)
+                    || o.get("orgUid").and_then(Value::as_str) == Some(org_guid)
+            });
+            if let Some(org) = found {
+                // Seen both as a number and as a numeric string.
+                let id = match org.get("orgId") {
+                    Some(Value::Number(n)) => n.as_i64(),
+                    Some(Value::String(s)) => s.parse().ok(),
+                    _ => None,
+                };
+                return id
+                    .map(Some)
+                    .ok_or_else(|| protocol(&Method::GET, "/api/v1/Org", "org has no numeric orgId"));
+            }
+            if orgs.len() < PAGE_SIZE {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn get_setting(&self, legacy_org_id: i64, key: &str) -> Result<Option<SettingSnapshot>, Code42Error> {
+        let reply = self
+            .settings_call(Method::GET, legacy_org_id, &[("keys", key.to_string())], None)
+            .await?;
+        let path = "/api/v1/OrgSettings/{orgId}";
+        let value = parse_json(&Method::GET, path, &reply.body)?;
+        let data = value.get("data").unwrap_or(&value);
+        let Some(setting) = data.get(key).filter(|s| !s.is_null()) else {
+            return Ok(None);
+        };
+        let raw = match setting.get("value") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        };
+        let locked = match setting.get("locked") {
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+            _ => false,
+        };
+        let scope = setting.get("scope").and_then(Value::as_str).map(str::to_string);
+        Ok(Some(SettingSnapshot::from_raw(&raw, locked, scope)))
+    }
+
+    async fn put_setting(&self, legacy_org_id: i64, key: &str, items: &[String], locked: bool) -> Result<(), Code42Error> {
+        let body = json!({ "packets": [{ "key": key, "value": items, "locked": locked }] });
+        self.settings_call(Method::PUT, legacy_org_id, &[], Some(&body))
+            .await
+            .map(|_| ())
+    }
+}
+
+/// `base` + path segments, each percent-encoded (ids cannot change the path).
+fn endpoint(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".to_string();
+    }
+    text.chars().take(300).collect()
+}
+
+fn rejected(method: &Method, path: &str, reply: &Reply) -> Code42Error {
+    Code42Error::Rejected {
+        method: method.to_string(),
+        path: path.to_string(),
+        status: reply.status.as_u16(),
+        excerpt: excerpt(&reply.body),
+    }
+}
+
+fn protocol(method: &Method, path: &str, detail: &str) -> Code42Error {
+    Code42Error::Protocol {
+        method: method.to_string(),
+        path: path.to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+fn parse_json(method: &Method, path: &str, body: &[u8]) -> Result<Value, Code42Error> {
+    serde_json::from_slice(body).map_err(|e| protocol(method, path, &e.to_string()))
+}
+
+fn from_value<T: serde::de::DeserializeOwned>(method: &Method, path: &str, value: Value) -> Result<T, Code42Error> {
+    serde_json::from_value(value).map_err(|e| protocol(method, path, &e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_encodes_segments_and_keeps_base_path() {
+        let base = Url::parse("https://api.us.code42.com").unwrap();
+        assert_eq!(
+            endpoint(&base, &["v1", "users", "a/b?c", "move"]).as_str(),
+            "https://api.us.code42.com/v1/users/a%2Fb%3Fc/move"
+        );
+        let prefixed = Url::parse("http://127.0.0.1:9/prefix/").unwrap();
+        assert_eq!(endpoint(&prefixed, &["v1", "orgs"]).as_str(), "http://127.0.0.1:9/prefix/v1/orgs");
+    }
+
+    #[test]
+    fn excerpt_is_bounded() {
+        assert_eq!(excerpt(b"  "), "(empty body)");
+        assert_eq!(excerpt(&[b'x'; 1000]).len(), 300);
+    }
+}

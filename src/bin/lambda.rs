@@ -1,0 +1,35 @@
+//! The Lambda entry point (`bootstrap` on provided.al2023).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::Value;
+use workspaces_code42::handler::App;
+
+/// Stop retrying this long before Lambda's own deadline, so the function can
+/// still report instead of being killed.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    // Honours AWS_LAMBDA_LOG_LEVEL / RUST_LOG and AWS_LAMBDA_LOG_FORMAT=JSON.
+    lambda_runtime::tracing::init_default_subscriber();
+    let app = App::from_env().await.map_err(|e| {
+        tracing::error!(error = %e, "cannot start");
+        e
+    })?;
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+        let deadline = tokio::time::Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
+        match app.handle(&event.payload, deadline).await {
+            Ok(report) => Ok(serde_json::to_value(report).unwrap_or(Value::Null)),
+            Err(failure) => Err(Diagnostic {
+                error_type: if failure.retryable() { "Retryable" } else { "NonRetryable" }.to_string(),
+                error_message: failure.to_json().to_string(),
+            }),
+        }
+    }))
+    .await
+}

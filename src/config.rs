@@ -1,0 +1,304 @@
+//! Configuration, read once at start-up from the environment and validated.
+
+use std::time::Duration;
+
+use crate::domain::username::UsernameMapping;
+use crate::error::ConfigError;
+
+pub const DEFAULT_WATCH_PATHS_KEY: &str = "device_fileForensics_watchPaths_included";
+
+/// `verify` reads everything and writes nothing. It is a ceiling: nothing in
+/// an event or payload can lift a verify deployment to `apply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    Verify,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Apply => "apply",
+            Mode::Verify => "verify",
+        }
+    }
+}
+
+/// Which host serves the console (legacy `/api/v1/...`) resources.
+/// Uncertain (reference §10): the console host per py42 and the support
+/// articles; newer articles point at the API gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsHost {
+    Console,
+    Api,
+}
+
+/// Which token the console resources accept (reference §8, §10: uncertain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsToken {
+    /// `POST {console}/api/v3/oauth/token?grant_type=client_credentials` (py42).
+    Console,
+    /// The gateway's `POST /v1/oauth` token.
+    Gateway,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub secret_id: String,
+    /// orgGuid or exact org name of the WorkSpaces org.
+    pub org: String,
+    /// The console's numeric org id, when known; else looked up.
+    pub org_legacy_id: Option<i64>,
+    pub mode: Mode,
+    pub username: UsernameMapping,
+    pub watch_paths: Vec<String>,
+    pub watch_paths_key: String,
+    /// If non-empty, users are moved only out of these orgs (guids or names).
+    pub move_from_orgs: Vec<String>,
+    /// Users are never moved out of these orgs (guids or names).
+    pub protected_orgs: Vec<String>,
+    pub settings_host: SettingsHost,
+    pub settings_token: SettingsToken,
+    /// `OrgSettings` (seed) or `OrgSetting` (py42); None = try both.
+    pub settings_path: Option<String>,
+    /// Extra hosts allowed for Code42 URLs besides *.code42.com and loopback.
+    pub allowed_hosts: Vec<String>,
+    pub org_check_ttl: Duration,
+    pub request_timeout: Duration,
+    pub describe_attempts: u32,
+    pub describe_backoff: Duration,
+    /// WorkSpaces handled at once within one invocation.
+    pub concurrency: usize,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Build from any key lookup (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let secret_id = get("CODE42_SECRET_ID").ok_or(ConfigError::Missing {
+            var: "CODE42_SECRET_ID",
+            hint: "set it to the name or ARN of the Secrets Manager secret holding the Code42 API client",
+        })?;
+        let org = get("CODE42_ORG").ok_or(ConfigError::Missing {
+            var: "CODE42_ORG",
+            hint: "set it to the orgGuid or exact name of the Code42 org for WorkSpaces users",
+        })?;
+        let org_legacy_id = get("CODE42_ORG_ID")
+            .map(|v| {
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(ConfigError::Invalid {
+                        var: "CODE42_ORG_ID",
+                        reason: "must be the positive number from the console's organization URL"
+                            .to_string(),
+                    })
+            })
+            .transpose()?;
+        let mode = match get("CODE42_MODE").as_deref().map(str::to_ascii_lowercase) {
+            None => Mode::Apply,
+            Some(m) if m == "apply" => Mode::Apply,
+            Some(m) if m == "verify" => Mode::Verify,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    var: "CODE42_MODE",
+                    reason: "must be apply or verify".to_string(),
+                });
+            }
+        };
+        let username =
+            UsernameMapping::new(get("CODE42_USERNAME_TEMPLATE"), get("CODE42_USERNAME_DOMAIN"))
+                .map_err(|reason| ConfigError::Invalid {
+                    var: "CODE42_USERNAME_TEMPLATE",
+                    reason,
+                })?;
+        let watch_paths = get("CODE42_WATCH_PATHS")
+            .map(|v| list(&v))
+            .unwrap_or_else(|| vec![":main".to_string(), "D:".to_string()]);
+        if watch_paths.is_empty() || watch_paths.iter().any(|p| p.contains('\'')) {
+            return Err(ConfigError::Invalid {
+                var: "CODE42_WATCH_PATHS",
+                reason: "must be a comma-separated list of paths without quotes, e.g. :main,D:"
+                    .to_string(),
+            });
+        }
+        let watch_paths_key =
+            get("CODE42_WATCH_PATHS_KEY").unwrap_or_else(|| DEFAULT_WATCH_PATHS_KEY.to_string());
+        if !watch_paths_key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            return Err(ConfigError::Invalid {
+                var: "CODE42_WATCH_PATHS_KEY",
+                reason: "must be a setting key of letters, digits, '_', '.' or '-'".to_string(),
+            });
+        }
+        let settings_host = match get("CODE42_SETTINGS_HOST").as_deref() {
+            None | Some("console") => SettingsHost::Console,
+            Some("api") => SettingsHost::Api,
+            Some(_) => return Err(invalid("CODE42_SETTINGS_HOST", "must be console or api")),
+        };
+        let settings_token = match get("CODE42_SETTINGS_TOKEN").as_deref() {
+            None | Some("console") => SettingsToken::Console,
+            Some("gateway") => SettingsToken::Gateway,
+            Some(_) => return Err(invalid("CODE42_SETTINGS_TOKEN", "must be console or gateway")),
+        };
+        let settings_path = match get("CODE42_SETTINGS_PATH") {
+            None => None,
+            Some(p) if p == "OrgSettings" || p == "OrgSetting" => Some(p),
+            Some(_) => {
+                return Err(invalid(
+                    "CODE42_SETTINGS_PATH",
+                    "must be OrgSettings or OrgSetting (unset tries both)",
+                ));
+            }
+        };
+        Ok(Config {
+            secret_id,
+            org,
+            org_legacy_id,
+            mode,
+            username,
+            watch_paths,
+            watch_paths_key,
+            move_from_orgs: get("CODE42_MOVE_FROM_ORGS").map(|v| list(&v)).unwrap_or_default(),
+            protected_orgs: get("CODE42_PROTECTED_ORGS").map(|v| list(&v)).unwrap_or_default(),
+            settings_host,
+            settings_token,
+            settings_path,
+            allowed_hosts: get("CODE42_ALLOWED_HOSTS")
+                .map(|v| list(&v).into_iter().map(|h| h.to_ascii_lowercase()).collect())
+                .unwrap_or_default(),
+            org_check_ttl: Duration::from_secs(number(&get, "CODE42_ORG_CHECK_TTL_SECONDS", 300, 0)?),
+            request_timeout: Duration::from_secs(number(&get, "CODE42_REQUEST_TIMEOUT_SECONDS", 20, 1)?),
+            describe_attempts: number(&get, "WORKSPACES_DESCRIBE_ATTEMPTS", 4, 1)? as u32,
+            describe_backoff: Duration::from_millis(number(&get, "WORKSPACES_DESCRIBE_BACKOFF_MS", 500, 0)?),
+            concurrency: number(&get, "CODE42_CONCURRENCY", 4, 1)? as usize,
+        })
+    }
+}
+
+fn invalid(var: &'static str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        reason: reason.to_string(),
+    }
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+    min: u64,
+) -> Result<u64, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n >= min)
+            .ok_or_else(|| ConfigError::Invalid {
+                var,
+                reason: format!("must be a whole number >= {min}"),
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const BASE: [(&str, &str); 2] = [("CODE42_SECRET_ID", "code42/api"), ("CODE42_ORG", "WorkSpaces")];
+
+    #[test]
+    fn defaults() {
+        let c = config(&BASE).unwrap();
+        assert_eq!(c.mode, Mode::Apply);
+        assert_eq!(c.watch_paths, vec![":main", "D:"]);
+        assert_eq!(c.watch_paths_key, DEFAULT_WATCH_PATHS_KEY);
+        assert_eq!(c.org_check_ttl, Duration::from_secs(300));
+        assert_eq!(c.settings_host, SettingsHost::Console);
+        assert_eq!(c.settings_token, SettingsToken::Console);
+        assert_eq!(c.settings_path, None);
+        assert!(c.move_from_orgs.is_empty() && c.protected_orgs.is_empty());
+    }
+
+    #[test]
+    fn missing_required_names_the_variable() {
+        let err = config(&[("CODE42_ORG", "x")]).unwrap_err();
+        assert!(err.to_string().starts_with("CODE42_SECRET_ID is not set"), "{err}");
+        let err = config(&[("CODE42_SECRET_ID", "x"), ("CODE42_ORG", "  ")]).unwrap_err();
+        assert!(err.to_string().starts_with("CODE42_ORG is not set"), "{err}");
+    }
+
+    #[test]
+    fn parses_everything() {
+        let mut pairs = BASE.to_vec();
+        pairs.extend([
+            ("CODE42_MODE", "VERIFY"),
+            ("CODE42_ORG_ID", "123456"),
+            ("CODE42_WATCH_PATHS", ":main, D:, E:/Data"),
+            ("CODE42_MOVE_FROM_ORGS", "Default,Staging"),
+            ("CODE42_PROTECTED_ORGS", "Executives"),
+            ("CODE42_SETTINGS_HOST", "api"),
+            ("CODE42_SETTINGS_TOKEN", "gateway"),
+            ("CODE42_SETTINGS_PATH", "OrgSetting"),
+            ("CODE42_ALLOWED_HOSTS", "Code42.Internal.Example"),
+            ("CODE42_ORG_CHECK_TTL_SECONDS", "0"),
+            ("CODE42_USERNAME_DOMAIN", "example.com"),
+        ]);
+        let c = config(&pairs).unwrap();
+        assert_eq!(c.mode, Mode::Verify);
+        assert_eq!(c.org_legacy_id, Some(123456));
+        assert_eq!(c.watch_paths, vec![":main", "D:", "E:/Data"]);
+        assert_eq!(c.move_from_orgs, vec!["Default", "Staging"]);
+        assert_eq!(c.protected_orgs, vec!["Executives"]);
+        assert_eq!(c.settings_host, SettingsHost::Api);
+        assert_eq!(c.settings_token, SettingsToken::Gateway);
+        assert_eq!(c.settings_path.as_deref(), Some("OrgSetting"));
+        assert_eq!(c.allowed_hosts, vec!["code42.internal.example"]);
+        assert_eq!(c.org_check_ttl, Duration::ZERO);
+        assert_eq!(c.username.map("bob", "d-1", None).unwrap(), "bob@example.com");
+    }
+
+    #[test]
+    fn invalid_values_are_refused_with_the_variable_name() {
+        for (var, value) in [
+            ("CODE42_MODE", "dry-run"),
+            ("CODE42_ORG_ID", "abc"),
+            ("CODE42_ORG_ID", "-4"),
+            ("CODE42_WATCH_PATHS", "'D:'"),
+            ("CODE42_WATCH_PATHS", " , "),
+            ("CODE42_WATCH_PATHS_KEY", "a key"),
+            ("CODE42_SETTINGS_HOST", "gateway"),
+            ("CODE42_SETTINGS_PATH", "Settings"),
+            ("CODE42_CONCURRENCY", "0"),
+            ("CODE42_USERNAME_TEMPLATE", "{login}@x"),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.push((var, value));
+            let err = config(&pairs).unwrap_err().to_string();
+            assert!(err.starts_with(var), "{var}={value}: {err}");
+        }
+    }
+}

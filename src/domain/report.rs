@@ -1,0 +1,187 @@
+//! The handler's JSON result: one record for the org check, one per WorkSpace.
+
+use serde::Serialize;
+
+use super::watch_paths::SettingSnapshot;
+
+/// Exactly one per WorkSpace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Something was changed.
+    Configured,
+    /// Nothing to do.
+    Compliant,
+    /// Verify mode found something it would change.
+    Drift,
+    /// Out of scope (not Windows, creation failed, protected org, inactive user).
+    Skipped,
+    /// The user is not in Code42 yet; a later check will pick them up.
+    Deferred,
+    /// Something went wrong; the invocation fails so the platform retries it.
+    Failed,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Configured,
+        Status::Compliant,
+        Status::Drift,
+        Status::Skipped,
+        Status::Deferred,
+        Status::Failed,
+    ];
+}
+
+/// A change made (or, in verify mode, planned).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Moving a user moves all of their devices: enough is kept here to undo it by hand.
+    MoveUser {
+        user_id: String,
+        username: String,
+        from_org_guid: String,
+        from_org_name: String,
+        to_org_guid: String,
+        to_org_name: String,
+        /// False in verify mode, or when the move was not made.
+        applied: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkspaceReport {
+    /// None for a `failedRequests` entry: no WorkSpace was created.
+    pub workspace_id: Option<String>,
+    pub directory_id: Option<String>,
+    pub workspaces_user: Option<String>,
+    pub code42_username: Option<String>,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// For failures: whether a retry can help.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+}
+
+impl WorkspaceReport {
+    pub fn new(workspace_id: Option<&str>, status: Status) -> Self {
+        Self {
+            workspace_id: workspace_id.map(str::to_string),
+            directory_id: None,
+            workspaces_user: None,
+            code42_username: None,
+            status,
+            actions: Vec::new(),
+            reason: None,
+            error: None,
+            retryable: None,
+        }
+    }
+
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// The org-level watch-path check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgReport {
+    pub org_guid: String,
+    pub org_name: String,
+    pub legacy_org_id: i64,
+    pub setting_key: String,
+    /// Configured, compliant or drift.
+    pub status: Status,
+    pub before: Option<SettingSnapshot>,
+    pub after: Option<SettingSnapshot>,
+    /// What was (or would be) wrong: "missing D:; not locked".
+    pub finding: String,
+    /// True when a recent compliant check in this container was reused.
+    pub cached: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub total: usize,
+    pub configured: usize,
+    pub compliant: usize,
+    pub drift: usize,
+    pub skipped: usize,
+    pub deferred: usize,
+    pub failed: usize,
+}
+
+impl Summary {
+    pub fn of(workspaces: &[WorkspaceReport]) -> Self {
+        let mut s = Summary {
+            total: workspaces.len(),
+            ..Summary::default()
+        };
+        for w in workspaces {
+            *match w.status {
+                Status::Configured => &mut s.configured,
+                Status::Compliant => &mut s.compliant,
+                Status::Drift => &mut s.drift,
+                Status::Skipped => &mut s.skipped,
+                Status::Deferred => &mut s.deferred,
+                Status::Failed => &mut s.failed,
+            } += 1;
+        }
+        s
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvocationReport {
+    /// `apply` or `verify`.
+    pub mode: &'static str,
+    /// What kind of input was handled, e.g. `CreateWorkspaces`.
+    pub input: String,
+    /// Why nothing was done, for no-op inputs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub org: Option<OrgReport>,
+    pub workspaces: Vec<WorkspaceReport>,
+    pub summary: Summary,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts_every_status_and_adds_up() {
+        let reports: Vec<_> = Status::ALL
+            .iter()
+            .chain([Status::Failed, Status::Skipped].iter())
+            .enumerate()
+            .map(|(i, s)| WorkspaceReport::new(Some(&format!("ws-{i}")), *s))
+            .collect();
+        let s = Summary::of(&reports);
+        assert_eq!(s.total, 8);
+        assert_eq!(
+            s.configured + s.compliant + s.drift + s.skipped + s.deferred + s.failed,
+            8
+        );
+        assert_eq!((s.failed, s.skipped, s.drift), (2, 2, 1));
+    }
+
+    #[test]
+    fn statuses_serialize_as_documented() {
+        let names: Vec<String> = Status::ALL
+            .iter()
+            .map(|s| serde_json::to_value(s).unwrap().as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            ["configured", "compliant", "drift", "skipped", "deferred", "failed"]
+        );
+    }
+}

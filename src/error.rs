@@ -1,0 +1,164 @@
+//! Typed errors of the library. Every message says what failed and what to do;
+//! none ever carries a secret or token.
+
+use crate::input::InputError;
+
+/// A configuration problem found at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is not set: {hint}")]
+    Missing { var: &'static str, hint: &'static str },
+    #[error("{var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+/// Reading or understanding the Code42 secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret {id:?} was not found in Secrets Manager: check CODE42_SECRET_ID and the region")]
+    NotFound { id: String },
+    #[error("access to secret {id:?} was denied: the role needs secretsmanager:GetSecretValue on it (and kms:Decrypt on its key, if it has its own)")]
+    AccessDenied { id: String },
+    #[error("secret {id:?} has no SecretString: store the JSON document as a string")]
+    NotString { id: String },
+    #[error("secret {id:?} is not a JSON object ({detail}); expected {{\"api_url\": \"https://api.us.code42.com\", \"api_client_id\": \"...\", \"api_client_secret\": \"...\"}}")]
+    NotJson { id: String, detail: String },
+    #[error("secret {id:?}: field \"{field}\" {problem}")]
+    Field {
+        id: String,
+        field: &'static str,
+        problem: String,
+    },
+    #[error("could not read secret {id:?} from Secrets Manager: {detail}")]
+    Unavailable {
+        id: String,
+        detail: String,
+        retryable: bool,
+    },
+}
+
+impl SecretError {
+    pub fn retryable(&self) -> bool {
+        matches!(self, SecretError::Unavailable { retryable: true, .. })
+    }
+}
+
+/// A failed call to the Code42 API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Code42Error {
+    #[error("Code42 rejected the credentials from secret {secret_id:?} ({what}, HTTP 401) even after a fresh token: check the API client id and secret (or token) and that the client is enabled")]
+    Unauthorized { secret_id: String, what: String },
+    #[error("Code42 refused {method} {path} (HTTP 403): the API client lacks permission for it; Code42's WorkSpaces guide requires the Customer Cloud Admin role")]
+    Forbidden { method: String, path: String },
+    #[error("Code42 {method} {path} was rate limited (HTTP 429; Retry-After {retry_after:?} s) and the invocation has no time left to wait; retry later")]
+    RateLimited {
+        method: String,
+        path: String,
+        retry_after: Option<u64>,
+    },
+    #[error("Code42 {method} {path} failed with HTTP {status} after {attempts} attempt(s): {excerpt}")]
+    Server {
+        method: String,
+        path: String,
+        status: u16,
+        attempts: u32,
+        excerpt: String,
+    },
+    #[error("Code42 {method} {path} did not answer after {attempts} attempt(s): {detail}")]
+    Unreachable {
+        method: String,
+        path: String,
+        attempts: u32,
+        detail: String,
+    },
+    #[error("Code42 {method} {path} answered HTTP {status}: {excerpt}")]
+    Rejected {
+        method: String,
+        path: String,
+        status: u16,
+        excerpt: String,
+    },
+    #[error("Code42 {method} {path} returned unexpected JSON: {detail}")]
+    Protocol {
+        method: String,
+        path: String,
+        detail: String,
+    },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+impl Code42Error {
+    /// Whether trying again later can help.
+    pub fn retryable(&self) -> bool {
+        match self {
+            Code42Error::RateLimited { .. }
+            | Code42Error::Server { .. }
+            | Code42Error::Unreachable { .. } => true,
+            Code42Error::Secret(e) => e.retryable(),
+            _ => false,
+        }
+    }
+
+    /// Problems that are not about one WorkSpace: they fail the invocation at once.
+    pub fn global(&self) -> bool {
+        matches!(
+            self,
+            Code42Error::Unauthorized { .. } | Code42Error::Forbidden { .. } | Code42Error::Secret(_)
+        )
+    }
+}
+
+/// A failed AWS call (WorkSpaces).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("WorkSpaces {operation} failed: {detail}")]
+pub struct AwsError {
+    pub operation: &'static str,
+    pub detail: String,
+    pub retryable: bool,
+}
+
+/// Why an invocation failed as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvocationError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Code42(#[from] Code42Error),
+    #[error("target org {org:?} was not found among Code42's active orgs: create the WorkSpaces child org first (Code42's WorkSpaces guide) and set CODE42_ORG to its orgGuid or exact name")]
+    OrgNotFound { org: String },
+    #[error("CODE42_ORG={org:?} matches {count} orgs by name ({guids}): set it to the orgGuid instead")]
+    OrgAmbiguous {
+        org: String,
+        count: usize,
+        guids: String,
+    },
+    #[error("the numeric (legacy) id of org {guid} is not in Code42's console org list: set CODE42_ORG_ID to the number in the console's organization URL")]
+    LegacyOrgIdNotFound { guid: String },
+    #[error("setting {key} on org {org_id} did not verify after writing: Code42 read back {readback} ({finding}); check CODE42_WATCH_PATHS_KEY and CODE42_SETTINGS_* for this tenant")]
+    SettingNotVerified {
+        key: String,
+        org_id: i64,
+        readback: String,
+        finding: String,
+    },
+    #[error("{failed} of {total} WorkSpace(s) failed ({retryable} retryable); first: {first}")]
+    WorkspacesFailed {
+        failed: usize,
+        total: usize,
+        retryable: usize,
+        first: String,
+    },
+}
+
+impl InvocationError {
+    pub fn retryable(&self) -> bool {
+        match self {
+            InvocationError::Code42(e) => e.retryable(),
+            InvocationError::WorkspacesFailed { retryable, .. } => *retryable > 0,
+            _ => false,
+        }
+    }
+}

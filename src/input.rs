@@ -1,0 +1,348 @@
+//! Recognise what the function was invoked with, in one place.
+//!
+//! Today: the CloudTrail `CreateWorkspaces` call delivered by EventBridge.
+//! Later triggers (login events, schedules, SQS batches, manual payloads) plug
+//! in here as new `Input` variants.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::domain::ids::{DirectoryId, WorkspaceId};
+
+pub const WORKSPACES_SOURCE: &str = "aws.workspaces";
+pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+pub const CREATE_WORKSPACES: &str = "CreateWorkspaces";
+/// CloudTrail's placeholder for values it will not log.
+const REDACTED: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("malformed input: {0}")]
+    Malformed(String),
+    #[error("unsupported input: {0}; this function handles EventBridge events with source \"aws.workspaces\", detail-type \"AWS API Call via CloudTrail\" and detail.eventName \"CreateWorkspaces\"")]
+    Unsupported(String),
+}
+
+/// Every kind of input the handler understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    CreateWorkspaces(CreateWorkspacesCall),
+}
+
+impl Input {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Input::CreateWorkspaces(_) => CREATE_WORKSPACES,
+        }
+    }
+}
+
+/// A WorkSpace the event says was created, with the event's hints about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub workspace_id: WorkspaceId,
+    pub directory_id: Option<DirectoryId>,
+    pub user_name: Option<String>,
+}
+
+/// An entry of `failedRequests`: no WorkSpace was created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedCreate {
+    pub directory_id: Option<String>,
+    pub user_name: Option<String>,
+    pub error_code: String,
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateWorkspacesCall {
+    pub event_id: Option<String>,
+    /// Set when the whole call failed (then nothing was created).
+    pub call_error: Option<String>,
+    pub targets: Vec<Target>,
+    pub failed: Vec<FailedCreate>,
+}
+
+// Tolerant CloudTrail detail: everything optional, unknown fields ignored
+// (the exact event shape is not documented; reference aws.md §1.6).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct CloudTrailDetail {
+    event_name: Option<String>,
+    event_source: Option<String>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    response_elements: Option<ResponseElements>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct ResponseElements {
+    pending_requests: Option<Vec<PendingRequest>>,
+    failed_requests: Option<Vec<FailedRequest>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct PendingRequest {
+    workspace_id: Option<String>,
+    directory_id: Option<String>,
+    user_name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct FailedRequest {
+    workspace_request: Option<WorkspaceRequest>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct WorkspaceRequest {
+    directory_id: Option<String>,
+    user_name: Option<String>,
+}
+
+/// Recognise `payload` or say precisely what it is and why it is refused.
+pub fn parse_input(payload: &Value) -> Result<Input, InputError> {
+    let Some(object) = payload.as_object() else {
+        return Err(InputError::Unsupported(format!(
+            "received a JSON {}",
+            json_type(payload)
+        )));
+    };
+    if object.contains_key("detail-type") || object.contains_key("source") {
+        return parse_eventbridge(payload);
+    }
+    if object.contains_key("Records") {
+        return Err(InputError::Unsupported(
+            "received a batch of records (SQS/SNS); batches are not handled yet".to_string(),
+        ));
+    }
+    if let Some(action) = object.get("action") {
+        return Err(InputError::Unsupported(format!(
+            "received a manual payload with action {action}; manual actions are not handled yet"
+        )));
+    }
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).take(10).collect();
+    keys.sort_unstable();
+    Err(InputError::Unsupported(format!(
+        "received a JSON object with keys [{}]",
+        keys.join(", ")
+    )))
+}
+
+fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
+    let event: EventBridgeEvent<Value> = serde_json::from_value(payload.clone())
+        .map_err(|e| InputError::Malformed(format!("not a valid EventBridge event: {e}")))?;
+    if event.source != WORKSPACES_SOURCE || event.detail_type != CLOUDTRAIL_DETAIL_TYPE {
+        return Err(InputError::Unsupported(format!(
+            "received an EventBridge event with source {:?} and detail-type {:?}",
+            event.source, event.detail_type
+        )));
+    }
+    let detail: CloudTrailDetail = serde_json::from_value(event.detail).map_err(|e| {
+        InputError::Malformed(format!("detail is not a CloudTrail API call record: {e}"))
+    })?;
+    let event_name = detail.event_name.as_deref().unwrap_or("");
+    if event_name != CREATE_WORKSPACES {
+        return Err(InputError::Unsupported(format!(
+            "received the CloudTrail record of {event_name:?} (eventSource {:?})",
+            detail.event_source.as_deref().unwrap_or("")
+        )));
+    }
+    if let Some(code) = detail.error_code.filter(|c| !c.is_empty()) {
+        let message = detail.error_message.unwrap_or_default();
+        return Ok(Input::CreateWorkspaces(CreateWorkspacesCall {
+            event_id: event.id,
+            call_error: Some(format!("{code}: {message}").trim_end_matches(": ").to_string()),
+            targets: Vec::new(),
+            failed: Vec::new(),
+        }));
+    }
+    let response = detail.response_elements.ok_or_else(|| {
+        InputError::Malformed(
+            "CreateWorkspaces event has neither detail.errorCode nor detail.responseElements"
+                .to_string(),
+        )
+    })?;
+    let targets = response
+        .pending_requests
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| target(i, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let failed = response
+        .failed_requests
+        .unwrap_or_default()
+        .into_iter()
+        .map(|f| {
+            let request = f.workspace_request.unwrap_or_default();
+            FailedCreate {
+                directory_id: request.directory_id,
+                user_name: request.user_name,
+                error_code: f.error_code.unwrap_or_else(|| "Unknown".to_string()),
+                error_message: f.error_message,
+            }
+        })
+        .collect();
+    Ok(Input::CreateWorkspaces(CreateWorkspacesCall {
+        event_id: event.id,
+        call_error: None,
+        targets,
+        failed,
+    }))
+}
+
+fn target(index: usize, p: PendingRequest) -> Result<Target, InputError> {
+    let at = |field: &str| format!("detail.responseElements.pendingRequests[{index}].{field}");
+    let raw_id = p
+        .workspace_id
+        .ok_or_else(|| InputError::Malformed(format!("{} is missing", at("workspaceId"))))?;
+    let workspace_id = WorkspaceId::parse(&raw_id)
+        .map_err(|e| InputError::Malformed(format!("{}: {e}", at("workspaceId"))))?;
+    let directory_id = p
+        .directory_id
+        .filter(|d| !d.is_empty())
+        .map(|d| DirectoryId::parse(&d))
+        .transpose()
+        .map_err(|e| InputError::Malformed(format!("{}: {e}", at("directoryId"))))?;
+    let user_name = p
+        .user_name
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty() && u != REDACTED);
+    Ok(Target {
+        workspace_id,
+        directory_id,
+        user_name,
+    })
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(name: &str) -> Value {
+        let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    fn create_call(name: &str) -> CreateWorkspacesCall {
+        match parse_input(&event(name)).unwrap() {
+            Input::CreateWorkspaces(call) => call,
+        }
+    }
+
+    #[test]
+    fn single_creation_event() {
+        let call = create_call("create-workspaces.json");
+        assert_eq!(call.call_error, None);
+        assert_eq!(call.targets.len(), 1);
+        assert_eq!(call.targets[0].workspace_id.as_str(), "ws-4xk2p9q7m");
+        assert_eq!(call.targets[0].directory_id.as_ref().unwrap().as_str(), "d-9c67a1b2c3");
+        assert_eq!(call.targets[0].user_name.as_deref(), Some("asmith"));
+        assert!(call.failed.is_empty());
+    }
+
+    #[test]
+    fn batch_with_a_failed_request() {
+        let call = create_call("create-workspaces-batch.json");
+        assert_eq!(call.targets.len(), 3);
+        assert_eq!(call.failed.len(), 1);
+        assert_eq!(call.failed[0].error_code, "ResourceNotFound.Bundle");
+        assert_eq!(call.failed[0].user_name.as_deref(), Some("bjones"));
+    }
+
+    #[test]
+    fn failed_call_is_a_no_op_with_a_reason() {
+        let call = create_call("create-workspaces-failed-call.json");
+        assert!(call.targets.is_empty());
+        assert!(call.call_error.unwrap().starts_with("AccessDenied"));
+    }
+
+    #[test]
+    fn other_cloudtrail_calls_are_refused_by_name() {
+        let err = parse_input(&event("terminate-workspaces.json")).unwrap_err();
+        assert!(matches!(err, InputError::Unsupported(_)));
+        assert!(err.to_string().contains("TerminateWorkspaces"), "{err}");
+    }
+
+    #[test]
+    fn every_sample_event_is_recognised_or_refused_without_panic() {
+        let dir = format!("{}/events", env!("CARGO_MANIFEST_DIR"));
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+                    .unwrap_or_else(|e| panic!("{path:?}: {e}"));
+                let _ = parse_input(&v);
+                seen += 1;
+            }
+        }
+        assert!(seen >= 4, "only {seen} sample events");
+    }
+
+    #[test]
+    fn redacted_or_empty_user_names_become_unknown() {
+        let mut v = event("create-workspaces.json");
+        v["detail"]["responseElements"]["pendingRequests"][0]["userName"] = REDACTED.into();
+        let Input::CreateWorkspaces(call) = parse_input(&v).unwrap();
+        assert_eq!(call.targets[0].user_name, None);
+    }
+
+    #[test]
+    fn invalid_ids_are_malformed_input() {
+        let mut v = event("create-workspaces.json");
+        v["detail"]["responseElements"]["pendingRequests"][0]["workspaceId"] = "ws-../../x".into();
+        let err = parse_input(&v).unwrap_err();
+        assert!(matches!(err, InputError::Malformed(_)));
+        assert!(err.to_string().contains("pendingRequests[0].workspaceId"), "{err}");
+    }
+
+    #[test]
+    fn missing_response_and_error_is_malformed() {
+        let mut v = event("create-workspaces.json");
+        v["detail"]["responseElements"] = Value::Null;
+        assert!(matches!(parse_input(&v), Err(InputError::Malformed(_))));
+    }
+
+    #[test]
+    fn unrelated_inputs_name_what_was_received() {
+        let cases = [
+            (serde_json::json!([1, 2]), "JSON array"),
+            (serde_json::json!({"Records": []}), "batch"),
+            (serde_json::json!({"action": "backfill"}), "\"backfill\""),
+            (serde_json::json!({"hello": 1}), "[hello]"),
+            (
+                serde_json::json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}),
+                "aws.ec2",
+            ),
+        ];
+        for (v, needle) in cases {
+            let err = parse_input(&v).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err} lacks {needle}");
+        }
+    }
+
+    #[test]
+    fn eventbridge_without_detail_is_malformed() {
+        let v = serde_json::json!({"source": "aws.workspaces", "detail-type": CLOUDTRAIL_DETAIL_TYPE});
+        assert!(matches!(parse_input(&v), Err(InputError::Malformed(_))));
+    }
+}

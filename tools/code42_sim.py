@@ -1,0 +1,459 @@
+#!/usr/bin/env python3
+"""A local Code42 (Incydr) API simulator for development and tests.
+
+It speaks the JSON of the endpoints workspaces-code42 uses, as the official SDKs
+(incydr, py42) use them -- see ../shared/reference/code42-api.md:
+
+  gateway (token from POST /v1/oauth, Basic client_id:secret)
+    GET  /v1/users?username=&page=&pageSize=      {"users": [...], "totalCount": n}
+    GET  /v1/users/{userId}
+    POST /v1/users/{userId}/move  {"orgGuid": ...}  -> 204, no body
+    GET  /v1/orgs                                 {"orgs": [...], "totalCount": n}
+  console (token from POST /api/v3/oauth/token?grant_type=client_credentials)
+    GET  /api/v1/Org?pgNum=&pgSize=               {"metadata":..., "data": {"orgs": [...]}}
+    GET  /api/v1/OrgSettings/{orgId}?keys=k       {"metadata":..., "data": {k: {scope,value,locked,id}}}
+    PUT  /api/v1/OrgSettings/{orgId}              {"packets": [{key,value,locked}]} -> 204
+    (and py42's singular spelling /api/v1/OrgSetting/{orgId})
+
+Oddities it keeps on purpose, because the real API has them (or may have them):
+  * list settings are stored as the list's plain toString(), Java style:
+    ["':main'", "'D:'"] is stored and returned as "[':main', 'D:']";
+  * gateway tokens are refused on console resources and vice versa (configurable);
+  * tokens expire (token_ttl_seconds) and can be expired on demand;
+  * the username filter is a case-insensitive *substring* match, so clients
+    must compare usernames exactly themselves;
+  * responses carry fields clients do not know about.
+
+Test hooks live under /_sim/ (no auth): state, counters, writes, faults,
+config, users, expire-tokens. Run it on its own:
+
+  python3 tools/code42_sim.py --seed tools/demo/code42-seed.json --port 4242
+"""
+
+import argparse
+import base64
+import json
+import secrets
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+SETTING_ID_BASE = 500000
+
+
+def java_list_string(items):
+    """What a Java List<String>.toString() gives: brackets, items joined by ', '."""
+    return "[" + ", ".join(str(i) for i in items) + "]"
+
+
+def stored_setting_value(value):
+    if isinstance(value, list):
+        return java_list_string(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class SimState:
+    def __init__(self, seed):
+        self.lock = threading.Lock()
+        self.clients = {c["id"]: c["secret"] for c in seed.get("clients", [])}
+        self.static_tokens = set(seed.get("static_tokens", []))
+        self.token_ttl = float(seed.get("token_ttl_seconds", 900))
+        self.orgs = [dict(o) for o in seed.get("orgs", [])]
+        self.users = [dict(u) for u in seed.get("users", [])]
+        # settings: legacy org id (str) -> key -> {value, locked, scope}
+        self.settings = {
+            str(org_id): {k: dict(v) for k, v in keys.items()}
+            for org_id, keys in seed.get("settings", {}).items()
+        }
+        options = seed.get("options", {})
+        self.console_accepts_gateway_tokens = bool(options.get("console_accepts_gateway_tokens", False))
+        self.settings_paths = list(options.get("settings_paths", ["OrgSettings", "OrgSetting"]))
+        self.latency_ms = int(options.get("latency_ms", 0))
+        self.tokens = {}  # token -> (kind, expires_at)
+        self.faults = []
+        self.counters = {}
+        self.writes = []
+        self.total = 0
+
+    # --- lookups -----------------------------------------------------------
+    def org_by_guid(self, guid):
+        return next((o for o in self.orgs if o["orgGuid"] == guid), None)
+
+    def org_by_legacy(self, legacy_id):
+        return next((o for o in self.orgs if str(o["legacyOrgId"]) == str(legacy_id)), None)
+
+    def user_by_id(self, user_id):
+        return next((u for u in self.users if u["userId"] == user_id), None)
+
+    def user_json(self, user):
+        org = self.org_by_guid(user["orgGuid"]) or {}
+        legacy = str(org.get("legacyOrgId", ""))
+        return {
+            "legacyUserId": str(user.get("legacyUserId", abs(hash(user["userId"])) % 10**6)),
+            "userId": user["userId"],
+            "username": user["username"],
+            "firstName": user.get("firstName", ""),
+            "lastName": user.get("lastName", ""),
+            "legacyOrgId": legacy,
+            # The gateway's orgId is not the legacy numeric id (see the reference).
+            "orgId": legacy + "0" + legacy if legacy else "",
+            "orgGuid": user["orgGuid"],
+            "orgName": org.get("orgName", ""),
+            "notes": None,
+            "active": user.get("active", True),
+            "blocked": user.get("blocked", False),
+            "creationDate": "2024-01-02T03:04:05.000Z",
+            "modificationDate": "2024-01-02T03:04:05.000Z",
+            "simulatorOnlyField": {"note": "clients must ignore unknown fields"},
+        }
+
+    def org_json(self, org):
+        return {
+            "orgGuid": org["orgGuid"],
+            "orgName": org["orgName"],
+            "orgExtRef": None,
+            "notes": None,
+            "parentOrgGuid": org.get("parentOrgGuid"),
+            "active": org.get("active", True),
+            "creationDate": "2023-05-06T07:08:09.123Z",
+            "modificationDate": "2023-05-06",  # inconsistent date formats, as in the real API
+            "deactivationDate": None,
+            "registrationKey": "AAAA-BBBB-CCCC-DDDD",
+            "userCount": sum(1 for u in self.users if u["orgGuid"] == org["orgGuid"]),
+            "computerCount": 0,
+            "orgCount": sum(1 for o in self.orgs if o.get("parentOrgGuid") == org["orgGuid"]),
+        }
+
+    def effective_setting(self, legacy_id, key):
+        """The org's own value (scope ORG), else the nearest ancestor's (scope INHERITED)."""
+        own = self.settings.get(str(legacy_id), {}).get(key)
+        if own is not None:
+            return {"scope": own.get("scope", "ORG"), **own}
+        org = self.org_by_legacy(legacy_id)
+        while org and org.get("parentOrgGuid"):
+            org = self.org_by_guid(org["parentOrgGuid"])
+            if org is None:
+                break
+            inherited = self.settings.get(str(org["legacyOrgId"]), {}).get(key)
+            if inherited is not None:
+                return {**inherited, "scope": "INHERITED"}
+        return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else keep-alive requests wait ~40 ms on delayed ACKs
+    server_version = "Code42Sim/1.0"
+
+    def log_message(self, fmt, *args):
+        if self.server.verbose:
+            sys.stderr.write("code42-sim: " + (fmt % args) + "\n")
+
+    @property
+    def state(self):
+        return self.server.state
+
+    # --- plumbing ------------------------------------------------------------
+    def read_body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send(self, status, body=None, headers=None):
+        payload = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if body is not None:
+            self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload:
+            self.wfile.write(payload)
+
+    def legacy_wrap(self, data, params):
+        return {
+            "metadata": {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), "params": params},
+            "data": data,
+        }
+
+    def do_GET(self):
+        self.dispatch("GET")
+
+    def do_POST(self):
+        self.dispatch("POST")
+
+    def do_PUT(self):
+        self.dispatch("PUT")
+
+    def dispatch(self, method):
+        url = urlsplit(self.path)
+        path = url.path
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        body = self.read_body()
+        if path.startswith("/_sim/"):
+            return self.admin(method, path, query, body)
+
+        st = self.state
+        with st.lock:
+            st.total += 1
+            route = f"{method} {route_template(path)}"
+            st.counters[route] = st.counters.get(route, 0) + 1
+            fault = self.take_fault(method, path)
+            latency = st.latency_ms
+        if latency:
+            time.sleep(latency / 1000.0)
+        if fault:
+            if fault.get("delay_ms"):
+                time.sleep(fault["delay_ms"] / 1000.0)
+            if fault.get("status"):
+                headers = {}
+                if fault.get("retry_after") is not None:
+                    headers["Retry-After"] = str(fault["retry_after"])
+                return self.send(fault["status"], fault.get("body", {"error": "injected fault"}), headers)
+
+        try:
+            self.route(method, path, query, body)
+        except BadRequest as e:
+            self.send(400, [{"name": "SYSTEM", "description": str(e)}])
+
+    def take_fault(self, method, path):
+        for fault in self.state.faults:
+            if fault.get("method") and fault["method"] != method:
+                continue
+            if not path.startswith(fault.get("path", "/")):
+                continue
+            if fault.get("times", -1) == 0:
+                continue
+            if fault.get("times", -1) > 0:
+                fault["times"] -= 1
+            fault["hits"] = fault.get("hits", 0) + 1
+            return dict(fault)
+        return None
+
+    # --- auth ----------------------------------------------------------------
+    def basic_client(self):
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        try:
+            client_id, secret = base64.b64decode(header[6:]).decode().split(":", 1)
+        except Exception:
+            return None
+        if self.state.clients.get(client_id) == secret:
+            return client_id
+        return None
+
+    def issue_token(self, kind):
+        token = f"{kind}-" + secrets.token_urlsafe(24)
+        with self.state.lock:
+            self.state.tokens[token] = (kind, time.time() + self.state.token_ttl)
+        return token
+
+    def bearer_ok(self, kind):
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return False
+        token = header[7:]
+        if token in self.state.static_tokens:
+            return True
+        with self.state.lock:
+            entry = self.state.tokens.get(token)
+        if entry is None or entry[1] < time.time():
+            return False
+        if entry[0] == kind:
+            return True
+        return kind == "console" and self.state.console_accepts_gateway_tokens
+
+    def unauthorized(self):
+        self.send(401, {"error": "Unauthorized", "message": "HTTP 401 Could not authenticate user"})
+
+    # --- the API -------------------------------------------------------------
+    def route(self, method, path, query, body):
+        st = self.state
+        parts = [p for p in path.split("/") if p]
+
+        if method == "POST" and path == "/v1/oauth":
+            if not self.basic_client():
+                return self.unauthorized()
+            token = self.issue_token("gateway")
+            return self.send(200, {"token_type": "bearer", "expires_in": int(st.token_ttl), "access_token": token})
+        if method == "POST" and path == "/api/v3/oauth/token":
+            if query.get("grant_type") != "client_credentials" or not self.basic_client():
+                return self.unauthorized()
+            token = self.issue_token("console")
+            return self.send(200, self.legacy_wrap(
+                {"access_token": token, "token_type": "bearer", "expires_in": int(st.token_ttl)}, query))
+
+        if parts[:1] == ["v1"]:
+            if not self.bearer_ok("gateway"):
+                return self.unauthorized()
+            return self.gateway(method, parts[1:], query, body)
+        if parts[:2] == ["api", "v1"]:
+            if not self.bearer_ok("console"):
+                return self.unauthorized()
+            return self.console(method, parts[2:], query, body)
+        return self.send(404, {"error": "Not Found", "path": path})
+
+    def gateway(self, method, parts, query, body):
+        st = self.state
+        if method == "GET" and parts == ["users"]:
+            needle = (query.get("username") or "").lower()
+            page = int(query.get("page", 1))
+            size = int(query.get("pageSize", 100))
+            with st.lock:
+                found = [st.user_json(u) for u in st.users if needle in u["username"].lower()]
+            return self.send(200, {"users": found[(page - 1) * size: page * size], "totalCount": len(found)})
+        if method == "GET" and len(parts) == 2 and parts[0] == "users":
+            with st.lock:
+                user = st.user_by_id(parts[1])
+                data = st.user_json(user) if user else None
+            return self.send(200, data) if data else self.send(404, {"error": "Not Found"})
+        if method == "POST" and len(parts) == 3 and parts[0] == "users" and parts[2] == "move":
+            try:
+                target = json.loads(body or b"{}").get("orgGuid")
+            except json.JSONDecodeError:
+                raise BadRequest("body is not JSON")
+            with st.lock:
+                user = st.user_by_id(parts[1])
+                if user is None:
+                    return self.send(404, {"error": "Not Found"})
+                if not target or st.org_by_guid(target) is None:
+                    raise BadRequest("Organization was not found")
+                st.writes.append({"method": "POST", "path": self.path, "body": json.loads(body)})
+                user["orgGuid"] = target
+            return self.send(204)
+        if method == "GET" and parts == ["orgs"]:
+            with st.lock:
+                orgs = [st.org_json(o) for o in st.orgs]
+            return self.send(200, {"orgs": orgs, "totalCount": len(orgs)})
+        return self.send(404, {"error": "Not Found"})
+
+    def console(self, method, parts, query, body):
+        st = self.state
+        if method == "GET" and parts == ["Org"]:
+            page = int(query.get("pgNum", 1))
+            size = int(query.get("pgSize", 100))
+            with st.lock:
+                orgs = [
+                    {"orgId": o["legacyOrgId"], "orgUid": o["orgGuid"], "orgGuid": o["orgGuid"],
+                     "orgName": o["orgName"], "status": "Active", "type": "ENTERPRISE"}
+                    for o in st.orgs
+                ]
+            return self.send(200, self.legacy_wrap(
+                {"totalCount": len(orgs), "orgs": orgs[(page - 1) * size: page * size]}, query))
+        if len(parts) == 2 and parts[0] in st.settings_paths:
+            legacy_id = parts[1]
+            with st.lock:
+                if st.org_by_legacy(legacy_id) is None:
+                    raise BadRequest("Organization was not found")
+                if method == "GET":
+                    keys = query.get("keys")
+                    data = {}
+                    for key in (keys.split(",") if keys else list(st.settings.get(legacy_id, {}))):
+                        setting = st.effective_setting(legacy_id, key)
+                        if setting is not None:
+                            data[key] = {"scope": setting.get("scope", "ORG"), "value": setting["value"],
+                                         "locked": bool(setting.get("locked", False)),
+                                         "id": SETTING_ID_BASE + int(legacy_id)}
+                    return self.send(200, self.legacy_wrap(data, query))
+                if method == "PUT":
+                    try:
+                        packets = json.loads(body)["packets"]
+                    except (json.JSONDecodeError, KeyError, TypeError):
+                        raise BadRequest("body must be {\"packets\": [...]}")
+                    st.writes.append({"method": "PUT", "path": self.path, "body": json.loads(body)})
+                    own = st.settings.setdefault(legacy_id, {})
+                    for packet in packets:
+                        own[packet["key"]] = {"value": stored_setting_value(packet["value"]),
+                                              "locked": bool(packet.get("locked", False)), "scope": "ORG"}
+                    return self.send(204)
+        return self.send(404, {"error": "Not Found"})
+
+    # --- test hooks ----------------------------------------------------------
+    def admin(self, method, path, query, body):
+        st = self.state
+        data = json.loads(body) if body else {}
+        with st.lock:
+            if path == "/_sim/state" and method == "GET":
+                return self.send(200, {"orgs": st.orgs, "users": st.users, "settings": st.settings})
+            if path == "/_sim/counters" and method == "GET":
+                writes = sum(n for r, n in st.counters.items() if r.startswith(("PUT ", "POST /v1/users")))
+                tokens = sum(n for r, n in st.counters.items() if "oauth" in r)
+                return self.send(200, {"total": st.total, "writes": writes, "token_requests": tokens,
+                                       "by_route": st.counters})
+            if path == "/_sim/writes" and method == "GET":
+                return self.send(200, {"writes": st.writes})
+            if path == "/_sim/faults" and method == "POST":
+                st.faults.append(data)
+                return self.send(200, {"faults": st.faults})
+            if path == "/_sim/faults" and method == "GET":
+                return self.send(200, {"faults": st.faults})
+            if path == "/_sim/config" and method == "POST":
+                if "latency_ms" in data:
+                    st.latency_ms = int(data["latency_ms"])
+                if "token_ttl_seconds" in data:
+                    st.token_ttl = float(data["token_ttl_seconds"])
+                if "console_accepts_gateway_tokens" in data:
+                    st.console_accepts_gateway_tokens = bool(data["console_accepts_gateway_tokens"])
+                return self.send(200, {"ok": True})
+            if path == "/_sim/users" and method == "POST":
+                st.users.append(data)
+                return self.send(200, data)
+            if path == "/_sim/expire-tokens" and method == "POST":
+                st.tokens = {t: (kind, 0.0) for t, (kind, _) in st.tokens.items()}
+                return self.send(200, {"expired": len(st.tokens)})
+        return self.send(404, {"error": "no such hook"})
+
+
+class BadRequest(Exception):
+    pass
+
+
+def route_template(path):
+    """Collapse ids so counters group by route: /v1/users/123/move -> /v1/users/{id}/move."""
+    parts = path.split("/")
+    out = []
+    for i, p in enumerate(parts):
+        prev = parts[i - 1] if i else ""
+        out.append("{id}" if prev in ("users", "OrgSettings", "OrgSetting") and p else p)
+    return "/".join(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Local Code42 API simulator")
+    parser.add_argument("--seed", help="JSON seed file (orgs, users, settings, clients)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4242, help="0 picks a free port")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true",
+                        help="stop when standard input closes (the parent process went away)")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = parser.parse_args()
+
+    seed = {}
+    if args.seed:
+        with open(args.seed) as f:
+            seed = json.load(f)
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server.daemon_threads = True
+    server.state = SimState(seed)
+    server.verbose = args.verbose
+    host, port = server.server_address[:2]
+    print(f"LISTENING http://{host}:{port}", flush=True)
+
+    if args.exit_on_stdin_eof:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        sys.stdin.read()
+        server.shutdown()
+    else:
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

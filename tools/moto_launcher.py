@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+"""Run moto (the AWS emulator) in server mode on loopback.
+
+Prints "LISTENING http://127.0.0.1:PORT" once it accepts connections. With
+--exit-on-stdin-eof it stops when its standard input closes, so a test process
+that dies can never leave it running.
+"""
+import argparse
+import sys
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+# Without this every keep-alive request waits ~40 ms on delayed ACKs.
+MotoRequestHandler.disable_nagle_algorithm = True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true")
+    args = parser.parse_args()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    print(f"LISTENING http://{host}:{port}", flush=True)
+    try:
+        if args.exit_on_stdin_eof:
+            sys.stdin.read()
+        else:
+            server._thread.join()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

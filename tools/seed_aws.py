@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Seed moto with WorkSpaces directories, WorkSpaces and secrets, over the wire.
+
+Input (a JSON file or '-' for stdin):
+  {"region": "us-east-1",
+   "directories": [{"name": "corp.example.com"}],
+   "workspaces": [{"directory": 0, "user": "asmith", "os": "WINDOWS_SERVER_2022"}],
+   "secrets": [{"name": "code42/api", "value": {...} or "raw string"}]}
+Output (stdout): {"directories": ["d-..."], "workspaces": [{"workspace_id", "directory_id", "user"}],
+                  "secrets": ["arn:..."]}
+"""
+import argparse
+import json
+import sys
+
+import boto3
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--endpoint", required=True, help="moto URL, e.g. http://127.0.0.1:5000")
+    parser.add_argument("spec", help="JSON file, or - for stdin")
+    args = parser.parse_args()
+    spec = json.load(sys.stdin if args.spec == "-" else open(args.spec))
+    region = spec.get("region", "us-east-1")
+
+    def client(name):
+        return boto3.client(name, region_name=region, endpoint_url=args.endpoint,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    out = {"directories": [], "workspaces": [], "failed": [], "secrets": []}
+    if spec.get("directories"):
+        ec2, ds, ws = client("ec2"), client("ds"), client("workspaces")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{region}{az}")["Subnet"]["SubnetId"]
+            for i, az in ((1, "a"), (2, "b"))
+        ]
+        for d in spec["directories"]:
+            directory_id = ds.create_directory(
+                Name=d["name"], ShortName=d["name"].split(".")[0].upper()[:15], Password="Sup3r-Secret!",
+                Size="Small", VpcSettings={"VpcId": vpc, "SubnetIds": subnets})["DirectoryId"]
+            ws.register_workspace_directory(DirectoryId=directory_id, SubnetIds=subnets, Tenancy="SHARED")
+            out["directories"].append(directory_id)
+    requests = []
+    for w in spec.get("workspaces", []):
+        props = {"RunningMode": "AUTO_STOP", "ComputeTypeName": "STANDARD"}
+        if w.get("os"):
+            props["OperatingSystemName"] = w["os"]
+        directory_id = w.get("directory_id") or out["directories"][w.get("directory", 0)]
+        requests.append({"DirectoryId": directory_id, "UserName": w["user"],
+                         "BundleId": w.get("bundle", "wsb-12345abcd"), "WorkspaceProperties": props})
+    ws = client("workspaces")
+    for i in range(0, len(requests), 25):  # the API takes 25 at a time
+        r = ws.create_workspaces(Workspaces=requests[i:i + 25])
+        out["workspaces"] += [{"workspace_id": p["WorkspaceId"], "directory_id": p["DirectoryId"],
+                               "user": p["UserName"]} for p in r["PendingRequests"]]
+        out["failed"] += [{"user": f["WorkspaceRequest"]["UserName"], "error_code": f["ErrorCode"]}
+                          for f in r["FailedRequests"]]
+    for s in spec.get("secrets", []):
+        value = s["value"] if isinstance(s["value"], str) else json.dumps(s["value"])
+        out["secrets"].append(client("secretsmanager").create_secret(Name=s["name"], SecretString=value)["ARN"])
+    json.dump(out, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
