@@ -6,6 +6,7 @@ Prints "LISTENING http://127.0.0.1:PORT" once it accepts connections. With
 that dies can never leave it running.
 """
 import argparse
+import logging
 import sys
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -16,6 +17,7 @@ MotoRequestHandler.disable_nagle_algorithm = True
 
 
 def main():
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--exit-on-stdin-eof", action="store_true")

@@ -1,0 +1,329 @@
+//! Real parts for integration tests: moto (AWS) and the Code42 simulator, each
+//! a real HTTP server on loopback, started from the project's virtualenv.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::{Value, json};
+use workspaces_code42::config::Config;
+use workspaces_code42::handler::App;
+
+pub const CLIENT_ID: &str = "key-integration";
+pub const CLIENT_SECRET: &str = "s3cr3t-integration-value";
+pub const WATCH_KEY: &str = "device_fileForensics_watchPaths_included";
+pub const WORKSPACES_ORG_GUID: &str = "880000000000000003";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let path = std::env::var_os("WSC42_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    assert!(
+        path.exists(),
+        "{} not found: run scripts/test.sh, which creates .venv with the pinned emulators",
+        path.display()
+    );
+    path
+}
+
+/// Start a tool that prints "LISTENING <url>" and exits when its stdin closes.
+fn spawn_listening(args: &[&str]) -> (Child, ChildStdin, String) {
+    let mut child = Command::new(python())
+        .args(args)
+        .arg("--exit-on-stdin-eof")
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start python tool");
+    let stdin = child.stdin.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("read the tool's first line");
+    let url = line
+        .strip_prefix("LISTENING ")
+        .unwrap_or_else(|| panic!("unexpected first line from {args:?}: {line:?}"))
+        .trim()
+        .to_string();
+    (child, stdin, url)
+}
+
+/// One moto server per test binary; it exits when this process does (its stdin closes).
+pub fn moto_url() -> &'static str {
+    static MOTO: OnceLock<(Mutex<ChildStdin>, String)> = OnceLock::new();
+    &MOTO
+        .get_or_init(|| {
+            let (_child, stdin, url) = spawn_listening(&["tools/moto_launcher.py"]);
+            (Mutex::new(stdin), url)
+        })
+        .1
+}
+
+/// Seed moto through tools/seed_aws.py; returns its JSON output.
+pub fn seed_aws(spec: Value) -> Value {
+    let mut child = Command::new(python())
+        .args(["tools/seed_aws.py", "--endpoint", moto_url(), "-"])
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(spec.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "seed_aws failed");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A Code42 simulator of its own for one test.
+pub struct Sim {
+    child: Child,
+    _stdin: ChildStdin,
+    pub url: String,
+    http: reqwest::Client,
+    _seed: tempfile_path::TempPath,
+}
+
+mod tempfile_path {
+    /// A file removed on drop.
+    pub struct TempPath(pub std::path::PathBuf);
+    impl Drop for TempPath {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sim {
+    pub fn start(seed: &Value) -> Sim {
+        static COUNTER: OnceLock<Mutex<u32>> = OnceLock::new();
+        let n = {
+            let mut c = COUNTER.get_or_init(|| Mutex::new(0)).lock().unwrap();
+            *c += 1;
+            *c
+        };
+        let path = std::env::temp_dir().join(format!("code42-seed-{}-{n}.json", std::process::id()));
+        std::fs::write(&path, seed.to_string()).unwrap();
+        let (child, stdin, url) = spawn_listening(&[
+            "tools/code42_sim.py",
+            "--port",
+            "0",
+            "--seed",
+            path.to_str().unwrap(),
+        ]);
+        Sim {
+            child,
+            _stdin: stdin,
+            url,
+            http: reqwest::Client::new(),
+            _seed: tempfile_path::TempPath(path),
+        }
+    }
+
+    async fn hook(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self.http.request(method, format!("{}/_sim/{path}", self.url));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.unwrap().json().await.unwrap()
+    }
+
+    pub async fn counters(&self) -> Value {
+        self.hook(reqwest::Method::GET, "counters", None).await
+    }
+    pub async fn writes(&self) -> Vec<Value> {
+        self.hook(reqwest::Method::GET, "writes", None).await["writes"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+    pub async fn state(&self) -> Value {
+        self.hook(reqwest::Method::GET, "state", None).await
+    }
+    pub async fn fault(&self, fault: Value) {
+        self.hook(reqwest::Method::POST, "faults", Some(fault)).await;
+    }
+    pub async fn expire_tokens(&self) {
+        self.hook(reqwest::Method::POST, "expire-tokens", None).await;
+    }
+    pub async fn add_user(&self, user: Value) {
+        self.hook(reqwest::Method::POST, "users", Some(user)).await;
+    }
+
+    /// The stored watch-path setting of a legacy org id.
+    pub async fn setting(&self, legacy_org_id: u32) -> Value {
+        self.state().await["settings"][legacy_org_id.to_string()][WATCH_KEY].clone()
+    }
+
+    pub async fn user_org(&self, user_id: &str) -> String {
+        let state = self.state().await;
+        state["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["userId"] == user_id)
+            .map(|u| u["orgGuid"].as_str().unwrap().to_string())
+            .unwrap()
+    }
+}
+
+/// A tenant: root org with `:main` set, Default, WorkSpaces (inherits), Executives.
+pub fn tenant(users: Value) -> Value {
+    json!({
+        "clients": [{"id": CLIENT_ID, "secret": CLIENT_SECRET}],
+        "token_ttl_seconds": 900,
+        "orgs": [
+            {"orgGuid": "880000000000000001", "orgName": "Acme", "legacyOrgId": 1001, "parentOrgGuid": null},
+            {"orgGuid": "880000000000000002", "orgName": "Default", "legacyOrgId": 1002, "parentOrgGuid": "880000000000000001"},
+            {"orgGuid": WORKSPACES_ORG_GUID, "orgName": "WorkSpaces", "legacyOrgId": 1003, "parentOrgGuid": "880000000000000001"},
+            {"orgGuid": "880000000000000004", "orgName": "Executives", "legacyOrgId": 1004, "parentOrgGuid": "880000000000000001"}
+        ],
+        "users": users,
+        "settings": {"1001": {WATCH_KEY: {"value": "[':main']", "locked": false, "scope": "ORG"}}}
+    })
+}
+
+pub fn user(id: &str, username: &str, org_guid: &str) -> Value {
+    json!({"userId": id, "username": username, "orgGuid": org_guid, "active": true, "blocked": false})
+}
+
+/// A seeded AWS side: one directory `corp.example.com` and the given WorkSpaces.
+pub struct Fleet {
+    pub directory_id: String,
+    /// (workspace id, user name), in the order given.
+    pub workspaces: Vec<(String, String)>,
+}
+
+pub fn fleet(workspaces: &[(&str, &str)]) -> Fleet {
+    // moto allows ten directories per account: tests share one.
+    static DIRECTORY: OnceLock<String> = OnceLock::new();
+    let directory_id = DIRECTORY.get_or_init(|| {
+        seed_aws(json!({"directories": [{"name": "corp.example.com"}]}))["directories"][0]
+            .as_str()
+            .unwrap()
+            .to_string()
+    });
+    let out = seed_aws(json!({
+        "workspaces": workspaces.iter()
+            .map(|(user, os)| json!({"user": user, "os": os, "directory_id": directory_id}))
+            .collect::<Vec<_>>(),
+    }));
+    Fleet {
+        directory_id: directory_id.clone(),
+        workspaces: out["workspaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                (
+                    w["workspace_id"].as_str().unwrap().to_string(),
+                    w["user"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Store the Code42 secret in moto under a fresh name; returns the name.
+pub fn secret_for(sim: &Sim, name: &str) -> String {
+    let name = format!("{name}-{}", std::process::id());
+    seed_aws(json!({"secrets": [{"name": name, "value": {
+        "api_url": sim.url, "api_client_id": CLIENT_ID, "api_client_secret": CLIENT_SECRET,
+        "unknown_field": "ignored"}}]}));
+    name
+}
+
+/// A creation event for the given WorkSpaces, from events/create-workspaces.json.
+pub fn creation_event(fleet: &Fleet) -> Value {
+    let mut event: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("events/create-workspaces.json")).unwrap()).unwrap();
+    event["detail"]["responseElements"]["pendingRequests"] = fleet
+        .workspaces
+        .iter()
+        .map(|(id, user)| {
+            json!({"workspaceId": id, "directoryId": fleet.directory_id, "userName": user,
+                   "state": "PENDING", "bundleId": "wsb-12345abcd"})
+        })
+        .collect();
+    event
+}
+
+/// The environment a deployment would have.
+pub fn env(secret_id: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = [
+        ("CODE42_SECRET_ID", secret_id),
+        ("CODE42_ORG", "WorkSpaces"),
+        ("WORKSPACES_DESCRIBE_BACKOFF_MS", "50"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
+}
+
+pub async fn app(env: &HashMap<String, String>) -> App {
+    let config = Config::from_lookup(|k| env.get(k).cloned()).expect("valid test config");
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await;
+    App::new(config, &sdk)
+}
+
+pub fn deadline(seconds: u64) -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(seconds)
+}
+
+/// Run the CLI binary (a fresh process) on an event; returns (exit code, JSON printed).
+pub fn invoke_cli(env: &HashMap<String, String>, event: &Value) -> (i32, Value) {
+    let path = std::env::temp_dir().join(format!(
+        "event-{}-{}.json",
+        std::process::id(),
+        env["CODE42_SECRET_ID"].replace('/', "_")
+    ));
+    std::fs::write(&path, event.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_workspaces-code42"))
+        .args(["invoke", "--event", path.to_str().unwrap()])
+        .env_clear()
+        .envs(env)
+        .env("AWS_ENDPOINT_URL", moto_url())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stdout.contains(CLIENT_SECRET) && !stderr.contains(CLIENT_SECRET),
+        "the CLI printed the API client secret"
+    );
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("CLI printed non-JSON ({e}): {stdout}"));
+    (out.status.code().unwrap_or(-1), json)
+}
