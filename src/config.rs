@@ -78,7 +78,11 @@ impl Config {
 
     /// Build from any key lookup (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let secret_id = get("CODE42_SECRET_ID").ok_or(ConfigError::Missing {
             var: "CODE42_SECRET_ID",
             hint: "set it to the name or ARN of the Secrets Manager secret holding the Code42 API client",
@@ -110,12 +114,14 @@ impl Config {
                 });
             }
         };
-        let username =
-            UsernameMapping::new(get("CODE42_USERNAME_TEMPLATE"), get("CODE42_USERNAME_DOMAIN"))
-                .map_err(|reason| ConfigError::Invalid {
-                    var: "CODE42_USERNAME_TEMPLATE",
-                    reason,
-                })?;
+        let username = UsernameMapping::new(
+            get("CODE42_USERNAME_TEMPLATE"),
+            get("CODE42_USERNAME_DOMAIN"),
+        )
+        .map_err(|reason| ConfigError::Invalid {
+            var: "CODE42_USERNAME_TEMPLATE",
+            reason,
+        })?;
         let watch_paths = get("CODE42_WATCH_PATHS")
             .map(|v| list(&v))
             .unwrap_or_else(|| vec![":main".to_string(), "D:".to_string()]);
@@ -145,7 +151,12 @@ impl Config {
         let settings_token = match get("CODE42_SETTINGS_TOKEN").as_deref() {
             None | Some("console") => SettingsToken::Console,
             Some("gateway") => SettingsToken::Gateway,
-            Some(_) => return Err(invalid("CODE42_SETTINGS_TOKEN", "must be console or gateway")),
+            Some(_) => {
+                return Err(invalid(
+                    "CODE42_SETTINGS_TOKEN",
+                    "must be console or gateway",
+                ));
+            }
         };
         let settings_path = match get("CODE42_SETTINGS_PATH") {
             None => None,
@@ -165,18 +176,42 @@ impl Config {
             username,
             watch_paths,
             watch_paths_key,
-            move_from_orgs: get("CODE42_MOVE_FROM_ORGS").map(|v| list(&v)).unwrap_or_default(),
-            protected_orgs: get("CODE42_PROTECTED_ORGS").map(|v| list(&v)).unwrap_or_default(),
+            move_from_orgs: get("CODE42_MOVE_FROM_ORGS")
+                .map(|v| list(&v))
+                .unwrap_or_default(),
+            protected_orgs: get("CODE42_PROTECTED_ORGS")
+                .map(|v| list(&v))
+                .unwrap_or_default(),
             settings_host,
             settings_token,
             settings_path,
             allowed_hosts: get("CODE42_ALLOWED_HOSTS")
-                .map(|v| list(&v).into_iter().map(|h| h.to_ascii_lowercase()).collect())
+                .map(|v| {
+                    list(&v)
+                        .into_iter()
+                        .map(|h| h.to_ascii_lowercase())
+                        .collect()
+                })
                 .unwrap_or_default(),
-            org_check_ttl: Duration::from_secs(number(&get, "CODE42_ORG_CHECK_TTL_SECONDS", 300, 0)?),
-            request_timeout: Duration::from_secs(number(&get, "CODE42_REQUEST_TIMEOUT_SECONDS", 20, 1)?),
+            org_check_ttl: Duration::from_secs(number(
+                &get,
+                "CODE42_ORG_CHECK_TTL_SECONDS",
+                300,
+                0,
+            )?),
+            request_timeout: Duration::from_secs(number(
+                &get,
+                "CODE42_REQUEST_TIMEOUT_SECONDS",
+                20,
+                1,
+            )?),
             describe_attempts: number(&get, "WORKSPACES_DESCRIBE_ATTEMPTS", 4, 1)? as u32,
-            describe_backoff: Duration::from_millis(number(&get, "WORKSPACES_DESCRIBE_BACKOFF_MS", 500, 0)?),
+            describe_backoff: Duration::from_millis(number(
+                &get,
+                "WORKSPACES_DESCRIBE_BACKOFF_MS",
+                500,
+                0,
+            )?),
             concurrency: number(&get, "CODE42_CONCURRENCY", 4, 1)? as usize,
         })
     }
@@ -204,14 +239,15 @@ fn number(
 ) -> Result<u64, ConfigError> {
     match get(var) {
         None => Ok(default),
-        Some(v) => v
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n >= min)
-            .ok_or_else(|| ConfigError::Invalid {
-                var,
-                reason: format!("must be a whole number >= {min}"),
-            }),
+        Some(v) => {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n >= min)
+                .ok_or_else(|| ConfigError::Invalid {
+                    var,
+                    reason: format!("must be a whole number >= {min}"),
+                })
+        }
     }
 }
 
@@ -228,7 +264,10 @@ mod tests {
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
-    const BASE: [(&str, &str); 2] = [("CODE42_SECRET_ID", "code42/api"), ("CODE42_ORG", "WorkSpaces")];
+    const BASE: [(&str, &str); 2] = [
+        ("CODE42_SECRET_ID", "code42/api"),
+        ("CODE42_ORG", "WorkSpaces"),
+    ];
 
     #[test]
     fn defaults() {
@@ -246,9 +285,15 @@ mod tests {
     #[test]
     fn missing_required_names_the_variable() {
         let err = config(&[("CODE42_ORG", "x")]).unwrap_err();
-        assert!(err.to_string().starts_with("CODE42_SECRET_ID is not set"), "{err}");
+        assert!(
+            err.to_string().starts_with("CODE42_SECRET_ID is not set"),
+            "{err}"
+        );
         let err = config(&[("CODE42_SECRET_ID", "x"), ("CODE42_ORG", "  ")]).unwrap_err();
-        assert!(err.to_string().starts_with("CODE42_ORG is not set"), "{err}");
+        assert!(
+            err.to_string().starts_with("CODE42_ORG is not set"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -278,7 +323,10 @@ mod tests {
         assert_eq!(c.settings_path.as_deref(), Some("OrgSetting"));
         assert_eq!(c.allowed_hosts, vec!["code42.internal.example"]);
         assert_eq!(c.org_check_ttl, Duration::ZERO);
-        assert_eq!(c.username.map("bob", "d-1", None).unwrap(), "bob@example.com");
+        assert_eq!(
+            c.username.map("bob", "d-1", None).unwrap(),
+            "bob@example.com"
+        );
     }
 
     #[test]

@@ -7,7 +7,10 @@ use crate::input::InputError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("{var} is not set: {hint}")]
-    Missing { var: &'static str, hint: &'static str },
+    Missing {
+        var: &'static str,
+        hint: &'static str,
+    },
     #[error("{var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
 }
@@ -15,13 +18,19 @@ pub enum ConfigError {
 /// Reading or understanding the Code42 secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
-    #[error("secret {id:?} was not found in Secrets Manager: check CODE42_SECRET_ID and the region")]
+    #[error(
+        "secret {id:?} was not found in Secrets Manager: check CODE42_SECRET_ID and the region"
+    )]
     NotFound { id: String },
-    #[error("access to secret {id:?} was denied: the role needs secretsmanager:GetSecretValue on it (and kms:Decrypt on its key, if it has its own)")]
+    #[error(
+        "access to secret {id:?} was denied: the role needs secretsmanager:GetSecretValue on it (and kms:Decrypt on its key, if it has its own)"
+    )]
     AccessDenied { id: String },
     #[error("secret {id:?} has no SecretString: store the JSON document as a string")]
     NotString { id: String },
-    #[error("secret {id:?} is not a JSON object ({detail}); expected {{\"api_url\": \"https://api.us.code42.com\", \"api_client_id\": \"...\", \"api_client_secret\": \"...\"}}")]
+    #[error(
+        "secret {id:?} is not a JSON object ({detail}); expected {{\"api_url\": \"https://api.us.code42.com\", \"api_client_id\": \"...\", \"api_client_secret\": \"...\"}}"
+    )]
     NotJson { id: String, detail: String },
     #[error("secret {id:?}: field \"{field}\" {problem}")]
     Field {
@@ -39,24 +48,38 @@ pub enum SecretError {
 
 impl SecretError {
     pub fn retryable(&self) -> bool {
-        matches!(self, SecretError::Unavailable { retryable: true, .. })
+        matches!(
+            self,
+            SecretError::Unavailable {
+                retryable: true,
+                ..
+            }
+        )
     }
 }
 
 /// A failed call to the Code42 API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Code42Error {
-    #[error("Code42 rejected the credentials from secret {secret_id:?} ({what}, HTTP 401) even after a fresh token: check the API client id and secret (or token) and that the client is enabled")]
+    #[error(
+        "Code42 rejected the credentials from secret {secret_id:?} ({what}, HTTP 401) even after a fresh token: check the API client id and secret (or token) and that the client is enabled"
+    )]
     Unauthorized { secret_id: String, what: String },
-    #[error("Code42 refused {method} {path} (HTTP 403): the API client lacks permission for it; Code42's WorkSpaces guide requires the Customer Cloud Admin role")]
+    #[error(
+        "Code42 refused {method} {path} (HTTP 403): the API client lacks permission for it; Code42's WorkSpaces guide requires the Customer Cloud Admin role"
+    )]
     Forbidden { method: String, path: String },
-    #[error("Code42 {method} {path} was rate limited (HTTP 429; Retry-After {retry_after:?} s) and the invocation has no time left to wait; retry later")]
+    #[error(
+        "Code42 {method} {path} was rate limited (HTTP 429; Retry-After {retry_after:?} s) and the invocation has no time left to wait; retry later"
+    )]
     RateLimited {
         method: String,
         path: String,
         retry_after: Option<u64>,
     },
-    #[error("Code42 {method} {path} failed with HTTP {status} after {attempts} attempt(s): {excerpt}")]
+    #[error(
+        "Code42 {method} {path} failed with HTTP {status} after {attempts} attempt(s): {excerpt}"
+    )]
     Server {
         method: String,
         path: String,
@@ -104,7 +127,9 @@ impl Code42Error {
     pub fn global(&self) -> bool {
         matches!(
             self,
-            Code42Error::Unauthorized { .. } | Code42Error::Forbidden { .. } | Code42Error::Secret(_)
+            Code42Error::Unauthorized { .. }
+                | Code42Error::Forbidden { .. }
+                | Code42Error::Secret(_)
         )
     }
 }
@@ -127,17 +152,25 @@ pub enum InvocationError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Code42(#[from] Code42Error),
-    #[error("target org {org:?} was not found among Code42's active orgs: create the WorkSpaces child org first (Code42's WorkSpaces guide) and set CODE42_ORG to its orgGuid or exact name")]
+    #[error(
+        "target org {org:?} was not found among Code42's active orgs: create the WorkSpaces child org first (Code42's WorkSpaces guide) and set CODE42_ORG to its orgGuid or exact name"
+    )]
     OrgNotFound { org: String },
-    #[error("CODE42_ORG={org:?} matches {count} orgs by name ({guids}): set it to the orgGuid instead")]
+    #[error(
+        "CODE42_ORG={org:?} matches {count} orgs by name ({guids}): set it to the orgGuid instead"
+    )]
     OrgAmbiguous {
         org: String,
         count: usize,
         guids: String,
     },
-    #[error("the numeric (legacy) id of org {guid} is not in Code42's console org list: set CODE42_ORG_ID to the number in the console's organization URL")]
+    #[error(
+        "the numeric (legacy) id of org {guid} is not in Code42's console org list: set CODE42_ORG_ID to the number in the console's organization URL"
+    )]
     LegacyOrgIdNotFound { guid: String },
-    #[error("setting {key} on org {org_id} did not verify after writing: Code42 read back {readback} ({finding}); check CODE42_WATCH_PATHS_KEY and CODE42_SETTINGS_* for this tenant")]
+    #[error(
+        "setting {key} on org {org_id} did not verify after writing: Code42 read back {readback} ({finding}); check CODE42_WATCH_PATHS_KEY and CODE42_SETTINGS_* for this tenant"
+    )]
     SettingNotVerified {
         key: String,
         org_id: i64,

@@ -76,7 +76,8 @@ impl App {
             secrets: AwsSecrets::new(sdk),
             id: config.secret_id.clone(),
         });
-        let code42 = Code42Client::new(&config, source).expect("the HTTP client builds with static settings");
+        let code42 = Code42Client::new(&config, source)
+            .expect("the HTTP client builds with static settings");
         Self {
             workspaces: AwsWorkspaces::new(sdk),
             code42,
@@ -90,7 +91,11 @@ impl App {
     }
 
     /// Handle one payload; `deadline` bounds every wait and retry.
-    pub async fn handle(&self, payload: &Value, deadline: Instant) -> Result<InvocationReport, InvocationFailure> {
+    pub async fn handle(
+        &self,
+        payload: &Value,
+        deadline: Instant,
+    ) -> Result<InvocationReport, InvocationFailure> {
         let input = parse_input(payload).map_err(|e| InvocationFailure {
             error: e.into(),
             report: None,
@@ -99,14 +104,22 @@ impl App {
             Input::CreateWorkspaces(call) => self.create_workspaces(call, deadline).await,
         };
         match &outcome {
-            Ok(report) => tracing::info!(result = %serde_json::to_string(report).unwrap_or_default(), "invocation succeeded"),
-            Err(failure) => tracing::error!(error = %failure.error, retryable = failure.retryable(),
-                result = %serde_json::to_string(&failure.report).unwrap_or_default(), "invocation failed"),
+            Ok(report) => {
+                tracing::info!(result = %serde_json::to_string(report).unwrap_or_default(), "invocation succeeded")
+            }
+            Err(failure) => {
+                tracing::error!(error = %failure.error, retryable = failure.retryable(),
+                result = %serde_json::to_string(&failure.report).unwrap_or_default(), "invocation failed")
+            }
         }
         outcome
     }
 
-    async fn create_workspaces(&self, call: CreateWorkspacesCall, deadline: Instant) -> Result<InvocationReport, InvocationFailure> {
+    async fn create_workspaces(
+        &self,
+        call: CreateWorkspacesCall,
+        deadline: Instant,
+    ) -> Result<InvocationReport, InvocationFailure> {
         let mut report = InvocationReport {
             mode: self.config.mode.as_str(),
             input: Input::CreateWorkspaces(call.clone()).kind().to_string(),
@@ -116,7 +129,9 @@ impl App {
             summary: Summary::default(),
         };
         if let Some(error) = &call.call_error {
-            report.note = Some(format!("the CreateWorkspaces call failed ({error}); no WorkSpace was created"));
+            report.note = Some(format!(
+                "the CreateWorkspaces call failed ({error}); no WorkSpace was created"
+            ));
             return Ok(report);
         }
         let session = self.code42.session(deadline);
@@ -128,7 +143,12 @@ impl App {
         };
         let outcome = match reconciler.run(&call.targets).await {
             Ok(outcome) => outcome,
-            Err(error) => return Err(InvocationFailure { error, report: Some(report) }),
+            Err(error) => {
+                return Err(InvocationFailure {
+                    error,
+                    report: Some(report),
+                });
+            }
         };
         report.org = outcome.org;
         report.workspaces = outcome.workspaces;
@@ -136,7 +156,10 @@ impl App {
             let mut r = WorkspaceReport::new(None, Status::Skipped).with_reason(format!(
                 "WorkSpaces could not create it: {}{}",
                 f.error_code,
-                f.error_message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+                f.error_message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
             ));
             r.directory_id = f.directory_id.clone();
             r.workspaces_user = f.user_name.clone();
@@ -144,9 +167,16 @@ impl App {
         }));
         report.summary = Summary::of(&report.workspaces);
         if let Some(global) = outcome.global_error {
-            return Err(InvocationFailure { error: global.into(), report: Some(report) });
+            return Err(InvocationFailure {
+                error: global.into(),
+                report: Some(report),
+            });
         }
-        let failed: Vec<_> = report.workspaces.iter().filter(|w| w.status == Status::Failed).collect();
+        let failed: Vec<_> = report
+            .workspaces
+            .iter()
+            .filter(|w| w.status == Status::Failed)
+            .collect();
         if let Some(first) = failed.first() {
             let error = InvocationError::WorkspacesFailed {
                 failed: failed.len(),
@@ -158,7 +188,10 @@ impl App {
                     first.error.as_deref().unwrap_or("unknown error")
                 ),
             };
-            return Err(InvocationFailure { error, report: Some(report) });
+            return Err(InvocationFailure {
+                error,
+                report: Some(report),
+            });
         }
         Ok(report)
     }

@@ -20,7 +20,9 @@ const REDACTED: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
 pub enum InputError {
     #[error("malformed input: {0}")]
     Malformed(String),
-    #[error("unsupported input: {0}; this function handles EventBridge events with source \"aws.workspaces\", detail-type \"AWS API Call via CloudTrail\" and detail.eventName \"CreateWorkspaces\"")]
+    #[error(
+        "unsupported input: {0}; this function handles EventBridge events with source \"aws.workspaces\", detail-type \"AWS API Call via CloudTrail\" and detail.eventName \"CreateWorkspaces\""
+    )]
     Unsupported(String),
 }
 
@@ -158,7 +160,11 @@ fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
         let message = detail.error_message.unwrap_or_default();
         return Ok(Input::CreateWorkspaces(CreateWorkspacesCall {
             event_id: event.id,
-            call_error: Some(format!("{code}: {message}").trim_end_matches(": ").to_string()),
+            call_error: Some(
+                format!("{code}: {message}")
+                    .trim_end_matches(": ")
+                    .to_string(),
+            ),
             targets: Vec::new(),
             failed: Vec::new(),
         }));
@@ -254,7 +260,10 @@ mod tests {
         assert_eq!(call.call_error, None);
         assert_eq!(call.targets.len(), 1);
         assert_eq!(call.targets[0].workspace_id.as_str(), "ws-4xk2p9q7m");
-        assert_eq!(call.targets[0].directory_id.as_ref().unwrap().as_str(), "d-9c67a1b2c3");
+        assert_eq!(
+            call.targets[0].directory_id.as_ref().unwrap().as_str(),
+            "d-9c67a1b2c3"
+        );
         assert_eq!(call.targets[0].user_name.as_deref(), Some("asmith"));
         assert!(call.failed.is_empty());
     }
@@ -312,7 +321,10 @@ mod tests {
         v["detail"]["responseElements"]["pendingRequests"][0]["workspaceId"] = "ws-../../x".into();
         let err = parse_input(&v).unwrap_err();
         assert!(matches!(err, InputError::Malformed(_)));
-        assert!(err.to_string().contains("pendingRequests[0].workspaceId"), "{err}");
+        assert!(
+            err.to_string().contains("pendingRequests[0].workspaceId"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -342,7 +354,8 @@ mod tests {
 
     #[test]
     fn eventbridge_without_detail_is_malformed() {
-        let v = serde_json::json!({"source": "aws.workspaces", "detail-type": CLOUDTRAIL_DETAIL_TYPE});
+        let v =
+            serde_json::json!({"source": "aws.workspaces", "detail-type": CLOUDTRAIL_DETAIL_TYPE});
         assert!(matches!(parse_input(&v), Err(InputError::Malformed(_))));
     }
 }

@@ -46,14 +46,18 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("workspaces_code42=info,warn")),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("workspaces_code42=info,warn")),
         )
         .init();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
-            println!("{}", serde_json::json!({ "error": format!("{e:#}"), "retryable": false }));
+            println!(
+                "{}",
+                serde_json::json!({ "error": format!("{e:#}"), "retryable": false })
+            );
             ExitCode::FAILURE
         }
     }
@@ -64,13 +68,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Invoke { event, timeout } => {
             let text = if event.as_os_str() == "-" {
                 let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s).context("reading the event from standard input")?;
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("reading the event from standard input")?;
                 s
             } else {
-                std::fs::read_to_string(&event).with_context(|| format!("reading event file {}", event.display()))?
+                std::fs::read_to_string(&event)
+                    .with_context(|| format!("reading event file {}", event.display()))?
             };
-            let payload: serde_json::Value =
-                serde_json::from_str(&text).with_context(|| format!("event file {} is not JSON", event.display()))?;
+            let payload: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("event file {} is not JSON", event.display()))?;
             let app = App::from_env().await?;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
             match app.handle(&payload, deadline).await {

@@ -65,8 +65,10 @@ pub trait Code42: Send + Sync {
         username: &str,
     ) -> impl Future<Output = Result<Option<Code42User>, Code42Error>> + Send;
 
-    fn get_user(&self, user_id: &str)
-    -> impl Future<Output = Result<Code42User, Code42Error>> + Send;
+    fn get_user(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Code42User, Code42Error>> + Send;
 
     fn list_orgs(&self) -> impl Future<Output = Result<Vec<Code42Org>, Code42Error>> + Send;
 

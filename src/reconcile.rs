@@ -105,7 +105,14 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
     /// report drift). A recent compliant check is reused.
     pub async fn checked_org(&self) -> Result<(ResolvedOrg, OrgReport), InvocationError> {
         if let Some((org, snapshot)) = self.cache.get(self.config.org_check_ttl) {
-            let report = self.org_report(&org, Status::Compliant, snapshot.clone(), snapshot, "compliant".into(), true);
+            let report = self.org_report(
+                &org,
+                Status::Compliant,
+                snapshot.clone(),
+                snapshot,
+                "compliant".into(),
+                true,
+            );
             return Ok((org, report));
         }
         let org = self.resolve_org().await?;
@@ -122,12 +129,20 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         let org = match (by_guid, by_name.as_slice()) {
             (Some(org), _) => org.clone(),
             (None, [org]) => (*org).clone(),
-            (None, []) => return Err(InvocationError::OrgNotFound { org: wanted.clone() }),
+            (None, []) => {
+                return Err(InvocationError::OrgNotFound {
+                    org: wanted.clone(),
+                });
+            }
             (None, many) => {
                 return Err(InvocationError::OrgAmbiguous {
                     org: wanted.clone(),
                     count: many.len(),
-                    guids: many.iter().map(|o| o.org_guid.as_str()).collect::<Vec<_>>().join(", "),
+                    guids: many
+                        .iter()
+                        .map(|o| o.org_guid.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             }
         };
@@ -155,27 +170,52 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         let finding = assess(before.as_ref(), desired);
         if finding.compliant() {
             self.cache.put(org, before.clone());
-            return Ok(self.org_report(org, Status::Compliant, before.clone(), before, finding.describe(), false));
+            return Ok(self.org_report(
+                org,
+                Status::Compliant,
+                before.clone(),
+                before,
+                finding.describe(),
+                false,
+            ));
         }
         if self.config.mode == Mode::Verify {
             tracing::warn!(org = %org.guid, key, finding = %finding.describe(), "watch-path setting drifted (verify mode: not changed)");
-            return Ok(self.org_report(org, Status::Drift, before, None, finding.describe(), false));
+            return Ok(self.org_report(
+                org,
+                Status::Drift,
+                before,
+                None,
+                finding.describe(),
+                false,
+            ));
         }
         let items = merge(before.as_ref(), desired);
         tracing::info!(org = %org.guid, legacy_org_id = org.legacy_id, key, ?items, finding = %finding.describe(), "writing watch-path setting");
-        self.code42.put_setting(org.legacy_id, key, &items, true).await?;
+        self.code42
+            .put_setting(org.legacy_id, key, &items, true)
+            .await?;
         let after = self.code42.get_setting(org.legacy_id, key).await?;
         let check = assess(after.as_ref(), desired);
         if !check.compliant() {
             return Err(InvocationError::SettingNotVerified {
                 key: key.clone(),
                 org_id: org.legacy_id,
-                readback: after.map(|a| format!("{:?} locked={} scope={:?}", a.raw, a.locked, a.scope)).unwrap_or_else(|| "no value".into()),
+                readback: after
+                    .map(|a| format!("{:?} locked={} scope={:?}", a.raw, a.locked, a.scope))
+                    .unwrap_or_else(|| "no value".into()),
                 finding: check.describe(),
             });
         }
         self.cache.put(org, after.clone());
-        Ok(self.org_report(org, Status::Configured, before, after, finding.describe(), false))
+        Ok(self.org_report(
+            org,
+            Status::Configured,
+            before,
+            after,
+            finding.describe(),
+            false,
+        ))
     }
 
     fn org_report(
@@ -200,7 +240,11 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         }
     }
 
-    async fn reconcile_workspace(&self, target: &Target, org: &ResolvedOrg) -> (WorkspaceReport, Option<Code42Error>) {
+    async fn reconcile_workspace(
+        &self,
+        target: &Target,
+        org: &ResolvedOrg,
+    ) -> (WorkspaceReport, Option<Code42Error>) {
         let mut report = WorkspaceReport::new(Some(target.workspace_id.as_str()), Status::Failed);
         report.directory_id = target.directory_id.as_ref().map(ToString::to_string);
         report.workspaces_user = target.user_name.clone();
@@ -221,7 +265,11 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
     async fn describe(&self, target: &Target) -> Result<Option<WorkspaceInfo>, Failure> {
         let attempts = self.config.describe_attempts;
         for attempt in 1..=attempts {
-            match self.workspaces.describe_workspace(&target.workspace_id).await {
+            match self
+                .workspaces
+                .describe_workspace(&target.workspace_id)
+                .await
+            {
                 Ok(Some(info)) => return Ok(Some(info)),
                 Ok(None) => {}
                 Err(e) if e.retryable && attempt < attempts => {
@@ -242,10 +290,17 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         Ok(None)
     }
 
-    async fn reconcile_one(&self, target: &Target, org: &ResolvedOrg, report: &mut WorkspaceReport) -> Result<(), Failure> {
+    async fn reconcile_one(
+        &self,
+        target: &Target,
+        org: &ResolvedOrg,
+        report: &mut WorkspaceReport,
+    ) -> Result<(), Failure> {
         let info = self.describe(target).await?;
         if info.is_none() {
-            tracing::warn!("WorkSpace not visible in DescribeWorkspaces yet; using the event's user and directory");
+            tracing::warn!(
+                "WorkSpace not visible in DescribeWorkspaces yet; using the event's user and directory"
+            );
         }
         if let Some(info) = info.as_ref().filter(|i| i.known_not_windows()) {
             report.status = Status::Skipped;
@@ -278,17 +333,25 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         };
         report.directory_id = directory_id.as_ref().map(ToString::to_string);
         let directory_name = match (&directory_id, self.config.username.needs_directory_name()) {
-            (Some(d), true) => self.workspaces.directory_name(d).await.map_err(|e| Failure {
-                message: e.to_string(),
-                retryable: e.retryable,
-                global: None,
-            })?,
+            (Some(d), true) => self
+                .workspaces
+                .directory_name(d)
+                .await
+                .map_err(|e| Failure {
+                    message: e.to_string(),
+                    retryable: e.retryable,
+                    global: None,
+                })?,
             _ => None,
         };
         let username = self
             .config
             .username
-            .map(&user, report.directory_id.as_deref().unwrap_or(""), directory_name.as_deref())
+            .map(
+                &user,
+                report.directory_id.as_deref().unwrap_or(""),
+                directory_name.as_deref(),
+            )
             .map_err(|e| Failure {
                 message: e.to_string(),
                 retryable: false,
@@ -308,7 +371,11 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             report.reason = Some(format!(
                 "Code42 user {} is {}",
                 c42_user.username,
-                if c42_user.blocked { "blocked" } else { "deactivated" }
+                if c42_user.blocked {
+                    "blocked"
+                } else {
+                    "deactivated"
+                }
             ));
             return Ok(());
         }
@@ -332,7 +399,10 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         };
         if self.config.mode == Mode::Verify {
             report.status = Status::Drift;
-            report.reason = Some(format!("would move {} from org {:?} to {:?}", c42_user.username, c42_user.org_name, org.name));
+            report.reason = Some(format!(
+                "would move {} from org {:?} to {:?}",
+                c42_user.username, c42_user.org_name, org.name
+            ));
             report.actions.push(action);
             return Ok(());
         }
@@ -351,9 +421,15 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
 
     /// Operator guard rails: protected orgs, and the optional allow-list.
     fn move_refusal(&self, user: &Code42User) -> Option<String> {
-        let is = |list: &[String]| list.iter().any(|o| o == &user.org_guid || o == &user.org_name);
+        let is = |list: &[String]| {
+            list.iter()
+                .any(|o| o == &user.org_guid || o == &user.org_name)
+        };
         if is(&self.config.protected_orgs) {
-            return Some(format!("user is in protected org {:?} ({}); not moved", user.org_name, user.org_guid));
+            return Some(format!(
+                "user is in protected org {:?} ({}); not moved",
+                user.org_name, user.org_guid
+            ));
         }
         if !self.config.move_from_orgs.is_empty() && !is(&self.config.move_from_orgs) {
             return Some(format!(

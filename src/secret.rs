@@ -44,7 +44,10 @@ impl fmt::Display for Redacted {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
-    ApiClient { id: String, secret: Redacted },
+    ApiClient {
+        id: String,
+        secret: Redacted,
+    },
     /// A ready bearer token; re-read from Secrets Manager on a 401.
     Token(Redacted),
 }
@@ -77,26 +80,43 @@ impl Code42Secret {
         };
         let api_url = string_field(&fields, "api_url")
             .map_err(|p| field_error("api_url", p))?
-            .ok_or_else(|| field_error("api_url", "is missing: set it to your Code42 API URL, e.g. https://api.us.code42.com"))?;
-        let api_url = checked_url(&api_url, allowed_hosts).map_err(|p| field_error("api_url", &p))?;
-        let console_url = match string_field(&fields, "console_url").map_err(|p| field_error("console_url", p))? {
-            Some(u) => checked_url(&u, allowed_hosts).map_err(|p| field_error("console_url", &p))?,
+            .ok_or_else(|| {
+                field_error(
+                    "api_url",
+                    "is missing: set it to your Code42 API URL, e.g. https://api.us.code42.com",
+                )
+            })?;
+        let api_url =
+            checked_url(&api_url, allowed_hosts).map_err(|p| field_error("api_url", &p))?;
+        let console_url = match string_field(&fields, "console_url")
+            .map_err(|p| field_error("console_url", p))?
+        {
+            Some(u) => {
+                checked_url(&u, allowed_hosts).map_err(|p| field_error("console_url", &p))?
+            }
             None => derive_console_url(&api_url),
         };
         let token = string_field(&fields, "token").map_err(|p| field_error("token", p))?;
-        let client_id = string_field(&fields, "api_client_id").map_err(|p| field_error("api_client_id", p))?;
-        let client_secret =
-            string_field(&fields, "api_client_secret").map_err(|p| field_error("api_client_secret", p))?;
+        let client_id =
+            string_field(&fields, "api_client_id").map_err(|p| field_error("api_client_id", p))?;
+        let client_secret = string_field(&fields, "api_client_secret")
+            .map_err(|p| field_error("api_client_secret", p))?;
         let credentials = match (client_id, client_secret, token) {
             (Some(id), Some(secret), _) => Credentials::ApiClient {
                 id,
                 secret: Redacted::new(secret),
             },
             (Some(_), None, None) => {
-                return Err(field_error("api_client_secret", "is missing (api_client_id is set)"));
+                return Err(field_error(
+                    "api_client_secret",
+                    "is missing (api_client_id is set)",
+                ));
             }
             (None, Some(_), None) => {
-                return Err(field_error("api_client_id", "is missing (api_client_secret is set)"));
+                return Err(field_error(
+                    "api_client_id",
+                    "is missing (api_client_secret is set)",
+                ));
             }
             (_, _, Some(token)) => Credentials::Token(Redacted::new(token)),
             (None, None, None) => {
@@ -176,17 +196,31 @@ mod tests {
     #[test]
     fn api_client_secret_with_derived_console_url() {
         for (api, console) in [
-            ("https://api.us.code42.com", "https://console.us.code42.com/"),
-            ("https://api.us2.code42.com", "https://console.us2.code42.com/"),
-            ("https://api.gov.code42.com", "https://console.gov.code42.com/"),
-            ("https://api.ie.code42.com", "https://console.ie.code42.com/"),
+            (
+                "https://api.us.code42.com",
+                "https://console.us.code42.com/",
+            ),
+            (
+                "https://api.us2.code42.com",
+                "https://console.us2.code42.com/",
+            ),
+            (
+                "https://api.gov.code42.com",
+                "https://console.gov.code42.com/",
+            ),
+            (
+                "https://api.ie.code42.com",
+                "https://console.ie.code42.com/",
+            ),
         ] {
             let s = parse(&format!(
                 r#"{{"api_url":"{api}","api_client_id":"key-1","api_client_secret":"s3cr3t","extra":1}}"#
             ))
             .unwrap();
             assert_eq!(s.console_url.as_str(), console);
-            assert!(matches!(s.credentials, Credentials::ApiClient { ref id, .. } if id == "key-1"));
+            assert!(
+                matches!(s.credentials, Credentials::ApiClient { ref id, .. } if id == "key-1")
+            );
         }
     }
 
@@ -206,14 +240,38 @@ mod tests {
     #[test]
     fn errors_name_the_field_never_the_value() {
         let cases = [
-            (r#"{"api_client_id":"x","api_client_secret":"SECRETVALUE"}"#, "\"api_url\" is missing"),
-            (r#"{"api_url":"https://evil.example.com","token":"SECRETVALUE"}"#, "\"api_url\" must be an https URL"),
-            (r#"{"api_url":"http://api.us.code42.com","token":"SECRETVALUE"}"#, "\"api_url\" must be an https URL"),
-            (r#"{"api_url":"https://api.us.code42.com","api_client_id":"SECRETVALUE"}"#, "\"api_client_secret\" is missing"),
-            (r#"{"api_url":"https://api.us.code42.com","api_client_secret":"SECRETVALUE"}"#, "\"api_client_id\" is missing"),
-            (r#"{"api_url":"https://api.us.code42.com","token":5}"#, "\"token\" must be a string"),
-            (r#"{"api_url":"https://api.us.code42.com"}"#, "\"api_client_id\" is missing"),
-            (r#"{"api_url":"https://api.us.code42.com","token":"  "}"#, "\"token\" is empty"),
+            (
+                r#"{"api_client_id":"x","api_client_secret":"SECRETVALUE"}"#,
+                "\"api_url\" is missing",
+            ),
+            (
+                r#"{"api_url":"https://evil.example.com","token":"SECRETVALUE"}"#,
+                "\"api_url\" must be an https URL",
+            ),
+            (
+                r#"{"api_url":"http://api.us.code42.com","token":"SECRETVALUE"}"#,
+                "\"api_url\" must be an https URL",
+            ),
+            (
+                r#"{"api_url":"https://api.us.code42.com","api_client_id":"SECRETVALUE"}"#,
+                "\"api_client_secret\" is missing",
+            ),
+            (
+                r#"{"api_url":"https://api.us.code42.com","api_client_secret":"SECRETVALUE"}"#,
+                "\"api_client_id\" is missing",
+            ),
+            (
+                r#"{"api_url":"https://api.us.code42.com","token":5}"#,
+                "\"token\" must be a string",
+            ),
+            (
+                r#"{"api_url":"https://api.us.code42.com"}"#,
+                "\"api_client_id\" is missing",
+            ),
+            (
+                r#"{"api_url":"https://api.us.code42.com","token":"  "}"#,
+                "\"token\" is empty",
+            ),
             (r#"{"api_url": SECRETVALUE"#, "not a JSON object"),
             (r#"["SECRETVALUE"]"#, "not a JSON object"),
         ];

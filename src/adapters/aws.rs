@@ -38,7 +38,9 @@ where
         }
         SdkError::ServiceError(e) => {
             let code = e.err().code().unwrap_or("");
-            code.contains("Throttl") || code.contains("ServiceUnavailable") || code.contains("Internal")
+            code.contains("Throttl")
+                || code.contains("ServiceUnavailable")
+                || code.contains("Internal")
         }
         _ => false,
     };
@@ -58,7 +60,10 @@ where
 }
 
 impl Workspaces for AwsWorkspaces {
-    async fn describe_workspace(&self, id: &WorkspaceId) -> Result<Option<WorkspaceInfo>, AwsError> {
+    async fn describe_workspace(
+        &self,
+        id: &WorkspaceId,
+    ) -> Result<Option<WorkspaceInfo>, AwsError> {
         let out = self
             .client
             .describe_workspaces()
@@ -134,14 +139,21 @@ impl AwsSecrets {
     }
 }
 
-fn secret_error<R: std::fmt::Debug>(id: &str, err: SdkError<GetSecretValueError, R>) -> SecretError {
+fn secret_error<R: std::fmt::Debug>(
+    id: &str,
+    err: SdkError<GetSecretValueError, R>,
+) -> SecretError {
     let id = id.to_string();
     match err.as_service_error() {
         Some(GetSecretValueError::ResourceNotFoundException(_)) => SecretError::NotFound { id },
         Some(e) if e.code() == Some("AccessDeniedException") => SecretError::AccessDenied { id },
         Some(e) => SecretError::Unavailable {
             id,
-            detail: format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or("")),
+            detail: format!(
+                "{}: {}",
+                e.code().unwrap_or("error"),
+                e.message().unwrap_or("")
+            ),
             retryable: matches!(e, GetSecretValueError::InternalServiceError(_))
                 || e.code().is_some_and(|c| c.contains("Throttl")),
         },

@@ -120,7 +120,11 @@ impl Code42Client {
             return Ok(secret.clone());
         }
         let raw = self.secrets.fetch().await?;
-        let secret = Arc::new(Code42Secret::parse(&self.secret_id, &raw, &self.allowed_hosts)?);
+        let secret = Arc::new(Code42Secret::parse(
+            &self.secret_id,
+            &raw,
+            &self.allowed_hosts,
+        )?);
         *cached = Some(secret.clone());
         Ok(secret)
     }
@@ -225,7 +229,10 @@ impl Code42Session<'_> {
             let response = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    if retry_failures && attempt < MAX_ATTEMPTS && self.wait_if_time_allows(backoff).await {
+                    if retry_failures
+                        && attempt < MAX_ATTEMPTS
+                        && self.wait_if_time_allows(backoff).await
+                    {
                         tracing::warn!(%method, path, attempt, error = %e.without_url(), "Code42 request failed; retrying");
                         continue;
                     }
@@ -246,7 +253,8 @@ impl Code42Session<'_> {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<u64>().ok());
                 let wait = retry_after.map(Duration::from_secs).unwrap_or(backoff);
-                if rate_limited < MAX_RATE_LIMITED_ATTEMPTS && self.wait_if_time_allows(wait).await {
+                if rate_limited < MAX_RATE_LIMITED_ATTEMPTS && self.wait_if_time_allows(wait).await
+                {
                     tracing::info!(%method, path, wait_ms = wait.as_millis() as u64, "Code42 rate limited; waiting as asked");
                     attempt -= 1; // a rate-limit wait is not a failed attempt
                     continue;
@@ -260,7 +268,10 @@ impl Code42Session<'_> {
             let body = match response.bytes().await {
                 Ok(b) => b.to_vec(),
                 Err(e) => {
-                    if retry_failures && attempt < MAX_ATTEMPTS && self.wait_if_time_allows(backoff).await {
+                    if retry_failures
+                        && attempt < MAX_ATTEMPTS
+                        && self.wait_if_time_allows(backoff).await
+                    {
                         continue;
                     }
                     return Err(Code42Error::Unreachable {
@@ -272,7 +283,10 @@ impl Code42Session<'_> {
                 }
             };
             if status.is_server_error() {
-                if retry_failures && attempt < MAX_ATTEMPTS && self.wait_if_time_allows(backoff).await {
+                if retry_failures
+                    && attempt < MAX_ATTEMPTS
+                    && self.wait_if_time_allows(backoff).await
+                {
                     tracing::warn!(%method, path, attempt, status = status.as_u16(), "Code42 server error; retrying");
                     continue;
                 }
@@ -301,7 +315,8 @@ impl Code42Session<'_> {
             TokenKind::Gateway => (endpoint(&secret.api_url, &["v1", "oauth"]), "/v1/oauth"),
             TokenKind::Console => {
                 let mut u = endpoint(&secret.console_url, &["api", "v3", "oauth", "token"]);
-                u.query_pairs_mut().append_pair("grant_type", "client_credentials");
+                u.query_pairs_mut()
+                    .append_pair("grant_type", "client_credentials");
                 (u, "/api/v3/oauth/token")
             }
         };
@@ -326,13 +341,20 @@ impl Code42Session<'_> {
         }
         let value: Value = parse_json(&method, path, &reply.body)?;
         // py42 reads the console token from the root or under "data".
-        let root = value.get("data").filter(|d| d.is_object()).unwrap_or(&value);
+        let root = value
+            .get("data")
+            .filter(|d| d.is_object())
+            .unwrap_or(&value);
         let access = root
             .get("access_token")
             .and_then(Value::as_str)
             .ok_or_else(|| protocol(&method, path, "no access_token in the token response"))?;
         // 15 minutes when Code42 does not say (reference §1c).
-        let expires_in = Duration::from_secs(root.get("expires_in").and_then(Value::as_u64).unwrap_or(900));
+        let expires_in = Duration::from_secs(
+            root.get("expires_in")
+                .and_then(Value::as_u64)
+                .unwrap_or(900),
+        );
         let lifetime = expires_in
             .checked_sub(TOKEN_EARLY_REFRESH)
             .unwrap_or(expires_in / 2);
@@ -341,7 +363,11 @@ impl Code42Session<'_> {
             value: value.clone(),
             refresh_at: Instant::now() + lifetime,
         });
-        tracing::debug!(?kind, expires_in_s = expires_in.as_secs(), "fetched a Code42 token");
+        tracing::debug!(
+            ?kind,
+            expires_in_s = expires_in.as_secs(),
+            "fetched a Code42 token"
+        );
         Ok(value)
     }
 
@@ -424,8 +450,14 @@ impl Code42Session<'_> {
         segments: &[&str],
         query: &[(&str, String)],
     ) -> Result<Value, Code42Error> {
-        let reply = self.call(Method::GET, settings, segments, query, None).await?;
-        parse_json(&Method::GET, &format!("/{}", segments.join("/")), &reply.body)
+        let reply = self
+            .call(Method::GET, settings, segments, query, None)
+            .await?;
+        parse_json(
+            &Method::GET,
+            &format!("/{}", segments.join("/")),
+            &reply.body,
+        )
     }
 
     /// Try each configured spelling of the settings resource; remember the one that answers.
@@ -441,11 +473,20 @@ impl Code42Session<'_> {
         let mut last = None;
         for (i, spelling) in spellings.iter().enumerate() {
             match self
-                .call(method.clone(), true, &["api", "v1", spelling, &id], query, body)
+                .call(
+                    method.clone(),
+                    true,
+                    &["api", "v1", spelling, &id],
+                    query,
+                    body,
+                )
                 .await
             {
                 Err(Code42Error::Rejected { status: 404, .. }) if i + 1 < spellings.len() => {
-                    tracing::info!(spelling, "settings resource not found under this spelling; trying the next");
+                    tracing::info!(
+                        spelling,
+                        "settings resource not found under this spelling; trying the next"
+                    );
                 }
                 Err(e) => {
                     last = Some(e);
@@ -459,7 +500,8 @@ impl Code42Session<'_> {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| protocol(&method, "/api/v1/OrgSettings", "no spelling answered")))
+        Err(last
+            .unwrap_or_else(|| protocol(&method, "/api/v1/OrgSettings", "no spelling answered")))
     }
 }
 
@@ -532,11 +574,18 @@ impl Code42 for Code42Session<'_> {
                 .get_json(
                     true,
                     &["api", "v1", "Org"],
-                    &[("pgNum", page.to_string()), ("pgSize", PAGE_SIZE.to_string())],
+                    &[
+                        ("pgNum", page.to_string()),
+                        ("pgSize", PAGE_SIZE.to_string()),
+                    ],
                 )
                 .await?;
             let data = value.get("data").unwrap_or(&value);
-            let orgs = data.get("orgs").and_then(Value::as_array).cloned().unwrap_or_default();
+            let orgs = data
+                .get("orgs")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let found = orgs.iter().find(|o| {
                 o.get("orgGuid").and_then(Value::as_str) == Some(org_guid)
                     || o.get("orgUid").and_then(Value::as_str) == Some(org_guid)
@@ -548,9 +597,9 @@ impl Code42 for Code42Session<'_> {
                     Some(Value::String(s)) => s.parse().ok(),
                     _ => None,
                 };
-                return id
-                    .map(Some)
-                    .ok_or_else(|| protocol(&Method::GET, "/api/v1/Org", "org has no numeric orgId"));
+                return id.map(Some).ok_or_else(|| {
+                    protocol(&Method::GET, "/api/v1/Org", "org has no numeric orgId")
+                });
             }
             if orgs.len() < PAGE_SIZE {
                 break;
@@ -559,9 +608,18 @@ impl Code42 for Code42Session<'_> {
         Ok(None)
     }
 
-    async fn get_setting(&self, legacy_org_id: i64, key: &str) -> Result<Option<SettingSnapshot>, Code42Error> {
+    async fn get_setting(
+        &self,
+        legacy_org_id: i64,
+        key: &str,
+    ) -> Result<Option<SettingSnapshot>, Code42Error> {
         let reply = self
-            .settings_call(Method::GET, legacy_org_id, &[("keys", key.to_string())], None)
+            .settings_call(
+                Method::GET,
+                legacy_org_id,
+                &[("keys", key.to_string())],
+                None,
+            )
             .await?;
         let path = "/api/v1/OrgSettings/{orgId}";
         let value = parse_json(&Method::GET, path, &reply.body)?;
@@ -579,11 +637,20 @@ impl Code42 for Code42Session<'_> {
             Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
             _ => false,
         };
-        let scope = setting.get("scope").and_then(Value::as_str).map(str::to_string);
+        let scope = setting
+            .get("scope")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         Ok(Some(SettingSnapshot::from_raw(&raw, locked, scope)))
     }
 
-    async fn put_setting(&self, legacy_org_id: i64, key: &str, items: &[String], locked: bool) -> Result<(), Code42Error> {
+    async fn put_setting(
+        &self,
+        legacy_org_id: i64,
+        key: &str,
+        items: &[String],
+        locked: bool,
+    ) -> Result<(), Code42Error> {
         let body = json!({ "packets": [{ "key": key, "value": items, "locked": locked }] });
         self.settings_call(Method::PUT, legacy_org_id, &[], Some(&body))
             .await
@@ -630,7 +697,11 @@ fn parse_json(method: &Method, path: &str, body: &[u8]) -> Result<Value, Code42E
     serde_json::from_slice(body).map_err(|e| protocol(method, path, &e.to_string()))
 }
 
-fn from_value<T: serde::de::DeserializeOwned>(method: &Method, path: &str, value: Value) -> Result<T, Code42Error> {
+fn from_value<T: serde::de::DeserializeOwned>(
+    method: &Method,
+    path: &str,
+    value: Value,
+) -> Result<T, Code42Error> {
     serde_json::from_value(value).map_err(|e| protocol(method, path, &e.to_string()))
 }
 
@@ -646,7 +717,10 @@ mod tests {
             "https://api.us.code42.com/v1/users/a%2Fb%3Fc/move"
         );
         let prefixed = Url::parse("http://127.0.0.1:9/prefix/").unwrap();
-        assert_eq!(endpoint(&prefixed, &["v1", "orgs"]).as_str(), "http://127.0.0.1:9/prefix/v1/orgs");
+        assert_eq!(
+            endpoint(&prefixed, &["v1", "orgs"]).as_str(),
+            "http://127.0.0.1:9/prefix/v1/orgs"
+        );
     }
 
     #[test]

@@ -20,13 +20,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     })?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
         let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
         let deadline = tokio::time::Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
         match app.handle(&event.payload, deadline).await {
             Ok(report) => Ok(serde_json::to_value(report).unwrap_or(Value::Null)),
             Err(failure) => Err(Diagnostic {
-                error_type: if failure.retryable() { "Retryable" } else { "NonRetryable" }.to_string(),
+                error_type: if failure.retryable() {
+                    "Retryable"
+                } else {
+                    "NonRetryable"
+                }
+                .to_string(),
                 error_message: failure.to_json().to_string(),
             }),
         }

@@ -177,11 +177,24 @@ mod tests {
     fn statuses_serialize_as_documented() {
         let names: Vec<String> = Status::ALL
             .iter()
-            .map(|s| serde_json::to_value(s).unwrap().as_str().unwrap().to_string())
+            .map(|s| {
+                serde_json::to_value(s)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         assert_eq!(
             names,
-            ["configured", "compliant", "drift", "skipped", "deferred", "failed"]
+            [
+                "configured",
+                "compliant",
+                "drift",
+                "skipped",
+                "deferred",
+                "failed"
+            ]
         );
     }
 }

@@ -16,7 +16,9 @@ pub struct UsernameMapping {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MappingError {
-    #[error("the username template uses {{directory_name}} but directory {0} has no DNS name in WorkSpaces")]
+    #[error(
+        "the username template uses {{directory_name}} but directory {0} has no DNS name in WorkSpaces"
+    )]
     NoDirectoryName(String),
     #[error("the WorkSpace has no user name")]
     NoUser,
@@ -101,7 +103,10 @@ mod tests {
     #[test]
     fn upn_user_names_are_used_as_is() {
         let m = UsernameMapping::new(None, Some("example.com".into())).unwrap();
-        assert_eq!(m.map("Jane@Corp.com", "d-1", None).unwrap(), "Jane@Corp.com");
+        assert_eq!(
+            m.map("Jane@Corp.com", "d-1", None).unwrap(),
+            "Jane@Corp.com"
+        );
     }
 
     #[test]
@@ -113,7 +118,8 @@ mod tests {
 
     #[test]
     fn custom_template() {
-        let m = UsernameMapping::new(Some("ws.{user}@{domain}".into()), Some("x.io".into())).unwrap();
+        let m =
+            UsernameMapping::new(Some("ws.{user}@{domain}".into()), Some("x.io".into())).unwrap();
         assert_eq!(m.map("bob", "d-1", None).unwrap(), "ws.bob@x.io");
     }
 

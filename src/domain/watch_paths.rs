@@ -169,7 +169,11 @@ pub fn assess(current: Option<&SettingSnapshot>, desired: &[String]) -> Assessme
 pub fn merge(current: Option<&SettingSnapshot>, desired: &[String]) -> Vec<String> {
     let mut merged: Vec<String> = Vec::new();
     let existing = current.map(|c| c.items.as_slice()).unwrap_or_default();
-    for item in existing.iter().map(String::as_str).chain(desired.iter().map(String::as_str)) {
+    for item in existing
+        .iter()
+        .map(String::as_str)
+        .chain(desired.iter().map(String::as_str))
+    {
         let quoted = quote(item);
         if unquote(&quoted).is_empty() || merged.contains(&quoted) {
             continue;
@@ -202,17 +206,15 @@ mod tests {
 
     #[test]
     fn commas_inside_quotes_stay_in_the_item() {
-        assert_eq!(
-            parse_list("['C:/a, b/', 'D:']"),
-            vec!["'C:/a, b/'", "'D:'"]
-        );
+        assert_eq!(parse_list("['C:/a, b/', 'D:']"), vec!["'C:/a, b/'", "'D:'"]);
     }
 
     #[test]
     fn parses_the_seed_get_body_golden_fixture() {
-        let body: serde_json::Value =
-            serde_json::from_str(include_str!("../../tests/fixtures/seed-orgsettings-get.json"))
-                .unwrap();
+        let body: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/seed-orgsettings-get.json"
+        ))
+        .unwrap();
         let setting = &body["data"]["device_fileForensics_watchPaths_included"];
         let snap = SettingSnapshot::from_raw(
             setting["value"].as_str().unwrap(),

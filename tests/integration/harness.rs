@@ -121,7 +121,8 @@ impl Sim {
             *c += 1;
             *c
         };
-        let path = std::env::temp_dir().join(format!("code42-seed-{}-{n}.json", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("code42-seed-{}-{n}.json", std::process::id()));
         std::fs::write(&path, seed.to_string()).unwrap();
         let (child, stdin, url) = spawn_listening(&[
             "tools/code42_sim.py",
@@ -140,7 +141,9 @@ impl Sim {
     }
 
     async fn hook(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method, format!("{}/_sim/{path}", self.url));
+        let mut req = self
+            .http
+            .request(method, format!("{}/_sim/{path}", self.url));
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -160,10 +163,12 @@ impl Sim {
         self.hook(reqwest::Method::GET, "state", None).await
     }
     pub async fn fault(&self, fault: Value) {
-        self.hook(reqwest::Method::POST, "faults", Some(fault)).await;
+        self.hook(reqwest::Method::POST, "faults", Some(fault))
+            .await;
     }
     pub async fn expire_tokens(&self) {
-        self.hook(reqwest::Method::POST, "expire-tokens", None).await;
+        self.hook(reqwest::Method::POST, "expire-tokens", None)
+            .await;
     }
     pub async fn add_user(&self, user: Value) {
         self.hook(reqwest::Method::POST, "users", Some(user)).await;
@@ -254,8 +259,10 @@ pub fn secret_for(sim: &Sim, name: &str) -> String {
 
 /// A creation event for the given WorkSpaces, from events/create-workspaces.json.
 pub fn creation_event(fleet: &Fleet) -> Value {
-    let mut event: Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("events/create-workspaces.json")).unwrap()).unwrap();
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("events/create-workspaces.json")).unwrap(),
+    )
+    .unwrap();
     event["detail"]["responseElements"]["pendingRequests"] = fleet
         .workspaces
         .iter()
@@ -324,6 +331,7 @@ pub fn invoke_cli(env: &HashMap<String, String>, event: &Value) -> (i32, Value) 
         !stdout.contains(CLIENT_SECRET) && !stderr.contains(CLIENT_SECRET),
         "the CLI printed the API client secret"
     );
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("CLI printed non-JSON ({e}): {stdout}"));
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("CLI printed non-JSON ({e}): {stdout}"));
     (out.status.code().unwrap_or(-1), json)
 }

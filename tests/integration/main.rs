@@ -19,12 +19,19 @@ fn statuses(result: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn new_workspace_user_is_moved_and_watch_paths_written_in_the_seed_format() {
-    let sim = Sim::start(&tenant(json!([user("u-1", "asmith@corp.example.com", "880000000000000002")])));
+    let sim = Sim::start(&tenant(json!([user(
+        "u-1",
+        "asmith@corp.example.com",
+        "880000000000000002"
+    )])));
     let fleet = fleet(&[("asmith", WIN)]);
     let env = env(&secret_for(&sim, "moved"), &[]);
     let app = app(&env).await;
 
-    let report = app.handle(&creation_event(&fleet), deadline(30)).await.expect("handler succeeds");
+    let report = app
+        .handle(&creation_event(&fleet), deadline(30))
+        .await
+        .expect("handler succeeds");
     let report = serde_json::to_value(&report).unwrap();
 
     assert_eq!(statuses(&report), ["configured"]);
@@ -43,7 +50,12 @@ async fn new_workspace_user_is_moved_and_watch_paths_written_in_the_seed_format(
         put["body"],
         json!({"packets": [{"key": WATCH_KEY, "value": ["':main'", "'D:'"], "locked": true}]})
     );
-    assert!(put["path"].as_str().unwrap().starts_with("/api/v1/OrgSettings/1003"));
+    assert!(
+        put["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/api/v1/OrgSettings/1003")
+    );
     // Stored and read back as the seed's GET shows it.
     let stored = sim.setting(1003).await;
     assert_eq!(stored["value"], "[':main', 'D:']");
@@ -56,7 +68,11 @@ async fn new_workspace_user_is_moved_and_watch_paths_written_in_the_seed_format(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_event_again_in_a_fresh_process_makes_zero_writes() {
-    let sim = Sim::start(&tenant(json!([user("u-1", "asmith@corp.example.com", "880000000000000002")])));
+    let sim = Sim::start(&tenant(json!([user(
+        "u-1",
+        "asmith@corp.example.com",
+        "880000000000000002"
+    )])));
     let fleet = fleet(&[("asmith", WIN)]);
     let env = env(&secret_for(&sim, "twice"), &[]);
     let event = creation_event(&fleet);
@@ -71,53 +87,117 @@ async fn the_same_event_again_in_a_fresh_process_makes_zero_writes() {
     assert_eq!(code, 0, "{second}");
     assert_eq!(statuses(&second), ["compliant"]);
     assert_eq!(second["org"]["status"], "compliant");
-    assert_eq!(sim.counters().await["writes"].as_u64().unwrap(), writes_after_first);
+    assert_eq!(
+        sim.counters().await["writes"].as_u64().unwrap(),
+        writes_after_first
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn existing_watch_path_entries_are_kept() {
-    let mut seed = tenant(json!([user("u-1", "asmith@corp.example.com", WORKSPACES_ORG_GUID)]));
-    seed["settings"]["1003"] = json!({WATCH_KEY: {"value": "['E:/Projects', ':main']", "locked": false, "scope": "ORG"}});
+    let mut seed = tenant(json!([user(
+        "u-1",
+        "asmith@corp.example.com",
+        WORKSPACES_ORG_GUID
+    )]));
+    seed["settings"]["1003"] =
+        json!({WATCH_KEY: {"value": "['E:/Projects', ':main']", "locked": false, "scope": "ORG"}});
     let sim = Sim::start(&seed);
     let fleet = fleet(&[("asmith", WIN)]);
     let app = app(&env(&secret_for(&sim, "kept"), &[])).await;
 
-    let report = app.handle(&creation_event(&fleet), deadline(30)).await.unwrap();
-    assert_eq!(statuses(&serde_json::to_value(&report).unwrap()), ["compliant"]);
+    let report = app
+        .handle(&creation_event(&fleet), deadline(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&serde_json::to_value(&report).unwrap()),
+        ["compliant"]
+    );
     let stored = sim.setting(1003).await;
     assert_eq!(stored["value"], "['E:/Projects', ':main', 'D:']");
     assert_eq!(stored["locked"], true);
-    assert_eq!(sim.counters().await["writes"], 1, "only the setting was written");
+    assert_eq!(
+        sim.counters().await["writes"],
+        1,
+        "only the setting was written"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn user_not_in_code42_is_deferred_and_the_invocation_succeeds() {
-    let sim = Sim::start(&tenant(json!([user("u-9", "someone.else@corp.example.com", "880000000000000002")])));
+    let sim = Sim::start(&tenant(json!([user(
+        "u-9",
+        "someone.else@corp.example.com",
+        "880000000000000002"
+    )])));
     let fleet = fleet(&[("newhire", WIN)]);
     let app = app(&env(&secret_for(&sim, "deferred"), &[])).await;
 
-    let report = serde_json::to_value(app.handle(&creation_event(&fleet), deadline(30)).await.unwrap()).unwrap();
+    let report = serde_json::to_value(
+        app.handle(&creation_event(&fleet), deadline(30))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(statuses(&report), ["deferred"]);
-    assert!(report["workspaces"][0]["reason"].as_str().unwrap().contains("not in Code42 yet"));
-    assert_eq!(sim.user_org("u-9").await, "880000000000000002", "nobody else was moved");
+    assert!(
+        report["workspaces"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not in Code42 yet")
+    );
+    assert_eq!(
+        sim.user_org("u-9").await,
+        "880000000000000002",
+        "nobody else was moved"
+    );
 
     // The agent registers the user at first sign-in; the next check moves them.
-    sim.add_user(user("u-10", "newhire@corp.example.com", "880000000000000002")).await;
-    let report = serde_json::to_value(app.handle(&creation_event(&fleet), deadline(30)).await.unwrap()).unwrap();
+    sim.add_user(user(
+        "u-10",
+        "newhire@corp.example.com",
+        "880000000000000002",
+    ))
+    .await;
+    let report = serde_json::to_value(
+        app.handle(&creation_event(&fleet), deadline(30))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(statuses(&report), ["configured"]);
     assert_eq!(sim.user_org("u-10").await, WORKSPACES_ORG_GUID);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn non_windows_workspace_is_skipped_without_a_code42_user_lookup() {
-    let sim = Sim::start(&tenant(json!([user("u-1", "linus@corp.example.com", "880000000000000002")])));
+    let sim = Sim::start(&tenant(json!([user(
+        "u-1",
+        "linus@corp.example.com",
+        "880000000000000002"
+    )])));
     let fleet = fleet(&[("linus", "UBUNTU_22_04")]);
     let app = app(&env(&secret_for(&sim, "linux"), &[])).await;
 
-    let report = serde_json::to_value(app.handle(&creation_event(&fleet), deadline(30)).await.unwrap()).unwrap();
+    let report = serde_json::to_value(
+        app.handle(&creation_event(&fleet), deadline(30))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(statuses(&report), ["skipped"]);
-    assert!(report["workspaces"][0]["reason"].as_str().unwrap().contains("UBUNTU_22_04"));
-    assert!(sim.counters().await["by_route"].get("GET /v1/users").is_none());
+    assert!(
+        report["workspaces"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("UBUNTU_22_04")
+    );
+    assert!(
+        sim.counters().await["by_route"]
+            .get("GET /v1/users")
+            .is_none()
+    );
     assert_eq!(sim.user_org("u-1").await, "880000000000000002");
 }
 
@@ -127,29 +207,50 @@ async fn batch_event_with_a_failed_request_reports_every_entry() {
         user("u-1", "asmith@corp.example.com", "880000000000000002"),
         user("u-2", "CWong@corp.example.com", WORKSPACES_ORG_GUID),
     ])));
-    let fleet = fleet(&[("asmith", WIN), ("cwong", "WINDOWS_11"), ("dlinux", "AMAZON_LINUX_2")]);
+    let fleet = fleet(&[
+        ("asmith", WIN),
+        ("cwong", "WINDOWS_11"),
+        ("dlinux", "AMAZON_LINUX_2"),
+    ]);
     let mut event: Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("events/create-workspaces-batch.json")).unwrap(),
     )
     .unwrap();
-    event["detail"]["responseElements"]["pendingRequests"] = creation_event(&fleet)["detail"]["responseElements"]["pendingRequests"].clone();
+    event["detail"]["responseElements"]["pendingRequests"] =
+        creation_event(&fleet)["detail"]["responseElements"]["pendingRequests"].clone();
     let app = app(&env(&secret_for(&sim, "batch"), &[])).await;
 
     let report = serde_json::to_value(app.handle(&event, deadline(30)).await.unwrap()).unwrap();
-    assert_eq!(statuses(&report), ["configured", "compliant", "skipped", "skipped"]);
+    assert_eq!(
+        statuses(&report),
+        ["configured", "compliant", "skipped", "skipped"]
+    );
     let failed = &report["workspaces"][3];
     assert_eq!(failed["workspace_id"], Value::Null);
     assert_eq!(failed["workspaces_user"], "bjones");
-    assert!(failed["reason"].as_str().unwrap().contains("ResourceNotFound.Bundle"));
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ResourceNotFound.Bundle")
+    );
     assert_eq!(report["summary"]["total"], 4);
     assert_eq!(report["summary"]["skipped"], 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_token_is_refreshed_once() {
-    let sim = Sim::start(&tenant(json!([user("u-1", "asmith@corp.example.com", WORKSPACES_ORG_GUID)])));
+    let sim = Sim::start(&tenant(json!([user(
+        "u-1",
+        "asmith@corp.example.com",
+        WORKSPACES_ORG_GUID
+    )])));
     let fleet = fleet(&[("asmith", WIN)]);
-    let app = app(&env(&secret_for(&sim, "expiry"), &[("CODE42_ORG_CHECK_TTL_SECONDS", "0")])).await;
+    let app = app(&env(
+        &secret_for(&sim, "expiry"),
+        &[("CODE42_ORG_CHECK_TTL_SECONDS", "0")],
+    ))
+    .await;
     let event = creation_event(&fleet);
 
     app.handle(&event, deadline(30)).await.expect("first run");
@@ -157,43 +258,91 @@ async fn expired_token_is_refreshed_once() {
     assert_eq!(tokens_before, 2, "one gateway and one console token");
 
     sim.expire_tokens().await;
-    let report = app.handle(&event, deadline(30)).await.expect("second run after expiry");
-    assert_eq!(statuses(&serde_json::to_value(report).unwrap()), ["compliant"]);
+    let report = app
+        .handle(&event, deadline(30))
+        .await
+        .expect("second run after expiry");
+    assert_eq!(
+        statuses(&serde_json::to_value(report).unwrap()),
+        ["compliant"]
+    );
     let counters = sim.counters().await;
-    assert_eq!(counters["token_requests"].as_u64().unwrap(), tokens_before + 2, "{counters}");
+    assert_eq!(
+        counters["token_requests"].as_u64().unwrap(),
+        tokens_before + 2,
+        "{counters}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rate_limit_with_retry_after_is_waited_out() {
-    let sim = Sim::start(&tenant(json!([user("u-1", "asmith@corp.example.com", "880000000000000002")])));
-    sim.fault(json!({"method": "GET", "path": "/v1/users", "status": 429, "retry_after": 1, "times": 1})).await;
+    let sim = Sim::start(&tenant(json!([user(
+        "u-1",
+        "asmith@corp.example.com",
+        "880000000000000002"
+    )])));
+    sim.fault(
+        json!({"method": "GET", "path": "/v1/users", "status": 429, "retry_after": 1, "times": 1}),
+    )
+    .await;
     let fleet = fleet(&[("asmith", WIN)]);
     let app = app(&env(&secret_for(&sim, "ratelimit"), &[])).await;
 
     let started = std::time::Instant::now();
-    let report = app.handle(&creation_event(&fleet), deadline(30)).await.expect("succeeds after waiting");
-    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "Retry-After was not honoured");
-    assert_eq!(statuses(&serde_json::to_value(report).unwrap()), ["configured"]);
+    let report = app
+        .handle(&creation_event(&fleet), deadline(30))
+        .await
+        .expect("succeeds after waiting");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After was not honoured"
+    );
+    assert_eq!(
+        statuses(&serde_json::to_value(report).unwrap()),
+        ["configured"]
+    );
     assert_eq!(sim.counters().await["by_route"]["GET /v1/users"], 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rate_limit_longer_than_the_deadline_fails_retryable_without_waiting() {
-    let sim = Sim::start(&tenant(json!([user("u-1", "asmith@corp.example.com", "880000000000000002")])));
+    let sim = Sim::start(&tenant(json!([user(
+        "u-1",
+        "asmith@corp.example.com",
+        "880000000000000002"
+    )])));
     sim.fault(json!({"method": "GET", "path": "/v1/users", "status": 429, "retry_after": 120, "times": -1})).await;
     let fleet = fleet(&[("asmith", WIN)]);
     let app = app(&env(&secret_for(&sim, "ratelimit-long"), &[])).await;
 
-    let failure = app.handle(&creation_event(&fleet), deadline(10)).await.unwrap_err();
+    let failure = app
+        .handle(&creation_event(&fleet), deadline(10))
+        .await
+        .unwrap_err();
     assert!(failure.retryable());
-    assert!(failure.to_string().contains("1 of 1 WorkSpace(s) failed (1 retryable)"), "{failure}");
+    assert!(
+        failure
+            .to_string()
+            .contains("1 of 1 WorkSpace(s) failed (1 retryable)"),
+        "{failure}"
+    );
     let report = failure.report.unwrap();
-    assert!(report.workspaces[0].error.as_deref().unwrap().contains("HTTP 429"));
+    assert!(
+        report.workspaces[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("HTTP 429")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn persistent_5xx_is_a_retryable_failure_with_a_clear_message() {
-    let sim = Sim::start(&tenant(json!([user("u-1", "asmith@corp.example.com", "880000000000000002")])));
+    let sim = Sim::start(&tenant(json!([user(
+        "u-1",
+        "asmith@corp.example.com",
+        "880000000000000002"
+    )])));
     sim.fault(json!({"method": "GET", "path": "/v1/users", "status": 503, "times": -1, "body": {"error": "maintenance"}})).await;
     let fleet = fleet(&[("asmith", WIN)]);
     let env = env(&secret_for(&sim, "outage"), &[]);
@@ -202,7 +351,10 @@ async fn persistent_5xx_is_a_retryable_failure_with_a_clear_message() {
     assert_eq!(code, 1);
     assert_eq!(out["retryable"], true);
     let error = out["result"]["workspaces"][0]["error"].as_str().unwrap();
-    assert!(error.contains("GET /v1/users failed with HTTP 503 after 3 attempt(s)"), "{error}");
+    assert!(
+        error.contains("GET /v1/users failed with HTTP 503 after 3 attempt(s)"),
+        "{error}"
+    );
     assert!(error.contains("maintenance"), "{error}");
     assert_eq!(sim.counters().await["by_route"]["GET /v1/users"], 3);
     assert_eq!(sim.user_org("u-1").await, "880000000000000002");
@@ -215,33 +367,59 @@ async fn missing_secret_fails_with_a_clear_error() {
     let (code, out) = invoke_cli(&env, &creation_event(&fleet));
     assert_eq!(code, 1);
     let error = out["error"].as_str().unwrap();
-    assert!(error.contains("secret \"code42/does-not-exist\" was not found"), "{error}");
+    assert!(
+        error.contains("secret \"code42/does-not-exist\" was not found"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_secret_fails_naming_the_field_not_the_value() {
     let fleet = fleet(&[("asmith", WIN)]);
     let name = format!("malformed-{}", std::process::id());
-    seed_aws(json!({"secrets": [{"name": name, "value": {"api_url": "https://api.us.code42.com", "api_client_id": "id", "api_client_sercet": CLIENT_SECRET}}]}));
+    seed_aws(
+        json!({"secrets": [{"name": name, "value": {"api_url": "https://api.us.code42.com", "api_client_id": "id", "api_client_sercet": CLIENT_SECRET}}]}),
+    );
     let (code, out) = invoke_cli(&env(&name, &[]), &creation_event(&fleet));
     assert_eq!(code, 1);
     assert_eq!(out["retryable"], false);
     let error = out["error"].as_str().unwrap();
-    assert!(error.contains("field \"api_client_secret\" is missing"), "{error}");
+    assert!(
+        error.contains("field \"api_client_secret\" is missing"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_mode_reports_drift_and_writes_nothing() {
-    let sim = Sim::start(&tenant(json!([user("u-1", "asmith@corp.example.com", "880000000000000002")])));
+    let sim = Sim::start(&tenant(json!([user(
+        "u-1",
+        "asmith@corp.example.com",
+        "880000000000000002"
+    )])));
     let fleet = fleet(&[("asmith", WIN)]);
-    let app = app(&env(&secret_for(&sim, "verify"), &[("CODE42_MODE", "verify")])).await;
+    let app = app(&env(
+        &secret_for(&sim, "verify"),
+        &[("CODE42_MODE", "verify")],
+    ))
+    .await;
 
-    let report = serde_json::to_value(app.handle(&creation_event(&fleet), deadline(30)).await.unwrap()).unwrap();
+    let report = serde_json::to_value(
+        app.handle(&creation_event(&fleet), deadline(30))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(report["mode"], "verify");
     assert_eq!(statuses(&report), ["drift"]);
     assert_eq!(report["workspaces"][0]["actions"][0]["applied"], false);
     assert_eq!(report["org"]["status"], "drift");
-    assert!(report["org"]["finding"].as_str().unwrap().contains("missing D:"));
+    assert!(
+        report["org"]["finding"]
+            .as_str()
+            .unwrap()
+            .contains("missing D:")
+    );
     let counters = sim.counters().await;
     assert_eq!(counters["writes"], 0, "{counters}");
     assert!(sim.writes().await.is_empty());
@@ -250,43 +428,83 @@ async fn verify_mode_reports_drift_and_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn protected_org_is_never_left() {
-    let sim = Sim::start(&tenant(json!([user("u-1", "ceo@corp.example.com", "880000000000000004")])));
+    let sim = Sim::start(&tenant(json!([user(
+        "u-1",
+        "ceo@corp.example.com",
+        "880000000000000004"
+    )])));
     let fleet = fleet(&[("ceo", WIN)]);
-    let app = app(&env(&secret_for(&sim, "protected"), &[("CODE42_PROTECTED_ORGS", "Executives")])).await;
+    let app = app(&env(
+        &secret_for(&sim, "protected"),
+        &[("CODE42_PROTECTED_ORGS", "Executives")],
+    ))
+    .await;
 
-    let report = serde_json::to_value(app.handle(&creation_event(&fleet), deadline(30)).await.unwrap()).unwrap();
+    let report = serde_json::to_value(
+        app.handle(&creation_event(&fleet), deadline(30))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(statuses(&report), ["skipped"]);
-    assert!(report["workspaces"][0]["reason"].as_str().unwrap().contains("protected org \"Executives\""));
+    assert!(
+        report["workspaces"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("protected org \"Executives\"")
+    );
     assert_eq!(sim.user_org("u-1").await, "880000000000000004");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forbidden_fails_the_invocation_and_moves_nobody() {
-    let sim = Sim::start(&tenant(json!([user("u-1", "asmith@corp.example.com", "880000000000000002")])));
-    sim.fault(json!({"method": "PUT", "path": "/api/v1/OrgSettings", "status": 403, "times": -1})).await;
+    let sim = Sim::start(&tenant(json!([user(
+        "u-1",
+        "asmith@corp.example.com",
+        "880000000000000002"
+    )])));
+    sim.fault(json!({"method": "PUT", "path": "/api/v1/OrgSettings", "status": 403, "times": -1}))
+        .await;
     let fleet = fleet(&[("asmith", WIN)]);
     let app = app(&env(&secret_for(&sim, "forbidden"), &[])).await;
 
-    let failure = app.handle(&creation_event(&fleet), deadline(30)).await.unwrap_err();
+    let failure = app
+        .handle(&creation_event(&fleet), deadline(30))
+        .await
+        .unwrap_err();
     assert!(!failure.retryable());
     assert!(failure.to_string().contains("HTTP 403"), "{failure}");
-    assert!(failure.to_string().contains("Customer Cloud Admin"), "{failure}");
-    assert_eq!(sim.user_org("u-1").await, "880000000000000002", "no user moved before the org is ready");
+    assert!(
+        failure.to_string().contains("Customer Cloud Admin"),
+        "{failure}"
+    );
+    assert_eq!(
+        sim.user_org("u-1").await,
+        "880000000000000002",
+        "no user moved before the org is ready"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_create_call_is_a_no_op_and_other_events_are_refused() {
     let env = env("code42/unused", &[]);
-    let failed_call: Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("events/create-workspaces-failed-call.json")).unwrap()).unwrap();
+    let failed_call: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("events/create-workspaces-failed-call.json")).unwrap(),
+    )
+    .unwrap();
     let (code, out) = invoke_cli(&env, &failed_call);
     assert_eq!(code, 0, "{out}");
     assert!(out["note"].as_str().unwrap().contains("AccessDenied"));
     assert_eq!(out["summary"]["total"], 0);
 
-    let other: Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("events/workspaces-access.json")).unwrap()).unwrap();
+    let other: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("events/workspaces-access.json")).unwrap(),
+    )
+    .unwrap();
     let (code, out) = invoke_cli(&env, &other);
     assert_eq!(code, 1);
-    assert!(out["error"].as_str().unwrap().contains("unsupported input"), "{out}");
+    assert!(
+        out["error"].as_str().unwrap().contains("unsupported input"),
+        "{out}"
+    );
 }
