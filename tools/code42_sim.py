@@ -397,6 +397,8 @@ class Handler(BaseHTTPRequestHandler):
                     st.latency_ms = int(data["latency_ms"])
                 if "token_ttl_seconds" in data:
                     st.token_ttl = float(data["token_ttl_seconds"])
+                if "static_tokens" in data:
+                    st.static_tokens = set(data["static_tokens"])
                 if "console_accepts_gateway_tokens" in data:
                     st.console_accepts_gateway_tokens = bool(data["console_accepts_gateway_tokens"])
                 return self.send(200, {"ok": True})

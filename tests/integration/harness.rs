@@ -170,6 +170,10 @@ impl Sim {
         self.hook(reqwest::Method::POST, "expire-tokens", None)
             .await;
     }
+    pub async fn configure(&self, config: Value) {
+        self.hook(reqwest::Method::POST, "config", Some(config))
+            .await;
+    }
     pub async fn add_user(&self, user: Value) {
         self.hook(reqwest::Method::POST, "users", Some(user)).await;
     }

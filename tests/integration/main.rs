@@ -508,3 +508,102 @@ async fn a_failed_create_call_is_a_no_op_and_other_events_are_refused() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simulator_answers_the_seed_requests_like_the_seed_article_shows() {
+    // The seed's PUT (quoted items), then its GET: the body must match the
+    // article's golden example except for the timestamp and id.
+    let sim = Sim::start(&tenant(json!([])));
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!(
+            "{}/api/v3/oauth/token?grant_type=client_credentials",
+            sim.url
+        ))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["data"]["access_token"].as_str().unwrap();
+    let put = http
+        .put(format!("{}/api/v1/OrgSettings/1003", sim.url))
+        .bearer_auth(token)
+        .json(
+            &json!({"packets": [{"key": WATCH_KEY, "value": ["':main'", "'D:'"], "locked": true}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let mut got: Value = http
+        .get(format!(
+            "{}/api/v1/OrgSettings/1003?keys={WATCH_KEY}",
+            sim.url
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/seed-orgsettings-get.json")).unwrap(),
+    )
+    .unwrap();
+    for doc in [&mut got, &mut golden] {
+        doc["metadata"]["timestamp"] = Value::Null;
+        doc["data"][WATCH_KEY]["id"] = Value::Null;
+    }
+    assert_eq!(got, golden);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_token_in_the_secret_is_re_read_on_401() {
+    let mut seed = tenant(json!([user(
+        "u-1",
+        "asmith@corp.example.com",
+        WORKSPACES_ORG_GUID
+    )]));
+    seed["static_tokens"] = json!(["token-v1"]);
+    seed["settings"]["1003"] =
+        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    let sim = Sim::start(&seed);
+    let name = format!("rotating-{}", std::process::id());
+    seed_aws(
+        json!({"secrets": [{"name": name, "value": {"api_url": sim.url, "token": "token-v1"}}]}),
+    );
+    let fleet = fleet(&[("asmith", WIN)]);
+    let app = app(&env(&name, &[("CODE42_ORG_CHECK_TTL_SECONDS", "0")])).await;
+    app.handle(&creation_event(&fleet), deadline(30))
+        .await
+        .expect("works with v1");
+
+    // Rotate: the secret gets v2 and Code42 stops accepting v1.
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string(json!({"api_url": sim.url, "token": "token-v2"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    sim.configure(json!({"static_tokens": ["token-v2"]})).await;
+
+    let report = app
+        .handle(&creation_event(&fleet), deadline(30))
+        .await
+        .expect("re-read the secret");
+    assert_eq!(
+        statuses(&serde_json::to_value(report).unwrap()),
+        ["compliant"]
+    );
+}
