@@ -3,6 +3,10 @@
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use aws_lambda_events::sqs::SqsBatchResponse;
 use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -12,7 +16,9 @@ use crate::adapters::code42::{Code42Client, SecretSource};
 use crate::config::Config;
 use crate::domain::report::{InvocationReport, Status, Summary, WorkspaceReport};
 use crate::error::{InvocationError, SecretError};
-use crate::input::{CreateWorkspacesCall, Input, parse_input};
+use crate::input::{
+    CREATE_WORKSPACES, CreateWorkspacesCall, Input, Origin, SqsItem, Target, parse_input,
+};
 use crate::reconcile::{OrgCache, Reconciler};
 
 /// The invocation failed: the platform should retry it, then dead-letter it.
@@ -61,6 +67,8 @@ pub struct App {
     workspaces: AwsWorkspaces,
     code42: Code42Client,
     org_cache: OrgCache,
+    /// WorkSpace id -> when it was last found compliant (for login re-checks).
+    recently_compliant: Mutex<HashMap<String, Instant>>,
 }
 
 impl App {
@@ -82,6 +90,7 @@ impl App {
             workspaces: AwsWorkspaces::new(sdk),
             code42,
             org_cache: OrgCache::default(),
+            recently_compliant: Mutex::new(HashMap::new()),
             config,
         }
     }
@@ -95,17 +104,26 @@ impl App {
         &self,
         payload: &Value,
         deadline: Instant,
-    ) -> Result<InvocationReport, InvocationFailure> {
+    ) -> Result<Output, InvocationFailure> {
         let input = parse_input(payload).map_err(|e| InvocationFailure {
             error: e.into(),
             report: None,
         })?;
+        let kind = input.kind();
         let outcome = match input {
-            Input::CreateWorkspaces(call) => self.create_workspaces(call, deadline).await,
+            Input::CreateWorkspaces(call) => self
+                .create_workspaces(call, deadline)
+                .await
+                .map(Output::plain),
+            Input::Access(target) => self
+                .checked(kind, vec![target], Vec::new(), deadline)
+                .await
+                .map(Output::plain),
+            Input::SqsBatch(items) => self.sqs_batch(items, deadline).await,
         };
         match &outcome {
-            Ok(report) => {
-                tracing::info!(result = %serde_json::to_string(report).unwrap_or_default(), "invocation succeeded")
+            Ok(output) => {
+                tracing::info!(result = %serde_json::to_string(&output.report).unwrap_or_default(), "invocation succeeded")
             }
             Err(failure) => {
                 tracing::error!(error = %failure.error, retryable = failure.retryable(),
@@ -120,58 +138,43 @@ impl App {
         call: CreateWorkspacesCall,
         deadline: Instant,
     ) -> Result<InvocationReport, InvocationFailure> {
-        let mut report = InvocationReport {
-            mode: self.config.mode.as_str(),
-            input: Input::CreateWorkspaces(call.clone()).kind().to_string(),
-            note: None,
-            org: None,
-            workspaces: Vec::new(),
-            summary: Summary::default(),
-        };
         if let Some(error) = &call.call_error {
+            let mut report = self.empty_report(CREATE_WORKSPACES);
             report.note = Some(format!(
                 "the CreateWorkspaces call failed ({error}); no WorkSpace was created"
             ));
             return Ok(report);
         }
-        let session = self.code42.session(deadline);
-        let reconciler = Reconciler {
-            config: &self.config,
-            workspaces: &self.workspaces,
-            code42: &session,
-            cache: &self.org_cache,
-        };
-        let outcome = match reconciler.run(&call.targets).await {
-            Ok(outcome) => outcome,
-            Err(error) => {
-                return Err(InvocationFailure {
-                    error,
-                    report: Some(report),
-                });
-            }
-        };
-        report.org = outcome.org;
-        report.workspaces = outcome.workspaces;
-        report.workspaces.extend(call.failed.iter().map(|f| {
-            let mut r = WorkspaceReport::new(None, Status::Skipped).with_reason(format!(
-                "WorkSpaces could not create it: {}{}",
-                f.error_code,
-                f.error_message
-                    .as_deref()
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default()
-            ));
-            r.directory_id = f.directory_id.clone();
-            r.workspaces_user = f.user_name.clone();
-            r
-        }));
-        report.summary = Summary::of(&report.workspaces);
-        if let Some(global) = outcome.global_error {
-            return Err(InvocationFailure {
-                error: global.into(),
-                report: Some(report),
-            });
-        }
+        let skipped = call
+            .failed
+            .iter()
+            .map(|f| {
+                let mut r = WorkspaceReport::new(None, Status::Skipped).with_reason(format!(
+                    "WorkSpaces could not create it: {}{}",
+                    f.error_code,
+                    f.error_message
+                        .as_deref()
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default()
+                ));
+                r.directory_id = f.directory_id.clone();
+                r.workspaces_user = f.user_name.clone();
+                r
+            })
+            .collect();
+        self.checked(CREATE_WORKSPACES, call.targets, skipped, deadline)
+            .await
+    }
+
+    /// Check every target; fail the invocation if any WorkSpace failed.
+    async fn checked(
+        &self,
+        kind: &str,
+        targets: Vec<Target>,
+        skipped: Vec<WorkspaceReport>,
+        deadline: Instant,
+    ) -> Result<InvocationReport, InvocationFailure> {
+        let report = self.run(kind, &targets, skipped, deadline).await?;
         let failed: Vec<_> = report
             .workspaces
             .iter()
@@ -194,5 +197,176 @@ impl App {
             });
         }
         Ok(report)
+    }
+
+    /// Each message succeeds or fails on its own (`batchItemFailures`); a
+    /// global problem fails the whole batch so every message is retried.
+    async fn sqs_batch(
+        &self,
+        items: Vec<SqsItem>,
+        deadline: Instant,
+    ) -> Result<Output, InvocationFailure> {
+        let mut owners = Vec::new();
+        let mut targets = Vec::new();
+        let mut failed_messages = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            match &item.work {
+                Ok(work) => {
+                    owners.extend(std::iter::repeat_n(index, work.len()));
+                    targets.extend(work.iter().cloned());
+                }
+                Err(e) => {
+                    tracing::error!(message_id = %item.message_id, error = %e, "cannot handle this message; it will be retried, then dead-lettered");
+                    failed_messages.push(index);
+                }
+            }
+        }
+        let report = self.run("SqsBatch", &targets, Vec::new(), deadline).await?;
+        for (owner, w) in owners.iter().zip(&report.workspaces) {
+            if w.status == Status::Failed && !failed_messages.contains(owner) {
+                failed_messages.push(*owner);
+            }
+        }
+        failed_messages.sort_unstable();
+        Ok(Output {
+            report,
+            batch_item_failures: Some(
+                failed_messages
+                    .iter()
+                    .map(|i| items[*i].message_id.clone())
+                    .collect(),
+            ),
+        })
+    }
+
+    fn empty_report(&self, kind: &str) -> InvocationReport {
+        InvocationReport {
+            mode: self.config.mode.as_str(),
+            input: kind.to_string(),
+            note: None,
+            org: None,
+            workspaces: Vec::new(),
+            summary: Summary::default(),
+        }
+    }
+
+    /// Run the flow over `targets` (reports in the same order), then `skipped`.
+    /// Login re-checks of a WorkSpace found compliant recently in this
+    /// container are answered from memory.
+    async fn run(
+        &self,
+        kind: &str,
+        targets: &[Target],
+        skipped: Vec<WorkspaceReport>,
+        deadline: Instant,
+    ) -> Result<InvocationReport, InvocationFailure> {
+        let mut report = self.empty_report(kind);
+        let ttl = self.config.org_check_ttl;
+        let remembered: Vec<Option<WorkspaceReport>> = {
+            let recent = self.recently_compliant.lock().unwrap();
+            targets
+                .iter()
+                .map(|t| {
+                    let at = recent
+                        .get(t.workspace_id.as_str())
+                        .filter(|at| at.elapsed() < ttl)?;
+                    (t.origin == Origin::Login).then(|| {
+                        let mut r =
+                            WorkspaceReport::new(Some(t.workspace_id.as_str()), Status::Compliant)
+                                .with_reason(format!(
+                                    "compliant when checked {} s ago in this container",
+                                    at.elapsed().as_secs()
+                                ));
+                        r.directory_id = t.directory_id.as_ref().map(ToString::to_string);
+                        r
+                    })
+                })
+                .collect()
+        };
+        let to_check: Vec<Target> = targets
+            .iter()
+            .zip(&remembered)
+            .filter(|(_, r)| r.is_none())
+            .map(|(t, _)| t.clone())
+            .collect();
+        let session = self.code42.session(deadline);
+        let reconciler = Reconciler {
+            config: &self.config,
+            workspaces: &self.workspaces,
+            code42: &session,
+            cache: &self.org_cache,
+        };
+        let outcome = match reconciler.run(&to_check).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                return Err(InvocationFailure {
+                    error,
+                    report: Some(report),
+                });
+            }
+        };
+        {
+            let mut recent = self.recently_compliant.lock().unwrap();
+            for w in outcome
+                .workspaces
+                .iter()
+                .filter(|w| w.status == Status::Compliant)
+            {
+                if let Some(id) = &w.workspace_id {
+                    recent.insert(id.clone(), Instant::now());
+                }
+            }
+        }
+        let mut checked = outcome.workspaces.into_iter();
+        report.org = outcome.org;
+        report.workspaces = remembered
+            .into_iter()
+            .map(|r| {
+                r.or_else(|| checked.next())
+                    .expect("one report per checked target")
+            })
+            .chain(skipped)
+            .collect();
+        report.summary = Summary::of(&report.workspaces);
+        if let Some(global) = outcome.global_error {
+            return Err(InvocationFailure {
+                error: global.into(),
+                report: Some(report),
+            });
+        }
+        Ok(report)
+    }
+}
+
+/// What the handler returns.
+#[derive(Debug)]
+pub struct Output {
+    pub report: InvocationReport,
+    /// For SQS batches: the message ids to retry.
+    pub batch_item_failures: Option<Vec<String>>,
+}
+
+impl Output {
+    fn plain(report: InvocationReport) -> Self {
+        Self {
+            report,
+            batch_item_failures: None,
+        }
+    }
+
+    /// Exactly what the Lambda returns: the report, or for an SQS batch the
+    /// partial-batch response `{"batchItemFailures": [{"itemIdentifier": ...}]}`
+    /// (the report is logged).
+    pub fn lambda_response(&self) -> Value {
+        match &self.batch_item_failures {
+            None => serde_json::to_value(&self.report).unwrap_or(Value::Null),
+            Some(ids) => {
+                let mut response = SqsBatchResponse::default();
+                for id in ids {
+                    response.add_failure(id.clone());
+                }
+                serde_json::to_value(response).unwrap_or(Value::Null)
+            }
+        }
     }
 }

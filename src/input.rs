@@ -1,11 +1,14 @@
 //! Recognise what the function was invoked with, in one place.
 //!
-//! Today: the CloudTrail `CreateWorkspaces` call delivered by EventBridge.
-//! Later triggers (login events, schedules, SQS batches, manual payloads) plug
-//! in here as new `Input` variants.
+//! - the CloudTrail `CreateWorkspaces` call delivered by EventBridge;
+//! - the `WorkSpaces Access` login event (re-checks that one WorkSpace);
+//! - an SQS batch of work messages or of those EventBridge events.
+//!
+//! Later triggers (schedules, manual payloads) plug in here as new variants.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use serde::Deserialize;
+use aws_lambda_events::sqs::SqsEvent;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::ids::{DirectoryId, WorkspaceId};
@@ -13,6 +16,7 @@ use crate::domain::ids::{DirectoryId, WorkspaceId};
 pub const WORKSPACES_SOURCE: &str = "aws.workspaces";
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 pub const CREATE_WORKSPACES: &str = "CreateWorkspaces";
+pub const ACCESS_DETAIL_TYPE: &str = "WorkSpaces Access";
 /// CloudTrail's placeholder for values it will not log.
 const REDACTED: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
 
@@ -30,14 +34,48 @@ pub enum InputError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     CreateWorkspaces(CreateWorkspacesCall),
+    /// A user signed in to this WorkSpace.
+    Access(Target),
+    SqsBatch(Vec<SqsItem>),
 }
 
 impl Input {
     pub fn kind(&self) -> &'static str {
         match self {
             Input::CreateWorkspaces(_) => CREATE_WORKSPACES,
+            Input::Access(_) => ACCESS_DETAIL_TYPE,
+            Input::SqsBatch(_) => "SqsBatch",
         }
     }
+}
+
+/// Why a WorkSpace is being checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Creation,
+    Login,
+    Backfill,
+    Reconcile,
+}
+
+/// The work queue's message: one WorkSpace to check. A small, stable format
+/// that backfill and reconciliation enqueue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkMessage {
+    pub workspace_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    pub reason: Origin,
+}
+
+/// One SQS message: the WorkSpaces it names, or why it cannot be understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqsItem {
+    pub message_id: String,
+    pub work: Result<Vec<Target>, InputError>,
 }
 
 /// A WorkSpace the event says was created, with the event's hints about it.
@@ -46,6 +84,7 @@ pub struct Target {
     pub workspace_id: WorkspaceId,
     pub directory_id: Option<DirectoryId>,
     pub user_name: Option<String>,
+    pub origin: Origin,
 }
 
 /// An entry of `failedRequests`: no WorkSpace was created.
@@ -120,9 +159,7 @@ pub fn parse_input(payload: &Value) -> Result<Input, InputError> {
         return parse_eventbridge(payload);
     }
     if object.contains_key("Records") {
-        return Err(InputError::Unsupported(
-            "received a batch of records (SQS/SNS); batches are not handled yet".to_string(),
-        ));
+        return parse_sqs(payload);
     }
     if let Some(action) = object.get("action") {
         return Err(InputError::Unsupported(format!(
@@ -140,6 +177,9 @@ pub fn parse_input(payload: &Value) -> Result<Input, InputError> {
 fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
     let event: EventBridgeEvent<Value> = serde_json::from_value(payload.clone())
         .map_err(|e| InputError::Malformed(format!("not a valid EventBridge event: {e}")))?;
+    if event.source == WORKSPACES_SOURCE && event.detail_type == ACCESS_DETAIL_TYPE {
+        return parse_access(&event.detail).map(Input::Access);
+    }
     if event.source != WORKSPACES_SOURCE || event.detail_type != CLOUDTRAIL_DETAIL_TYPE {
         return Err(InputError::Unsupported(format!(
             "received an EventBridge event with source {:?} and detail-type {:?}",
@@ -225,7 +265,87 @@ fn target(index: usize, p: PendingRequest) -> Result<Target, InputError> {
         workspace_id,
         directory_id,
         user_name,
+        origin: Origin::Creation,
     })
+}
+
+/// `WorkSpaces Access`: no user name; the directory id may come as `domain/d-...`.
+fn parse_access(detail: &Value) -> Result<Target, InputError> {
+    let field = |name: &str| {
+        detail
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let workspace_id = field("workspaceId").ok_or_else(|| {
+        InputError::Malformed("WorkSpaces Access event without detail.workspaceId".into())
+    })?;
+    let workspace_id = WorkspaceId::parse(workspace_id)
+        .map_err(|e| InputError::Malformed(format!("detail.workspaceId: {e}")))?;
+    let directory_id = field("directoryId")
+        .map(|d| d.rsplit('/').next().unwrap_or(d))
+        .map(DirectoryId::parse)
+        .transpose()
+        .map_err(|e| InputError::Malformed(format!("detail.directoryId: {e}")))?;
+    Ok(Target {
+        workspace_id,
+        directory_id,
+        user_name: None,
+        origin: Origin::Login,
+    })
+}
+
+fn parse_work_message(body: &Value) -> Result<Target, InputError> {
+    let message: WorkMessage = serde_json::from_value(body.clone())
+        .map_err(|e| InputError::Malformed(format!("not a work message: {e}")))?;
+    Ok(Target {
+        workspace_id: WorkspaceId::parse(&message.workspace_id)
+            .map_err(|e| InputError::Malformed(format!("workspace_id: {e}")))?,
+        directory_id: message
+            .directory_id
+            .as_deref()
+            .map(DirectoryId::parse)
+            .transpose()
+            .map_err(|e| InputError::Malformed(format!("directory_id: {e}")))?,
+        user_name: message.user_name.filter(|u| !u.trim().is_empty()),
+        origin: message.reason,
+    })
+}
+
+/// Each message stands alone: one that cannot be understood fails by itself
+/// (and reaches the dead-letter queue after the queue's max receives).
+fn parse_sqs(payload: &Value) -> Result<Input, InputError> {
+    let event: SqsEvent = serde_json::from_value(payload.clone())
+        .map_err(|e| InputError::Malformed(format!("not a valid SQS event: {e}")))?;
+    let items = event
+        .records
+        .into_iter()
+        .enumerate()
+        .map(|(i, record)| {
+            let message_id = record.message_id.unwrap_or_else(|| format!("#{i}"));
+            (message_id, parse_sqs_body(record.body.as_deref()))
+        })
+        .map(|(message_id, work)| SqsItem { message_id, work })
+        .collect();
+    Ok(Input::SqsBatch(items))
+}
+
+fn parse_sqs_body(body: Option<&str>) -> Result<Vec<Target>, InputError> {
+    let body: Value = serde_json::from_str(body.unwrap_or(""))
+        .map_err(|e| InputError::Malformed(format!("message body is not JSON: {e}")))?;
+    if body.get("workspace_id").is_some() {
+        return parse_work_message(&body).map(|t| vec![t]);
+    }
+    if body.get("Records").is_some() {
+        return Err(InputError::Unsupported(
+            "an SQS message holding another batch".into(),
+        ));
+    }
+    match parse_input(&body)? {
+        Input::CreateWorkspaces(call) => Ok(call.targets),
+        Input::Access(target) => Ok(vec![target]),
+        Input::SqsBatch(_) => Err(InputError::Unsupported("a nested batch".into())),
+    }
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -251,6 +371,7 @@ mod tests {
     fn create_call(name: &str) -> CreateWorkspacesCall {
         match parse_input(&event(name)).unwrap() {
             Input::CreateWorkspaces(call) => call,
+            other => panic!("{other:?}"),
         }
     }
 
@@ -311,7 +432,9 @@ mod tests {
     fn redacted_or_empty_user_names_become_unknown() {
         let mut v = event("create-workspaces.json");
         v["detail"]["responseElements"]["pendingRequests"][0]["userName"] = REDACTED.into();
-        let Input::CreateWorkspaces(call) = parse_input(&v).unwrap();
+        let Input::CreateWorkspaces(call) = parse_input(&v).unwrap() else {
+            panic!()
+        };
         assert_eq!(call.targets[0].user_name, None);
     }
 
@@ -338,7 +461,6 @@ mod tests {
     fn unrelated_inputs_name_what_was_received() {
         let cases = [
             (serde_json::json!([1, 2]), "JSON array"),
-            (serde_json::json!({"Records": []}), "batch"),
             (serde_json::json!({"action": "backfill"}), "\"backfill\""),
             (serde_json::json!({"hello": 1}), "[hello]"),
             (
@@ -357,5 +479,65 @@ mod tests {
         let v =
             serde_json::json!({"source": "aws.workspaces", "detail-type": CLOUDTRAIL_DETAIL_TYPE});
         assert!(matches!(parse_input(&v), Err(InputError::Malformed(_))));
+    }
+
+    #[test]
+    fn login_event_targets_its_workspace_and_strips_the_directory_prefix() {
+        let mut v = event("workspaces-access.json");
+        v["detail"]["directoryId"] = "corp.example.com/d-9c67a1b2c3".into();
+        let Input::Access(t) = parse_input(&v).unwrap() else {
+            panic!()
+        };
+        assert_eq!(t.workspace_id.as_str(), "ws-4xk2p9q7m");
+        assert_eq!(t.directory_id.unwrap().as_str(), "d-9c67a1b2c3");
+        assert_eq!((t.user_name, t.origin), (None, Origin::Login));
+    }
+
+    #[test]
+    fn sqs_batch_items_stand_alone() {
+        let work = serde_json::json!({"workspace_id": "ws-abc123", "reason": "backfill"});
+        let creation = event("create-workspaces.json");
+        let batch = serde_json::json!({"Records": [
+            {"messageId": "m1", "body": work.to_string(), "eventSource": "aws:sqs"},
+            {"messageId": "m2", "body": creation.to_string(), "eventSource": "aws:sqs"},
+            {"messageId": "m3", "body": "not json", "eventSource": "aws:sqs"},
+            {"messageId": "m4", "body": "{\"workspace_id\": \"ws-BAD\", \"reason\": \"login\"}", "eventSource": "aws:sqs"},
+        ]});
+        let Input::SqsBatch(items) = parse_input(&batch).unwrap() else {
+            panic!()
+        };
+        let ids: Vec<_> = items.iter().map(|i| i.message_id.as_str()).collect();
+        assert_eq!(ids, ["m1", "m2", "m3", "m4"]);
+        let first = items[0].work.as_ref().unwrap();
+        assert_eq!(
+            (first[0].workspace_id.as_str(), first[0].origin),
+            ("ws-abc123", Origin::Backfill)
+        );
+        assert_eq!(items[1].work.as_ref().unwrap()[0].origin, Origin::Creation);
+        assert!(matches!(items[2].work, Err(InputError::Malformed(_))));
+        assert!(
+            items[3]
+                .work
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("workspace_id")
+        );
+    }
+
+    #[test]
+    fn work_message_round_trips_in_the_documented_shape() {
+        let m = WorkMessage {
+            workspace_id: "ws-abc".into(),
+            directory_id: Some("d-123".into()),
+            user_name: None,
+            reason: Origin::Reconcile,
+        };
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"workspace_id": "ws-abc", "directory_id": "d-123", "reason": "reconcile"})
+        );
+        assert_eq!(serde_json::from_value::<WorkMessage>(json).unwrap(), m);
     }
 }

@@ -81,8 +81,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = App::from_env().await?;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
             match app.handle(&payload, deadline).await {
-                Ok(report) => {
-                    println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(output) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&output.lambda_response())?
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(failure) => {

@@ -191,6 +191,7 @@ fn target(id: &str, user: Option<&str>) -> Target {
         workspace_id: WorkspaceId::parse(id).unwrap(),
         directory_id: Some(DirectoryId::parse("d-1").unwrap()),
         user_name: user.map(str::to_string),
+        origin: crate::input::Origin::Creation,
     }
 }
 

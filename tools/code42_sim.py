@@ -24,6 +24,9 @@ Oddities it keeps on purpose, because the real API has them (or may have them):
     must compare usernames exactly themselves;
   * responses carry fields clients do not know about.
 
+Faults match by method, path prefix and an optional query substring
+("query_contains"); "times": -1 means forever.
+
 Test hooks live under /_sim/ (no auth): state, counters, writes, faults,
 config, users, expire-tokens. Run it on its own:
 
@@ -202,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
             st.total += 1
             route = f"{method} {route_template(path)}"
             st.counters[route] = st.counters.get(route, 0) + 1
-            fault = self.take_fault(method, path)
+            fault = self.take_fault(method, path, url.query)
             latency = st.latency_ms
         if latency:
             time.sleep(latency / 1000.0)
@@ -220,11 +223,13 @@ class Handler(BaseHTTPRequestHandler):
         except BadRequest as e:
             self.send(400, [{"name": "SYSTEM", "description": str(e)}])
 
-    def take_fault(self, method, path):
+    def take_fault(self, method, path, query):
         for fault in self.state.faults:
             if fault.get("method") and fault["method"] != method:
                 continue
             if not path.startswith(fault.get("path", "/")):
+                continue
+            if fault.get("query_contains") and fault["query_contains"] not in query:
                 continue
             if fault.get("times", -1) == 0:
                 continue

@@ -27,7 +27,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
         let deadline = tokio::time::Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
         match app.handle(&event.payload, deadline).await {
-            Ok(report) => Ok(serde_json::to_value(report).unwrap_or(Value::Null)),
+            Ok(output) => Ok(output.lambda_response()),
             Err(failure) => Err(Diagnostic {
                 error_type: if failure.retryable() {
                     "Retryable"

@@ -31,7 +31,8 @@ async fn new_workspace_user_is_moved_and_watch_paths_written_in_the_seed_format(
     let report = app
         .handle(&creation_event(&fleet), deadline(30))
         .await
-        .expect("handler succeeds");
+        .expect("handler succeeds")
+        .report;
     let report = serde_json::to_value(&report).unwrap();
 
     assert_eq!(statuses(&report), ["configured"]);
@@ -109,7 +110,8 @@ async fn existing_watch_path_entries_are_kept() {
     let report = app
         .handle(&creation_event(&fleet), deadline(30))
         .await
-        .unwrap();
+        .unwrap()
+        .report;
     assert_eq!(
         statuses(&serde_json::to_value(&report).unwrap()),
         ["compliant"]
@@ -137,7 +139,8 @@ async fn user_not_in_code42_is_deferred_and_the_invocation_succeeds() {
     let report = serde_json::to_value(
         app.handle(&creation_event(&fleet), deadline(30))
             .await
-            .unwrap(),
+            .unwrap()
+            .report,
     )
     .unwrap();
     assert_eq!(statuses(&report), ["deferred"]);
@@ -163,7 +166,8 @@ async fn user_not_in_code42_is_deferred_and_the_invocation_succeeds() {
     let report = serde_json::to_value(
         app.handle(&creation_event(&fleet), deadline(30))
             .await
-            .unwrap(),
+            .unwrap()
+            .report,
     )
     .unwrap();
     assert_eq!(statuses(&report), ["configured"]);
@@ -183,7 +187,8 @@ async fn non_windows_workspace_is_skipped_without_a_code42_user_lookup() {
     let report = serde_json::to_value(
         app.handle(&creation_event(&fleet), deadline(30))
             .await
-            .unwrap(),
+            .unwrap()
+            .report,
     )
     .unwrap();
     assert_eq!(statuses(&report), ["skipped"]);
@@ -220,7 +225,8 @@ async fn batch_event_with_a_failed_request_reports_every_entry() {
         creation_event(&fleet)["detail"]["responseElements"]["pendingRequests"].clone();
     let app = app(&env(&secret_for(&sim, "batch"), &[])).await;
 
-    let report = serde_json::to_value(app.handle(&event, deadline(30)).await.unwrap()).unwrap();
+    let report =
+        serde_json::to_value(app.handle(&event, deadline(30)).await.unwrap().report).unwrap();
     assert_eq!(
         statuses(&report),
         ["configured", "compliant", "skipped", "skipped"]
@@ -261,7 +267,8 @@ async fn expired_token_is_refreshed_once() {
     let report = app
         .handle(&event, deadline(30))
         .await
-        .expect("second run after expiry");
+        .expect("second run after expiry")
+        .report;
     assert_eq!(
         statuses(&serde_json::to_value(report).unwrap()),
         ["compliant"]
@@ -292,7 +299,8 @@ async fn rate_limit_with_retry_after_is_waited_out() {
     let report = app
         .handle(&creation_event(&fleet), deadline(30))
         .await
-        .expect("succeeds after waiting");
+        .expect("succeeds after waiting")
+        .report;
     assert!(
         started.elapsed() >= std::time::Duration::from_secs(1),
         "Retry-After was not honoured"
@@ -407,7 +415,8 @@ async fn verify_mode_reports_drift_and_writes_nothing() {
     let report = serde_json::to_value(
         app.handle(&creation_event(&fleet), deadline(30))
             .await
-            .unwrap(),
+            .unwrap()
+            .report,
     )
     .unwrap();
     assert_eq!(report["mode"], "verify");
@@ -443,7 +452,8 @@ async fn protected_org_is_never_left() {
     let report = serde_json::to_value(
         app.handle(&creation_event(&fleet), deadline(30))
             .await
-            .unwrap(),
+            .unwrap()
+            .report,
     )
     .unwrap();
     assert_eq!(statuses(&report), ["skipped"]);
@@ -498,7 +508,7 @@ async fn a_failed_create_call_is_a_no_op_and_other_events_are_refused() {
     assert_eq!(out["summary"]["total"], 0);
 
     let other: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("events/workspaces-access.json")).unwrap(),
+        &std::fs::read_to_string(root().join("events/terminate-workspaces.json")).unwrap(),
     )
     .unwrap();
     let (code, out) = invoke_cli(&env, &other);
@@ -601,9 +611,109 @@ async fn a_rotated_token_in_the_secret_is_re_read_on_401() {
     let report = app
         .handle(&creation_event(&fleet), deadline(30))
         .await
-        .expect("re-read the secret");
+        .expect("re-read the secret")
+        .report;
     assert_eq!(
         statuses(&serde_json::to_value(report).unwrap()),
         ["compliant"]
+    );
+}
+
+fn sqs_record(message_id: &str, body: &str) -> Value {
+    json!({"messageId": message_id, "receiptHandle": "AQEB", "body": body,
+           "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+           "md5OfBody": "0", "eventSource": "aws:sqs",
+           "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:work", "awsRegion": "us-east-1"})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqs_batch_reports_only_the_failed_messages() {
+    let sim = Sim::start(&tenant(json!([
+        user("u-1", "asmith@corp.example.com", "880000000000000002"),
+        user("u-2", "bfails@corp.example.com", "880000000000000002"),
+        user("u-3", "cwong@corp.example.com", "880000000000000002"),
+    ])));
+    sim.fault(json!({"method": "GET", "path": "/v1/users", "query_contains": "bfails", "status": 500, "times": -1})).await;
+    let fleet = fleet(&[("asmith", WIN), ("bfails", WIN), ("cwong", WIN)]);
+    let (ws_a, ws_b) = (&fleet.workspaces[0].0, &fleet.workspaces[1].0);
+    let creation_of_c = creation_event(&Fleet {
+        directory_id: fleet.directory_id.clone(),
+        workspaces: vec![fleet.workspaces[2].clone()],
+    });
+    let batch = json!({"Records": [
+        sqs_record("m-a", &json!({"workspace_id": ws_a, "reason": "backfill"}).to_string()),
+        sqs_record("m-b", &json!({"workspace_id": ws_b, "directory_id": fleet.directory_id, "reason": "reconcile"}).to_string()),
+        sqs_record("m-c", &creation_of_c.to_string()),
+        sqs_record("m-bad", "{\"workspace_id\": 42}"),
+    ]});
+    let env = env(&secret_for(&sim, "sqs"), &[]);
+
+    let (code, out) = invoke_cli(&env, &batch);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        json!({"batchItemFailures": [{"itemIdentifier": "m-b"}, {"itemIdentifier": "m-bad"}]})
+    );
+    assert_eq!(sim.user_org("u-1").await, WORKSPACES_ORG_GUID);
+    assert_eq!(sim.user_org("u-3").await, WORKSPACES_ORG_GUID);
+    assert_eq!(sim.user_org("u-2").await, "880000000000000002");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_of_a_deferred_user_now_in_code42_moves_them_once() {
+    let sim = Sim::start(&tenant(json!([])));
+    let fleet = fleet(&[("latecomer", WIN)]);
+    let app = app(&env(&secret_for(&sim, "login"), &[])).await;
+    let report = app
+        .handle(&creation_event(&fleet), deadline(30))
+        .await
+        .unwrap()
+        .report;
+    assert_eq!(
+        statuses(&serde_json::to_value(report).unwrap()),
+        ["deferred"]
+    );
+
+    // First sign-in: the agent registers the user, then the login event arrives.
+    sim.add_user(user(
+        "u-7",
+        "latecomer@corp.example.com",
+        "880000000000000002",
+    ))
+    .await;
+    let mut login: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("events/workspaces-access.json")).unwrap(),
+    )
+    .unwrap();
+    login["detail"]["workspaceId"] = json!(fleet.workspaces[0].0);
+    login["detail"]["directoryId"] = json!(fleet.directory_id);
+    let report = app.handle(&login, deadline(30)).await.unwrap().report;
+    let report = serde_json::to_value(report).unwrap();
+    assert_eq!(statuses(&report), ["configured"]);
+    assert_eq!(report["input"], "WorkSpaces Access");
+    assert_eq!(sim.user_org("u-7").await, WORKSPACES_ORG_GUID);
+
+    // Logins happen all day: a WorkSpace just found compliant is not looked up again.
+    let report = app.handle(&login, deadline(30)).await.unwrap().report;
+    assert_eq!(
+        statuses(&serde_json::to_value(report).unwrap()),
+        ["compliant"]
+    );
+    let lookups = sim.counters().await["by_route"]["GET /v1/users"]
+        .as_u64()
+        .unwrap();
+    let report = app.handle(&login, deadline(30)).await.unwrap().report;
+    assert!(
+        report.workspaces[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("checked")
+    );
+    assert_eq!(
+        sim.counters().await["by_route"]["GET /v1/users"]
+            .as_u64()
+            .unwrap(),
+        lookups
     );
 }
