@@ -69,6 +69,8 @@ pub struct Config {
     pub describe_backoff: Duration,
     /// WorkSpaces handled at once within one invocation.
     pub concurrency: usize,
+    /// The function's SQS work queue, for fleet fan-out.
+    pub work_queue_url: Option<String>,
 }
 
 impl Config {
@@ -213,6 +215,7 @@ impl Config {
                 0,
             )?),
             concurrency: number(&get, "CODE42_CONCURRENCY", 4, 1)? as usize,
+            work_queue_url: get("WORK_QUEUE_URL"),
         })
     }
 }

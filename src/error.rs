@@ -177,6 +177,16 @@ pub enum InvocationError {
         readback: String,
         finding: String,
     },
+    #[error("{0}")]
+    Aws(#[from] AwsError),
+    #[error(
+        "this would move {would_move} users (and all their devices), more than max_moves={max_moves}: nothing was moved; review the dry run and raise the limit deliberately"
+    )]
+    TooManyMoves { would_move: usize, max_moves: usize },
+    #[error(
+        "no work queue configured: set WORK_QUEUE_URL (the SAM template does), or run without enqueueing"
+    )]
+    NoWorkQueue,
     #[error("{failed} of {total} WorkSpace(s) failed ({retryable} retryable); first: {first}")]
     WorkspacesFailed {
         failed: usize,
@@ -190,6 +200,7 @@ impl InvocationError {
     pub fn retryable(&self) -> bool {
         match self {
             InvocationError::Code42(e) => e.retryable(),
+            InvocationError::Aws(e) => e.retryable,
             InvocationError::WorkspacesFailed { retryable, .. } => *retryable > 0,
             _ => false,
         }

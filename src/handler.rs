@@ -13,9 +13,11 @@ use tokio::time::Instant;
 
 use crate::adapters::aws::{AwsSecrets, AwsWorkspaces};
 use crate::adapters::code42::{Code42Client, SecretSource};
+use crate::adapters::sqs::SqsWorkQueue;
 use crate::config::Config;
 use crate::domain::report::{InvocationReport, Status, Summary, WorkspaceReport};
 use crate::error::{InvocationError, SecretError};
+use crate::fleet::NoProgress;
 use crate::input::{
     CREATE_WORKSPACES, CreateWorkspacesCall, Input, Origin, SqsItem, Target, parse_input,
 };
@@ -26,7 +28,7 @@ use crate::reconcile::{OrgCache, Reconciler};
 #[derive(Debug)]
 pub struct InvocationFailure {
     pub error: InvocationError,
-    pub report: Option<InvocationReport>,
+    pub report: Option<Box<InvocationReport>>,
 }
 
 impl std::fmt::Display for InvocationFailure {
@@ -63,10 +65,11 @@ impl SecretSource for SecretsManagerSource {
 
 /// Everything a warm container keeps between invocations.
 pub struct App {
-    config: Config,
-    workspaces: AwsWorkspaces,
-    code42: Code42Client,
-    org_cache: OrgCache,
+    pub(crate) config: Config,
+    pub(crate) workspaces: AwsWorkspaces,
+    pub(crate) code42: Code42Client,
+    pub(crate) org_cache: OrgCache,
+    pub(crate) work_queue: Option<SqsWorkQueue>,
     /// WorkSpace id -> when it was last found compliant (for login re-checks).
     recently_compliant: Mutex<HashMap<String, Instant>>,
 }
@@ -74,7 +77,13 @@ pub struct App {
 impl App {
     /// Configuration from the environment, AWS from the standard chain.
     pub async fn from_env() -> Result<Self, InvocationError> {
-        let config = Config::from_env()?;
+        Self::from_env_with(|_| {}).await
+    }
+
+    /// As `from_env`, with command-line overrides applied to the configuration.
+    pub async fn from_env_with(adjust: impl FnOnce(&mut Config)) -> Result<Self, InvocationError> {
+        let mut config = Config::from_env()?;
+        adjust(&mut config);
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         Ok(Self::new(config, &sdk))
     }
@@ -90,6 +99,10 @@ impl App {
             workspaces: AwsWorkspaces::new(sdk),
             code42,
             org_cache: OrgCache::default(),
+            work_queue: config
+                .work_queue_url
+                .clone()
+                .map(|url| SqsWorkQueue::new(sdk, url)),
             recently_compliant: Mutex::new(HashMap::new()),
             config,
         }
@@ -120,6 +133,10 @@ impl App {
                 .await
                 .map(Output::plain),
             Input::SqsBatch(items) => self.sqs_batch(items, deadline).await,
+            Input::Fleet(request) => self
+                .fleet(&request, deadline, &NoProgress)
+                .await
+                .map(Output::plain),
         };
         match &outcome {
             Ok(output) => {
@@ -167,7 +184,7 @@ impl App {
     }
 
     /// Check every target; fail the invocation if any WorkSpace failed.
-    async fn checked(
+    pub(crate) async fn checked(
         &self,
         kind: &str,
         targets: Vec<Target>,
@@ -175,28 +192,7 @@ impl App {
         deadline: Instant,
     ) -> Result<InvocationReport, InvocationFailure> {
         let report = self.run(kind, &targets, skipped, deadline).await?;
-        let failed: Vec<_> = report
-            .workspaces
-            .iter()
-            .filter(|w| w.status == Status::Failed)
-            .collect();
-        if let Some(first) = failed.first() {
-            let error = InvocationError::WorkspacesFailed {
-                failed: failed.len(),
-                total: report.workspaces.len(),
-                retryable: failed.iter().filter(|w| w.retryable == Some(true)).count(),
-                first: format!(
-                    "{}: {}",
-                    first.workspace_id.as_deref().unwrap_or("-"),
-                    first.error.as_deref().unwrap_or("unknown error")
-                ),
-            };
-            return Err(InvocationFailure {
-                error,
-                report: Some(report),
-            });
-        }
-        Ok(report)
+        fail_if_any_failed(report)
     }
 
     /// Each message succeeds or fails on its own (`batchItemFailures`); a
@@ -239,11 +235,12 @@ impl App {
         })
     }
 
-    fn empty_report(&self, kind: &str) -> InvocationReport {
+    pub(crate) fn empty_report(&self, kind: &str) -> InvocationReport {
         InvocationReport {
             mode: self.config.mode.as_str(),
             input: kind.to_string(),
             note: None,
+            enqueued: None,
             org: None,
             workspaces: Vec::new(),
             summary: Summary::default(),
@@ -292,6 +289,8 @@ impl App {
         let session = self.code42.session(deadline);
         let reconciler = Reconciler {
             config: &self.config,
+            mode: self.config.mode,
+            on_done: None,
             workspaces: &self.workspaces,
             code42: &session,
             cache: &self.org_cache,
@@ -301,7 +300,7 @@ impl App {
             Err(error) => {
                 return Err(InvocationFailure {
                     error,
-                    report: Some(report),
+                    report: Some(Box::new(report)),
                 });
             }
         };
@@ -331,11 +330,39 @@ impl App {
         if let Some(global) = outcome.global_error {
             return Err(InvocationFailure {
                 error: global.into(),
-                report: Some(report),
+                report: Some(Box::new(report)),
             });
         }
         Ok(report)
     }
+}
+
+/// The invocation fails when any WorkSpace failed, carrying the report.
+pub(crate) fn fail_if_any_failed(
+    report: InvocationReport,
+) -> Result<InvocationReport, InvocationFailure> {
+    let failed: Vec<_> = report
+        .workspaces
+        .iter()
+        .filter(|w| w.status == Status::Failed)
+        .collect();
+    if let Some(first) = failed.first() {
+        let error = InvocationError::WorkspacesFailed {
+            failed: failed.len(),
+            total: report.workspaces.len(),
+            retryable: failed.iter().filter(|w| w.retryable == Some(true)).count(),
+            first: format!(
+                "{}: {}",
+                first.workspace_id.as_deref().unwrap_or("-"),
+                first.error.as_deref().unwrap_or("unknown error")
+            ),
+        };
+        return Err(InvocationFailure {
+            error,
+            report: Some(Box::new(report)),
+        });
+    }
+    Ok(report)
 }
 
 /// What the handler returns.

@@ -4,7 +4,8 @@
 //! - the `WorkSpaces Access` login event (re-checks that one WorkSpace);
 //! - an SQS batch of work messages or of those EventBridge events.
 //!
-//! Later triggers (schedules, manual payloads) plug in here as new variants.
+//! - the EventBridge schedule (`Scheduled Event`): reconcile the fleet;
+//! - manual payloads `{"action": "backfill" | "verify", ...}`.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::SqsEvent;
@@ -12,11 +13,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::ids::{DirectoryId, WorkspaceId};
+use crate::ports::{FleetFilter, WorkspaceInfo};
 
 pub const WORKSPACES_SOURCE: &str = "aws.workspaces";
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 pub const CREATE_WORKSPACES: &str = "CreateWorkspaces";
 pub const ACCESS_DETAIL_TYPE: &str = "WorkSpaces Access";
+pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
+/// Moving a user moves all their devices: a backfill stops before moving more than this.
+pub const DEFAULT_MAX_MOVES: usize = 25;
 /// CloudTrail's placeholder for values it will not log.
 const REDACTED: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
 
@@ -37,6 +42,62 @@ pub enum Input {
     /// A user signed in to this WorkSpace.
     Access(Target),
     SqsBatch(Vec<SqsItem>),
+    /// A whole-fleet run: manual backfill or verify, or the scheduled reconciliation.
+    Fleet(FleetRequest),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FleetAction {
+    /// Apply the flow to every WorkSpace (or enqueue them).
+    Backfill,
+    /// Read-only audit.
+    Verify,
+    /// Verify everything, enqueue what is not compliant for the apply path.
+    Reconcile,
+}
+
+/// What a fleet run should cover and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetRequest {
+    pub action: FleetAction,
+    pub filter: FleetFilter,
+    /// Report what would change; write nothing.
+    pub dry_run: bool,
+    pub max_moves: usize,
+    /// Fan out through the work queue. None: when a queue is configured.
+    pub enqueue: Option<bool>,
+}
+
+impl FleetRequest {
+    pub fn new(action: FleetAction) -> Self {
+        Self {
+            action,
+            filter: FleetFilter::default(),
+            dry_run: false,
+            max_moves: DEFAULT_MAX_MOVES,
+            enqueue: None,
+        }
+    }
+}
+
+/// The manual payload, e.g. `{"action": "verify", "directory_ids": ["d-123"]}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualPayload {
+    action: String,
+    #[serde(default)]
+    directory_ids: Vec<String>,
+    #[serde(default)]
+    workspace_ids: Vec<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    max_moves: Option<usize>,
+    #[serde(default)]
+    enqueue: Option<bool>,
 }
 
 impl Input {
@@ -45,6 +106,11 @@ impl Input {
             Input::CreateWorkspaces(_) => CREATE_WORKSPACES,
             Input::Access(_) => ACCESS_DETAIL_TYPE,
             Input::SqsBatch(_) => "SqsBatch",
+            Input::Fleet(r) => match r.action {
+                FleetAction::Backfill => "backfill",
+                FleetAction::Verify => "verify",
+                FleetAction::Reconcile => "reconcile",
+            },
         }
     }
 }
@@ -85,6 +151,8 @@ pub struct Target {
     pub directory_id: Option<DirectoryId>,
     pub user_name: Option<String>,
     pub origin: Origin,
+    /// Already described (fleet runs list WorkSpaces first): no second lookup.
+    pub described: Option<WorkspaceInfo>,
 }
 
 /// An entry of `failedRequests`: no WorkSpace was created.
@@ -161,10 +229,8 @@ pub fn parse_input(payload: &Value) -> Result<Input, InputError> {
     if object.contains_key("Records") {
         return parse_sqs(payload);
     }
-    if let Some(action) = object.get("action") {
-        return Err(InputError::Unsupported(format!(
-            "received a manual payload with action {action}; manual actions are not handled yet"
-        )));
+    if object.contains_key("action") {
+        return parse_manual(payload);
     }
     let mut keys: Vec<&str> = object.keys().map(String::as_str).take(10).collect();
     keys.sort_unstable();
@@ -177,6 +243,9 @@ pub fn parse_input(payload: &Value) -> Result<Input, InputError> {
 fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
     let event: EventBridgeEvent<Value> = serde_json::from_value(payload.clone())
         .map_err(|e| InputError::Malformed(format!("not a valid EventBridge event: {e}")))?;
+    if event.source == "aws.events" && event.detail_type == SCHEDULED_DETAIL_TYPE {
+        return Ok(Input::Fleet(FleetRequest::new(FleetAction::Reconcile)));
+    }
     if event.source == WORKSPACES_SOURCE && event.detail_type == ACCESS_DETAIL_TYPE {
         return parse_access(&event.detail).map(Input::Access);
     }
@@ -266,6 +335,7 @@ fn target(index: usize, p: PendingRequest) -> Result<Target, InputError> {
         directory_id,
         user_name,
         origin: Origin::Creation,
+        described: None,
     })
 }
 
@@ -292,6 +362,7 @@ fn parse_access(detail: &Value) -> Result<Target, InputError> {
         directory_id,
         user_name: None,
         origin: Origin::Login,
+        described: None,
     })
 }
 
@@ -309,6 +380,7 @@ fn parse_work_message(body: &Value) -> Result<Target, InputError> {
             .map_err(|e| InputError::Malformed(format!("directory_id: {e}")))?,
         user_name: message.user_name.filter(|u| !u.trim().is_empty()),
         origin: message.reason,
+        described: None,
     })
 }
 
@@ -345,7 +417,49 @@ fn parse_sqs_body(body: Option<&str>) -> Result<Vec<Target>, InputError> {
         Input::CreateWorkspaces(call) => Ok(call.targets),
         Input::Access(target) => Ok(vec![target]),
         Input::SqsBatch(_) => Err(InputError::Unsupported("a nested batch".into())),
+        Input::Fleet(_) => Err(InputError::Unsupported(
+            "a fleet run inside a queue message".into(),
+        )),
     }
+}
+
+fn parse_manual(payload: &Value) -> Result<Input, InputError> {
+    let p: ManualPayload = serde_json::from_value(payload.clone()).map_err(|e| {
+        InputError::Malformed(format!(
+            "manual payload: {e}; expected {{\"action\": \"backfill\" | \"verify\", \"directory_ids\", \"workspace_ids\", \"user\", \"dry_run\", \"max_moves\", \"enqueue\"}}"
+        ))
+    })?;
+    let action = match p.action.as_str() {
+        "backfill" => FleetAction::Backfill,
+        "verify" => FleetAction::Verify,
+        other => {
+            return Err(InputError::Unsupported(format!(
+                "manual payload with action {other:?} (expected \"backfill\" or \"verify\")"
+            )));
+        }
+    };
+    let filter = FleetFilter {
+        directory_ids: p
+            .directory_ids
+            .iter()
+            .map(|d| DirectoryId::parse(d))
+            .collect::<Result<_, _>>()
+            .map_err(|e| InputError::Malformed(format!("directory_ids: {e}")))?,
+        workspace_ids: p
+            .workspace_ids
+            .iter()
+            .map(|w| WorkspaceId::parse(w))
+            .collect::<Result<_, _>>()
+            .map_err(|e| InputError::Malformed(format!("workspace_ids: {e}")))?,
+        user: p.user.filter(|u| !u.trim().is_empty()),
+    };
+    Ok(Input::Fleet(FleetRequest {
+        action,
+        filter,
+        dry_run: p.dry_run,
+        max_moves: p.max_moves.unwrap_or(DEFAULT_MAX_MOVES),
+        enqueue: p.enqueue,
+    }))
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -461,7 +575,10 @@ mod tests {
     fn unrelated_inputs_name_what_was_received() {
         let cases = [
             (serde_json::json!([1, 2]), "JSON array"),
-            (serde_json::json!({"action": "backfill"}), "\"backfill\""),
+            (
+                serde_json::json!({"action": "delete-everything"}),
+                "\"delete-everything\"",
+            ),
             (serde_json::json!({"hello": 1}), "[hello]"),
             (
                 serde_json::json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}),
@@ -539,5 +656,41 @@ mod tests {
             serde_json::json!({"workspace_id": "ws-abc", "directory_id": "d-123", "reason": "reconcile"})
         );
         assert_eq!(serde_json::from_value::<WorkMessage>(json).unwrap(), m);
+    }
+
+    #[test]
+    fn manual_payloads_become_fleet_requests() {
+        let v = serde_json::json!({"action": "backfill", "directory_ids": ["d-123abc"], "dry_run": true, "max_moves": 100});
+        let Input::Fleet(r) = parse_input(&v).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (r.action, r.dry_run, r.max_moves, r.enqueue),
+            (FleetAction::Backfill, true, 100, None)
+        );
+        assert_eq!(r.filter.directory_ids[0].as_str(), "d-123abc");
+        let Input::Fleet(r) = parse_input(&serde_json::json!({"action": "verify"})).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (r.action, r.max_moves),
+            (FleetAction::Verify, DEFAULT_MAX_MOVES)
+        );
+        let err =
+            parse_input(&serde_json::json!({"action": "verify", "mode": "apply"})).unwrap_err();
+        assert!(err.to_string().contains("unknown field `mode`"), "{err}");
+        let err = parse_input(&serde_json::json!({"action": "verify", "workspace_ids": ["ws-X"]}))
+            .unwrap_err();
+        assert!(err.to_string().contains("workspace_ids"), "{err}");
+    }
+
+    #[test]
+    fn the_schedule_means_reconcile() {
+        let v = serde_json::json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "1", "time": "2025-11-03T00:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});
+        let Input::Fleet(r) = parse_input(&v).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.action, FleetAction::Reconcile);
     }
 }

@@ -9,6 +9,7 @@ pub mod adapters;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod fleet;
 pub mod handler;
 pub mod input;
 pub mod ports;

@@ -6,6 +6,7 @@ use std::future::Future;
 use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::{AwsError, Code42Error};
+use crate::input::WorkMessage;
 
 /// What DescribeWorkspaces tells about one WorkSpace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +28,22 @@ impl WorkspaceInfo {
     }
 }
 
+/// Which WorkSpaces a fleet run covers. Empty means all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetFilter {
+    pub directory_ids: Vec<DirectoryId>,
+    pub workspace_ids: Vec<WorkspaceId>,
+    /// WorkSpaces user name, compared case-insensitively.
+    pub user: Option<String>,
+}
+
 pub trait Workspaces: Send + Sync {
+    /// Every WorkSpace matching `filter`, across all result pages.
+    fn list_workspaces(
+        &self,
+        filter: &FleetFilter,
+    ) -> impl Future<Output = Result<Vec<WorkspaceInfo>, AwsError>> + Send;
+
     /// None while the WorkSpace is not visible (yet).
     fn describe_workspace(
         &self,
@@ -99,4 +115,13 @@ pub trait Code42: Send + Sync {
         items: &[String],
         locked: bool,
     ) -> impl Future<Output = Result<(), Code42Error>> + Send;
+}
+
+/// Where fleet work is fanned out to (the function's SQS work queue).
+pub trait WorkQueue: Send + Sync {
+    /// Send every message; returns how many were sent.
+    fn enqueue(
+        &self,
+        messages: &[WorkMessage],
+    ) -> impl Future<Output = Result<usize, AwsError>> + Send;
 }

@@ -48,9 +48,13 @@ impl OrgCache {
 
 pub struct Reconciler<'a, W, C> {
     pub config: &'a Config,
+    /// Never `Apply` when the configuration says `Verify` (the caller enforces the ceiling).
+    pub mode: Mode,
     pub workspaces: &'a W,
     pub code42: &'a C,
     pub cache: &'a OrgCache,
+    /// Called as each WorkSpace is done (progress bars).
+    pub on_done: Option<&'a (dyn Fn(&WorkspaceReport) + Sync)>,
 }
 
 /// Why one WorkSpace failed.
@@ -89,7 +93,13 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         }
         let (org, org_report) = self.checked_org().await?;
         let results: Vec<(WorkspaceReport, Option<Code42Error>)> = futures::stream::iter(targets)
-            .map(|t| self.reconcile_workspace(t, &org))
+            .map(|t| async {
+                let done = self.reconcile_workspace(t, &org).await;
+                if let Some(on_done) = self.on_done {
+                    on_done(&done.0);
+                }
+                done
+            })
             .buffered(self.config.concurrency)
             .collect()
             .await;
@@ -179,7 +189,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
                 false,
             ));
         }
-        if self.config.mode == Mode::Verify {
+        if self.mode == Mode::Verify {
             tracing::warn!(org = %org.guid, key, finding = %finding.describe(), "watch-path setting drifted (verify mode: not changed)");
             return Ok(self.org_report(
                 org,
@@ -263,6 +273,9 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
     }
 
     async fn describe(&self, target: &Target) -> Result<Option<WorkspaceInfo>, Failure> {
+        if let Some(known) = &target.described {
+            return Ok(Some(known.clone()));
+        }
         let attempts = self.config.describe_attempts;
         for attempt in 1..=attempts {
             match self
@@ -383,6 +396,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             report.status = Status::Compliant;
             return Ok(());
         }
+        report.outside_org = true;
         if let Some(reason) = self.move_refusal(&c42_user) {
             report.status = Status::Skipped;
             report.reason = Some(reason);
@@ -397,7 +411,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             to_org_name: org.name.clone(),
             applied: false,
         };
-        if self.config.mode == Mode::Verify {
+        if self.mode == Mode::Verify {
             report.status = Status::Drift;
             report.reason = Some(format!(
                 "would move {} from org {:?} to {:?}",
@@ -414,6 +428,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         );
         let Action::MoveUser { applied, .. } = &mut action;
         *applied = true;
+        report.outside_org = false;
         report.status = Status::Configured;
         report.actions.push(action);
         Ok(())

@@ -18,6 +18,12 @@ struct FakeWorkspaces {
 }
 
 impl Workspaces for FakeWorkspaces {
+    async fn list_workspaces(
+        &self,
+        _: &crate::ports::FleetFilter,
+    ) -> Result<Vec<WorkspaceInfo>, AwsError> {
+        Ok(self.workspaces.values().cloned().collect())
+    }
     async fn describe_workspace(
         &self,
         id: &WorkspaceId,
@@ -192,6 +198,7 @@ fn target(id: &str, user: Option<&str>) -> Target {
         directory_id: Some(DirectoryId::parse("d-1").unwrap()),
         user_name: user.map(str::to_string),
         origin: crate::input::Origin::Creation,
+        described: None,
     }
 }
 
@@ -204,6 +211,8 @@ async fn run(
 ) -> Result<RunOutcome, InvocationError> {
     Reconciler {
         config: cfg,
+        mode: cfg.mode,
+        on_done: None,
         workspaces: ws,
         code42: c42,
         cache,

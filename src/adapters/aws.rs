@@ -10,7 +10,23 @@ use aws_sdk_workspaces::error::{ProvideErrorMetadata, SdkError};
 
 use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::error::{AwsError, SecretError};
-use crate::ports::{WorkspaceInfo, Workspaces};
+use crate::ports::{FleetFilter, WorkspaceInfo, Workspaces};
+
+/// DescribeWorkspaces takes at most 25 ids per call.
+const MAX_IDS_PER_CALL: usize = 25;
+
+fn info(w: &aws_sdk_workspaces::types::Workspace) -> Option<WorkspaceInfo> {
+    Some(WorkspaceInfo {
+        workspace_id: w.workspace_id()?.to_string(),
+        directory_id: w.directory_id().map(str::to_string),
+        user_name: w.user_name().map(str::to_string),
+        operating_system: w
+            .workspace_properties()
+            .and_then(|p| p.operating_system_name())
+            .map(|os| os.as_str().to_string()),
+        state: w.state().map(|s| s.as_str().to_string()),
+    })
+}
 
 pub struct AwsWorkspaces {
     client: aws_sdk_workspaces::Client,
@@ -59,6 +75,21 @@ where
     }
 }
 
+impl AwsWorkspaces {
+    async fn paginate(
+        &self,
+        request: aws_sdk_workspaces::operation::describe_workspaces::builders::DescribeWorkspacesFluentBuilder,
+        found: &mut Vec<WorkspaceInfo>,
+    ) -> Result<(), AwsError> {
+        let mut pages = request.into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeWorkspaces", e))?;
+            found.extend(page.workspaces().iter().filter_map(info));
+        }
+        Ok(())
+    }
+}
+
 impl Workspaces for AwsWorkspaces {
     async fn describe_workspace(
         &self,
@@ -74,17 +105,45 @@ impl Workspaces for AwsWorkspaces {
         Ok(out
             .workspaces()
             .iter()
-            .find(|w| w.workspace_id() == Some(id.as_str()))
-            .map(|w| WorkspaceInfo {
-                workspace_id: id.to_string(),
-                directory_id: w.directory_id().map(str::to_string),
-                user_name: w.user_name().map(str::to_string),
-                operating_system: w
-                    .workspace_properties()
-                    .and_then(|p| p.operating_system_name())
-                    .map(|os| os.as_str().to_string()),
-                state: w.state().map(|s| s.as_str().to_string()),
-            }))
+            .filter(|w| w.workspace_id() == Some(id.as_str()))
+            .find_map(info))
+    }
+
+    async fn list_workspaces(&self, filter: &FleetFilter) -> Result<Vec<WorkspaceInfo>, AwsError> {
+        let mut found = Vec::new();
+        // The API's filters are exclusive: ids alone, or a directory (+ user).
+        if !filter.workspace_ids.is_empty() {
+            for chunk in filter.workspace_ids.chunks(MAX_IDS_PER_CALL) {
+                let ids = chunk.iter().map(|id| id.to_string()).collect();
+                self.paginate(
+                    self.client
+                        .describe_workspaces()
+                        .set_workspace_ids(Some(ids)),
+                    &mut found,
+                )
+                .await?;
+            }
+        } else if !filter.directory_ids.is_empty() {
+            for directory in &filter.directory_ids {
+                let request = self
+                    .client
+                    .describe_workspaces()
+                    .directory_id(directory.as_str())
+                    .set_user_name(filter.user.clone());
+                self.paginate(request, &mut found).await?;
+            }
+        } else {
+            self.paginate(self.client.describe_workspaces(), &mut found)
+                .await?;
+        }
+        if let Some(user) = &filter.user {
+            found.retain(|w| {
+                w.user_name
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(user))
+            });
+        }
+        Ok(found)
     }
 
     async fn directory_name(&self, id: &DirectoryId) -> Result<Option<String>, AwsError> {
@@ -162,5 +221,82 @@ fn secret_error<R: std::fmt::Debug>(
             detail: aws_sdk_secretsmanager::error::DisplayErrorContext(&err).to_string(),
             retryable: true,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A tiny HTTP server answering DescribeWorkspaces in two pages (moto does
+    /// not paginate). Returns its URL and the request bodies it saw.
+    async fn two_page_server() -> (String, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let pages = [
+            r#"{"Workspaces":[{"WorkspaceId":"ws-page1","DirectoryId":"d-1","UserName":"a"}],"NextToken":"token-2"}"#,
+            r#"{"Workspaces":[{"WorkspaceId":"ws-page2","DirectoryId":"d-1","UserName":"b"}]}"#,
+        ];
+        let server = tokio::spawn(async move {
+            let mut bodies = Vec::new();
+            let (mut socket, _) = listener.accept().await.unwrap();
+            for page in pages {
+                let mut buf = Vec::new();
+                let body = loop {
+                    let mut chunk = [0u8; 4096];
+                    let n = socket.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "client closed early");
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length: usize = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + length {
+                            break text[end + 4..end + 4 + length].to_string();
+                        }
+                    }
+                };
+                bodies.push(body);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{page}",
+                    page.len()
+                );
+                socket.write_all(response.as_bytes()).await.unwrap();
+            }
+            bodies
+        });
+        (url, server)
+    }
+
+    #[tokio::test]
+    async fn list_workspaces_follows_next_token_across_pages() {
+        let (url, server) = two_page_server().await;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(url)
+            .region(aws_config::Region::new("us-east-1"))
+            .test_credentials()
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .load()
+            .await;
+        let found = AwsWorkspaces::new(&sdk)
+            .list_workspaces(&FleetFilter::default())
+            .await
+            .unwrap();
+        let ids: Vec<_> = found.iter().map(|w| w.workspace_id.as_str()).collect();
+        assert_eq!(ids, ["ws-page1", "ws-page2"]);
+        let bodies = server.await.unwrap();
+        assert!(!bodies[0].contains("NextToken"), "{}", bodies[0]);
+        assert!(
+            bodies[1].contains(r#""NextToken":"token-2""#),
+            "{}",
+            bodies[1]
+        );
     }
 }

@@ -2,3 +2,4 @@
 
 pub mod aws;
 pub mod code42;
+pub mod sqs;

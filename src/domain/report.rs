@@ -67,6 +67,9 @@ pub struct WorkspaceReport {
     /// For failures: whether a retry can help.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retryable: Option<bool>,
+    /// The user is in Code42 but not in the WorkSpaces org (and was not moved).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub outside_org: bool,
 }
 
 impl WorkspaceReport {
@@ -81,6 +84,7 @@ impl WorkspaceReport {
             reason: None,
             error: None,
             retryable: None,
+            outside_org: false,
         }
     }
 
@@ -147,6 +151,9 @@ pub struct InvocationReport {
     /// Why nothing was done, for no-op inputs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// WorkSpaces sent to the work queue (fleet runs that fan out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enqueued: Option<usize>,
     pub org: Option<OrgReport>,
     pub workspaces: Vec<WorkspaceReport>,
     pub summary: Summary,

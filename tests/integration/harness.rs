@@ -252,12 +252,84 @@ pub fn fleet(workspaces: &[(&str, &str)]) -> Fleet {
     }
 }
 
+/// A directory of its own (`name`) with `workspaces` (user, os), for fleet runs.
+/// moto allows ten directories per account: keep their number small.
+pub fn fleet_in_new_directory(name: &str, workspaces: &[(String, &str)]) -> Fleet {
+    fleet_in_region("us-east-1", name, workspaces)
+}
+
+/// As `fleet_in_new_directory`, in `region` (a region no other test uses sees only its own WorkSpaces).
+pub fn fleet_in_region(region: &str, name: &str, workspaces: &[(String, &str)]) -> Fleet {
+    let out = seed_aws(json!({
+        "region": region,
+        "directories": [{"name": name}],
+        "workspaces": workspaces.iter()
+            .map(|(user, os)| json!({"user": user, "os": os}))
+            .collect::<Vec<_>>(),
+    }));
+    Fleet {
+        directory_id: out["directories"][0].as_str().unwrap().to_string(),
+        workspaces: out["workspaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                (
+                    w["workspace_id"].as_str().unwrap().to_string(),
+                    w["user"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect(),
+    }
+}
+
+pub async fn sqs() -> aws_sdk_sqs::Client {
+    sqs_in("us-east-1").await
+}
+
+pub async fn sqs_in(region: &'static str) -> aws_sdk_sqs::Client {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_url())
+        .region(aws_config::Region::new(region))
+        .test_credentials()
+        .load()
+        .await;
+    aws_sdk_sqs::Client::new(&sdk)
+}
+
+/// Run the CLI with arbitrary arguments; returns (exit code, stdout).
+pub fn cli(env: &HashMap<String, String>, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_workspaces-code42"))
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .env("AWS_ENDPOINT_URL", moto_url())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        !stdout.contains(CLIENT_SECRET)
+            && !String::from_utf8_lossy(&out.stderr).contains(CLIENT_SECRET)
+    );
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
 /// Store the Code42 secret in moto under a fresh name; returns the name.
 pub fn secret_for(sim: &Sim, name: &str) -> String {
+    secret_in("us-east-1", sim, name)
+}
+
+pub fn secret_in(region: &str, sim: &Sim, name: &str) -> String {
     let name = format!("{name}-{}", std::process::id());
-    seed_aws(json!({"secrets": [{"name": name, "value": {
+    seed_aws(
+        json!({"region": region, "secrets": [{"name": name, "value": {
         "api_url": sim.url, "api_client_id": CLIENT_ID, "api_client_secret": CLIENT_SECRET,
-        "unknown_field": "ignored"}}]}));
+        "unknown_field": "ignored"}}]}),
+    );
     name
 }
 
@@ -295,10 +367,14 @@ pub fn env(secret_id: &str, extra: &[(&str, &str)]) -> HashMap<String, String> {
 }
 
 pub async fn app(env: &HashMap<String, String>) -> App {
+    app_in("us-east-1", env).await
+}
+
+pub async fn app_in(region: &'static str, env: &HashMap<String, String>) -> App {
     let config = Config::from_lookup(|k| env.get(k).cloned()).expect("valid test config");
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto_url())
-        .region(aws_config::Region::new("us-east-1"))
+        .region(aws_config::Region::new(region))
         .test_credentials()
         .load()
         .await;
