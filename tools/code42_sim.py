@@ -28,7 +28,8 @@ Faults match by method, path prefix and an optional query substring
 ("query_contains"); "times": -1 means forever.
 
 Test hooks live under /_sim/ (no auth): state, counters, writes, faults,
-config, users, expire-tokens. Run it on its own:
+config (latency_ms, rate_limit_per_second, token_ttl_seconds, static_tokens),
+users, expire-tokens. Run it on its own:
 
   python3 tools/code42_sim.py --seed tools/demo/code42-seed.json --port 4242
 """
@@ -76,6 +77,11 @@ class SimState:
         self.console_accepts_gateway_tokens = bool(options.get("console_accepts_gateway_tokens", False))
         self.settings_paths = list(options.get("settings_paths", ["OrgSettings", "OrgSetting"]))
         self.latency_ms = int(options.get("latency_ms", 0))
+        # Token bucket over all API requests (0 = unlimited); over it: 429 + Retry-After.
+        self.rate_limit = float(options.get("rate_limit_per_second", 0))
+        self.bucket = self.rate_limit
+        self.bucket_at = time.monotonic()
+        self.rate_limited = 0
         self.tokens = {}  # token -> (kind, expires_at)
         self.faults = []
         self.counters = {}
@@ -207,6 +213,9 @@ class Handler(BaseHTTPRequestHandler):
             st.counters[route] = st.counters.get(route, 0) + 1
             fault = self.take_fault(method, path, url.query)
             latency = st.latency_ms
+            limited = self.over_rate_limit()
+        if limited:
+            return self.send(429, {"error": "Too Many Requests"}, {"Retry-After": "1"})
         if latency:
             time.sleep(latency / 1000.0)
         if fault:
@@ -222,6 +231,19 @@ class Handler(BaseHTTPRequestHandler):
             self.route(method, path, query, body)
         except BadRequest as e:
             self.send(400, [{"name": "SYSTEM", "description": str(e)}])
+
+    def over_rate_limit(self):
+        st = self.state
+        if st.rate_limit <= 0:
+            return False
+        now = time.monotonic()
+        st.bucket = min(st.rate_limit, st.bucket + (now - st.bucket_at) * st.rate_limit)
+        st.bucket_at = now
+        if st.bucket >= 1:
+            st.bucket -= 1
+            return False
+        st.rate_limited += 1
+        return True
 
     def take_fault(self, method, path, query):
         for fault in self.state.faults:
@@ -389,7 +411,7 @@ class Handler(BaseHTTPRequestHandler):
                 writes = sum(n for r, n in st.counters.items() if r.startswith(("PUT ", "POST /v1/users")))
                 tokens = sum(n for r, n in st.counters.items() if "oauth" in r)
                 return self.send(200, {"total": st.total, "writes": writes, "token_requests": tokens,
-                                       "by_route": st.counters})
+                                       "rate_limited": st.rate_limited, "by_route": st.counters})
             if path == "/_sim/writes" and method == "GET":
                 return self.send(200, {"writes": st.writes})
             if path == "/_sim/faults" and method == "POST":
@@ -400,6 +422,9 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_sim/config" and method == "POST":
                 if "latency_ms" in data:
                     st.latency_ms = int(data["latency_ms"])
+                if "rate_limit_per_second" in data:
+                    st.rate_limit = float(data["rate_limit_per_second"])
+                    st.bucket, st.bucket_at = st.rate_limit, time.monotonic()
                 if "token_ttl_seconds" in data:
                     st.token_ttl = float(data["token_ttl_seconds"])
                 if "static_tokens" in data:
