@@ -8,30 +8,21 @@
 #                                   # 1,000 sequentially (extrapolated)
 #   N=2000 RATE=20 scripts/bench.sh # smaller / other limit
 set -euo pipefail
+
+# The whole script is one function, read before it runs: editing the file
+# during a long run cannot change what runs.
+main() {
 cd "$(dirname "$0")/.."
 N=${N:-10000}
 SEQ_N=${SEQ_N:-1000}
-RATE=${RATE:-50}
+RATE=${RATE:-100}
 LATENCY_MS=${LATENCY_MS:-50}
 
 scripts/setup.sh
 cargo build --locked --release --bin workspaces-code42 >&2
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-start() {
-  local name=$1; shift
-  .venv/bin/python "$@" > "$work/$name.out" 2> "$work/$name.log" &
-  pids+=($!)
-  for _ in $(seq 200); do
-    grep -q '^LISTENING ' "$work/$name.out" 2>/dev/null && { awk '{print $2; exit}' "$work/$name.out"; return; }
-    sleep 0.1
-  done
-  echo "bench: $name did not start" >&2; exit 1
-}
+source scripts/lib.sh
 
-MOTO=$(start moto tools/moto_launcher.py --port 0)
+start MOTO moto tools/moto_launcher.py --port 0
 export AWS_ENDPOINT_URL=$MOTO AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
 .venv/bin/python - "$N" "$SEQ_N" > "$work/spec.json" <<'PY'
 import json, sys
@@ -60,7 +51,7 @@ PY
 run() { # label, rate limit, concurrency, directory
   local label=$1 rate=$2 concurrency=$3 dir=$4
   local sim secret
-  sim=$(start "sim-$label" tools/code42_sim.py --port 0 --seed "$work/seed.json")
+  start sim "sim-$label" tools/code42_sim.py --port 0 --seed "$work/seed.json"
   curl -s -X POST "$sim/_sim/config" -d "{\"latency_ms\": $LATENCY_MS, \"rate_limit_per_second\": $rate}" > /dev/null
   secret="bench/$label"
   echo "{\"secrets\": [{\"name\": \"$secret\", \"value\": {\"api_url\": \"$sim\", \"api_client_id\": \"bench\", \"api_client_secret\": \"bench-secret\"}}]}" \
@@ -75,6 +66,7 @@ run() { # label, rate limit, concurrency, directory
   total=$(.venv/bin/python -c 'import json,sys; s=json.load(open(sys.argv[1]))["summary"]; print(s["total"], s["configured"], s["failed"])' "$work/out.json")
   printf '%-28s wall %8.1f s  peak RSS %6d KiB  Code42 calls %-13s  WorkSpaces/configured/failed %s\n' \
     "$label" "$wall" "$rss" "$calls" "$total"
+  stop_last
 }
 
 echo "bench: latency ${LATENCY_MS} ms per Code42 call; 'Code42 calls' = total and rate-limited (429)" >&2
@@ -83,3 +75,5 @@ run "concurrency-16" 0 16 "$DIR"
 run "rate-limit-${RATE}-per-s" "$RATE" 16 "$DIR"
 run "sequential-$SEQ_N" 0 1 "$SEQ_DIR"
 echo "bound implied by a ${RATE}/s limit: (calls) / ${RATE} seconds; sequential estimate for $N: wall x $N / $SEQ_N" >&2
+}
+main "$@"

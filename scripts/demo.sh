@@ -5,31 +5,19 @@
 # then show the result and the Code42 state; run it again to show that a
 # second run writes nothing. Stops everything it started.
 set -euo pipefail
+
+# The whole script is one function, read before it runs: editing the file
+# during a long run cannot change what runs.
+main() {
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 echo "demo: building the release binary (first time: a few minutes)" >&2
 cargo build --locked --release --bin workspaces-code42 >&2
 
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-# Start a tool that prints "LISTENING <url>"; wait for that line.
-start() {
-  local name=$1; shift
-  .venv/bin/python "$@" > "$work/$name.out" 2> "$work/$name.log" &
-  pids+=($!)
-  for _ in $(seq 100); do
-    grep -q '^LISTENING ' "$work/$name.out" 2>/dev/null && { awk '{print $2; exit}' "$work/$name.out"; return; }
-    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/$name.log" >&2; echo "demo: $name did not start" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "demo: $name did not start in 10 s" >&2; exit 1
-}
-MOTO=$(start moto tools/moto_launcher.py --port 0)
-SIM=$(start code42 tools/code42_sim.py --port 0 --seed tools/demo/code42-seed.json)
+source scripts/lib.sh
+start MOTO moto tools/moto_launcher.py --port 0
+start SIM code42 tools/code42_sim.py --port 0 --seed tools/demo/code42-seed.json
 echo "demo: moto at $MOTO, Code42 simulator at $SIM" >&2
 
 export AWS_ENDPOINT_URL=$MOTO AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1
@@ -68,3 +56,5 @@ target/release/workspaces-code42 invoke --event "$work/event.json" | .venv/bin/p
 import json, sys; r = json.load(sys.stdin); print("  org:", r["org"]["status"], "| summary:", r["summary"])'
 echo "  ($(( ($(date +%s%N) - start_ns) / 1000000 )) ms)"
 .venv/bin/python tools/demo/show_state.py "$SIM"
+}
+main "$@"

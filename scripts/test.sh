@@ -1,18 +1,38 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit tests, and integration tests
-# over the wire against moto and the Code42 simulator (each test binary starts
-# and stops its own emulators). Installs what it needs first.
+# The whole test suite (what CI runs): formatting, lints, unit tests,
+# integration tests over the wire against moto and the Code42 simulator (each
+# test binary starts and stops its own emulators), the infrastructure checks
+# (cfn-lint, checkov, sam validate, pattern and deployment tests against moto)
+# and the arm64 `sam build`. Installs what it needs first (scripts/setup.sh).
+#   SKIP_SAM_BUILD=1 scripts/test.sh   # everything but the (slow) arm64 build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
 step() { printf '\n== %s\n' "$*" >&2; }
+if [[ -n "${SKIP_SAM_BUILD:-}" ]]; then scripts/setup.sh --iac; else scripts/setup.sh --sam; fi
 
 step "cargo fmt --check"
 cargo fmt --all --check
-step "cargo clippy"
+step "cargo clippy -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
 step "python tools compile"
-.venv/bin/python -m py_compile tools/*.py
+.venv/bin/python -m py_compile tools/*.py tools/demo/*.py tests/infra/*.py
 step "cargo test (unit + integration)"
 cargo test --locked --all-targets
+
+step "infra: cfn-lint"
+.venv-iac/bin/cfn-lint infra/template.yaml
+step "infra: checkov (offline)"
+.venv-iac/bin/checkov --file infra/template.yaml --framework cloudformation --compact --quiet --skip-download
+step "infra: sam validate --lint (offline, dummy credentials)"
+( cd infra && SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=dummy AWS_SECRET_ACCESS_KEY=dummy AWS_DEFAULT_REGION=us-east-1 \
+    ../.venv-sam/bin/sam validate --lint --template template.yaml )
+step "infra: event patterns and deployment to moto (pytest)"
+.venv/bin/python -m pytest -q -p no:cacheprovider tests/infra
+
+if [[ -z "${SKIP_SAM_BUILD:-}" ]]; then
+  step "infra: sam build (arm64, cargo-lambda)"
+  ( cd infra && PATH="$PWD/../.venv-sam/bin:$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 \
+      ../.venv-sam/bin/sam build --template template.yaml )
+  .venv/bin/python tools/check_bootstrap.py infra/.aws-sam/build/Function/bootstrap
+fi

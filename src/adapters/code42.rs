@@ -212,16 +212,20 @@ impl Code42Session<'_> {
     ) -> Result<Reply, Code42Error> {
         let mut attempt = 0;
         let mut rate_limited = 0;
+        let unreachable = |attempts: u32, detail: String| Code42Error::Unreachable {
+            method: method.to_string(),
+            path: path.to_string(),
+            attempts,
+            detail,
+        };
         loop {
             attempt += 1;
             let remaining = self.remaining();
             if remaining < MIN_REQUEST_TIME {
-                return Err(Code42Error::Unreachable {
-                    method: method.to_string(),
-                    path: path.to_string(),
-                    attempts: attempt - 1,
-                    detail: "the invocation ran out of time".to_string(),
-                });
+                return Err(unreachable(
+                    attempt - 1,
+                    "the invocation ran out of time".to_string(),
+                ));
             }
             let timeout = remaining.min(self.client.request_timeout);
             let result = build(timeout).timeout(timeout).send().await;
@@ -236,12 +240,7 @@ impl Code42Session<'_> {
                         tracing::warn!(%method, path, attempt, error = %e.without_url(), "Code42 request failed; retrying");
                         continue;
                     }
-                    return Err(Code42Error::Unreachable {
-                        method: method.to_string(),
-                        path: path.to_string(),
-                        attempts: attempt,
-                        detail: e.without_url().to_string(),
-                    });
+                    return Err(unreachable(attempt, e.without_url().to_string()));
                 }
             };
             let status = response.status();
@@ -274,12 +273,7 @@ impl Code42Session<'_> {
                     {
                         continue;
                     }
-                    return Err(Code42Error::Unreachable {
-                        method: method.to_string(),
-                        path: path.to_string(),
-                        attempts: attempt,
-                        detail: e.without_url().to_string(),
-                    });
+                    return Err(unreachable(attempt, e.without_url().to_string()));
                 }
             };
             if status.is_server_error() {

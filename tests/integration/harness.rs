@@ -238,18 +238,23 @@ pub fn fleet(workspaces: &[(&str, &str)]) -> Fleet {
     }));
     Fleet {
         directory_id: directory_id.clone(),
-        workspaces: out["workspaces"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|w| {
-                (
-                    w["workspace_id"].as_str().unwrap().to_string(),
-                    w["user"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect(),
+        workspaces: seeded_workspaces(&out),
     }
+}
+
+/// (workspace id, user) of what seed_aws created.
+fn seeded_workspaces(out: &Value) -> Vec<(String, String)> {
+    out["workspaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["workspace_id"].as_str().unwrap().to_string(),
+                w["user"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 /// A directory of its own (`name`) with `workspaces` (user, os), for fleet runs.
@@ -269,17 +274,7 @@ pub fn fleet_in_region(region: &str, name: &str, workspaces: &[(String, &str)]) 
     }));
     Fleet {
         directory_id: out["directories"][0].as_str().unwrap().to_string(),
-        workspaces: out["workspaces"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|w| {
-                (
-                    w["workspace_id"].as_str().unwrap().to_string(),
-                    w["user"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect(),
+        workspaces: seeded_workspaces(&out),
     }
 }
 
@@ -288,13 +283,17 @@ pub async fn sqs() -> aws_sdk_sqs::Client {
 }
 
 pub async fn sqs_in(region: &'static str) -> aws_sdk_sqs::Client {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_sdk_sqs::Client::new(&moto_sdk(region).await)
+}
+
+/// AWS SDK configuration pointing at moto.
+pub async fn moto_sdk(region: &'static str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto_url())
         .region(aws_config::Region::new(region))
         .test_credentials()
         .load()
-        .await;
-    aws_sdk_sqs::Client::new(&sdk)
+        .await
 }
 
 /// Run the CLI with arbitrary arguments; returns (exit code, stdout).
@@ -372,13 +371,7 @@ pub async fn app(env: &HashMap<String, String>) -> App {
 
 pub async fn app_in(region: &'static str, env: &HashMap<String, String>) -> App {
     let config = Config::from_lookup(|k| env.get(k).cloned()).expect("valid test config");
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_url())
-        .region(aws_config::Region::new(region))
-        .test_credentials()
-        .load()
-        .await;
-    App::new(config, &sdk)
+    App::new(config, &moto_sdk(region).await)
 }
 
 pub fn deadline(seconds: u64) -> tokio::time::Instant {
@@ -393,25 +386,42 @@ pub fn invoke_cli(env: &HashMap<String, String>, event: &Value) -> (i32, Value) 
         env["CODE42_SECRET_ID"].replace('/', "_")
     ));
     std::fs::write(&path, event.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_workspaces-code42"))
-        .args(["invoke", "--event", path.to_str().unwrap()])
-        .env_clear()
-        .envs(env)
-        .env("AWS_ENDPOINT_URL", moto_url())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let (code, stdout) = cli(env, &["invoke", "--event", path.to_str().unwrap()]);
     let _ = std::fs::remove_file(&path);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stdout.contains(CLIENT_SECRET) && !stderr.contains(CLIENT_SECRET),
-        "the CLI printed the API client secret"
-    );
     let json = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("CLI printed non-JSON ({e}): {stdout}"));
-    (out.status.code().unwrap_or(-1), json)
+    (code, json)
+}
+
+/// The common single-event setup: a tenant with `users`, WorkSpaces in the
+/// shared directory, the secret, and an App configured with `extra` env.
+pub async fn scenario(
+    name: &str,
+    users: Value,
+    workspaces: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> (Sim, Fleet, App) {
+    let sim = Sim::start(&tenant(users));
+    let fleet = fleet(workspaces);
+    let app = app(&env(&secret_for(&sim, name), extra)).await;
+    (sim, fleet, app)
+}
+
+/// The reason (or error) given for the i-th WorkSpace of a JSON report.
+pub fn reason_of(report: &Value, i: usize) -> String {
+    let w = &report["workspaces"][i];
+    w["reason"]
+        .as_str()
+        .or(w["error"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Handle `event`, expecting success; the report as JSON.
+pub async fn report_of(app: &App, event: &Value) -> Value {
+    let output = app
+        .handle(event, deadline(30))
+        .await
+        .expect("handler succeeds");
+    serde_json::to_value(output.report).unwrap()
 }

@@ -129,28 +129,21 @@ async fn existing_watch_path_entries_are_kept() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn user_not_in_code42_is_deferred_and_the_invocation_succeeds() {
-    let sim = Sim::start(&tenant(json!([user(
-        "u-9",
-        "someone.else@corp.example.com",
-        "880000000000000002"
-    )])));
-    let fleet = fleet(&[("newhire", WIN)]);
-    let app = app(&env(&secret_for(&sim, "deferred"), &[])).await;
-
-    let report = serde_json::to_value(
-        app.handle(&creation_event(&fleet), deadline(30))
-            .await
-            .unwrap()
-            .report,
+    let (sim, fleet, app) = scenario(
+        "deferred",
+        json!([user(
+            "u-9",
+            "someone.else@corp.example.com",
+            "880000000000000002"
+        )]),
+        &[("newhire", WIN)],
+        &[],
     )
-    .unwrap();
+    .await;
+
+    let report = report_of(&app, &creation_event(&fleet)).await;
     assert_eq!(statuses(&report), ["deferred"]);
-    assert!(
-        report["workspaces"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("not in Code42 yet")
-    );
+    assert!(reason_of(&report, 0).contains("not in Code42 yet"));
     assert_eq!(
         sim.user_org("u-9").await,
         "880000000000000002",
@@ -164,41 +157,24 @@ async fn user_not_in_code42_is_deferred_and_the_invocation_succeeds() {
         "880000000000000002",
     ))
     .await;
-    let report = serde_json::to_value(
-        app.handle(&creation_event(&fleet), deadline(30))
-            .await
-            .unwrap()
-            .report,
-    )
-    .unwrap();
+    let report = report_of(&app, &creation_event(&fleet)).await;
     assert_eq!(statuses(&report), ["configured"]);
     assert_eq!(sim.user_org("u-10").await, WORKSPACES_ORG_GUID);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn non_windows_workspace_is_skipped_without_a_code42_user_lookup() {
-    let sim = Sim::start(&tenant(json!([user(
-        "u-1",
-        "linus@corp.example.com",
-        "880000000000000002"
-    )])));
-    let fleet = fleet(&[("linus", "UBUNTU_22_04")]);
-    let app = app(&env(&secret_for(&sim, "linux"), &[])).await;
-
-    let report = serde_json::to_value(
-        app.handle(&creation_event(&fleet), deadline(30))
-            .await
-            .unwrap()
-            .report,
+    let (sim, fleet, app) = scenario(
+        "linux",
+        json!([user("u-1", "linus@corp.example.com", "880000000000000002")]),
+        &[("linus", "UBUNTU_22_04")],
+        &[],
     )
-    .unwrap();
+    .await;
+
+    let report = report_of(&app, &creation_event(&fleet)).await;
     assert_eq!(statuses(&report), ["skipped"]);
-    assert!(
-        report["workspaces"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("UBUNTU_22_04")
-    );
+    assert!(reason_of(&report, 0).contains("UBUNTU_22_04"));
     assert!(
         sim.counters().await["by_route"]
             .get("GET /v1/users")
@@ -226,8 +202,7 @@ async fn batch_event_with_a_failed_request_reports_every_entry() {
         creation_event(&fleet)["detail"]["responseElements"]["pendingRequests"].clone();
     let app = app(&env(&secret_for(&sim, "batch"), &[])).await;
 
-    let report =
-        serde_json::to_value(app.handle(&event, deadline(30)).await.unwrap().report).unwrap();
+    let report = report_of(&app, &event).await;
     assert_eq!(
         statuses(&report),
         ["configured", "compliant", "skipped", "skipped"]
@@ -247,16 +222,12 @@ async fn batch_event_with_a_failed_request_reports_every_entry() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_token_is_refreshed_once() {
-    let sim = Sim::start(&tenant(json!([user(
-        "u-1",
-        "asmith@corp.example.com",
-        WORKSPACES_ORG_GUID
-    )])));
-    let fleet = fleet(&[("asmith", WIN)]);
-    let app = app(&env(
-        &secret_for(&sim, "expiry"),
+    let (sim, fleet, app) = scenario(
+        "expiry",
+        json!([user("u-1", "asmith@corp.example.com", WORKSPACES_ORG_GUID)]),
+        &[("asmith", WIN)],
         &[("CODE42_ORG_CHECK_TTL_SECONDS", "0")],
-    ))
+    )
     .await;
     let event = creation_event(&fleet);
 
@@ -401,25 +372,15 @@ async fn malformed_secret_fails_naming_the_field_not_the_value() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_mode_reports_drift_and_writes_nothing() {
-    let sim = Sim::start(&tenant(json!([user(
-        "u-1",
-        "asmith@corp.example.com",
-        "880000000000000002"
-    )])));
-    let fleet = fleet(&[("asmith", WIN)]);
-    let app = app(&env(
-        &secret_for(&sim, "verify"),
+    let (sim, fleet, app) = scenario(
+        "verify",
+        json!([user("u-1", "asmith@corp.example.com", "880000000000000002")]),
+        &[("asmith", WIN)],
         &[("CODE42_MODE", "verify")],
-    ))
+    )
     .await;
 
-    let report = serde_json::to_value(
-        app.handle(&creation_event(&fleet), deadline(30))
-            .await
-            .unwrap()
-            .report,
-    )
-    .unwrap();
+    let report = report_of(&app, &creation_event(&fleet)).await;
     assert_eq!(report["mode"], "verify");
     assert_eq!(statuses(&report), ["drift"]);
     assert_eq!(report["workspaces"][0]["actions"][0]["applied"], false);
@@ -438,32 +399,17 @@ async fn verify_mode_reports_drift_and_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn protected_org_is_never_left() {
-    let sim = Sim::start(&tenant(json!([user(
-        "u-1",
-        "ceo@corp.example.com",
-        "880000000000000004"
-    )])));
-    let fleet = fleet(&[("ceo", WIN)]);
-    let app = app(&env(
-        &secret_for(&sim, "protected"),
+    let (sim, fleet, app) = scenario(
+        "protected",
+        json!([user("u-1", "ceo@corp.example.com", "880000000000000004")]),
+        &[("ceo", WIN)],
         &[("CODE42_PROTECTED_ORGS", "Executives")],
-    ))
+    )
     .await;
 
-    let report = serde_json::to_value(
-        app.handle(&creation_event(&fleet), deadline(30))
-            .await
-            .unwrap()
-            .report,
-    )
-    .unwrap();
+    let report = report_of(&app, &creation_event(&fleet)).await;
     assert_eq!(statuses(&report), ["skipped"]);
-    assert!(
-        report["workspaces"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("protected org \"Executives\"")
-    );
+    assert!(reason_of(&report, 0).contains("protected org \"Executives\""));
     assert_eq!(sim.user_org("u-1").await, "880000000000000004");
 }
 
@@ -594,12 +540,7 @@ async fn a_rotated_token_in_the_secret_is_re_read_on_401() {
         .expect("works with v1");
 
     // Rotate: the secret gets v2 and Code42 stops accepting v1.
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_url())
-        .region(aws_config::Region::new("us-east-1"))
-        .test_credentials()
-        .load()
-        .await;
+    let sdk = moto_sdk("us-east-1").await;
     aws_sdk_secretsmanager::Client::new(&sdk)
         .put_secret_value()
         .secret_id(&name)
@@ -662,9 +603,7 @@ async fn sqs_batch_reports_only_the_failed_messages() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn login_of_a_deferred_user_now_in_code42_moves_them_once() {
-    let sim = Sim::start(&tenant(json!([])));
-    let fleet = fleet(&[("latecomer", WIN)]);
-    let app = app(&env(&secret_for(&sim, "login"), &[])).await;
+    let (sim, fleet, app) = scenario("login", json!([]), &[("latecomer", WIN)], &[]).await;
     let report = app
         .handle(&creation_event(&fleet), deadline(30))
         .await

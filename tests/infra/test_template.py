@@ -1,0 +1,206 @@
+"""The SAM template, checked offline: its EventBridge patterns against the
+sample events (moto's TestEventPattern), and a deployment of the locally
+translated template to moto's CloudFormation."""
+
+import ast
+import json
+import os
+import pathlib
+
+import boto3
+import pytest
+from moto import mock_aws
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+REGION = "us-east-1"
+SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:code42/workspaces-AbCdEf"
+
+# moto's CloudFormation silently skips resource types it cannot model; the
+# test asserts on them from the translated template instead.
+NOT_MODELLED_BY_MOTO = {"AWS::Lambda::EventInvokeConfig", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm"}
+
+
+def event(name):
+    return json.loads((ROOT / "events" / name).read_text())
+
+
+class NoNetworkPolicyLoader:
+    """SAM's translator asks IAM for managed policies; this template needs none."""
+
+    def load(self):
+        return {}
+
+
+def translated(code_uri="s3://artifacts/bootstrap.zip"):
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    template = yaml_parse(TEMPLATE.read_text())
+    template["Resources"]["Function"]["Properties"]["CodeUri"] = code_uri
+    return transform(template, {}, NoNetworkPolicyLoader())
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch):
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+def rule_patterns():
+    resources = translated()["Resources"]
+    return {
+        name: r["Properties"]["EventPattern"]
+        for name, r in resources.items()
+        if r["Type"] == "AWS::Events::Rule" and "EventPattern" in r["Properties"]
+    }
+
+
+def matches(pattern, evt):
+    """Route `evt` through a rule with `pattern` to an SQS target, in moto.
+
+    (moto 5.2.5's TestEventPattern answers with an empty body, so the rule is
+    exercised the way EventBridge uses it: PutEvents -> rule -> target.)"""
+    with mock_aws():
+        events = boto3.client("events", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        queue = sqs.create_queue(QueueName="matched")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="under-test", EventPattern=json.dumps(pattern))
+        events.put_targets(Rule="under-test", Targets=[{"Id": "q", "Arn": arn}])
+        result = events.put_events(Entries=[{
+            "Source": evt["source"], "DetailType": evt["detail-type"],
+            "Detail": json.dumps(evt["detail"]), "Resources": evt.get("resources", [])}])
+        assert result["FailedEntryCount"] == 0, result
+        received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return len(received) == 1
+
+
+CREATION_RULE = "FunctionWorkspacesCreated"
+ACCESS_RULE = "WorkspacesAccessRule"
+
+
+@pytest.mark.parametrize("name", ["create-workspaces.json", "create-workspaces-batch.json",
+                                  "create-workspaces-failed-call.json"])
+def test_creation_rule_matches_creation_events(name):
+    assert matches(rule_patterns()[CREATION_RULE], event(name))
+
+
+def test_creation_rule_ignores_unrelated_events():
+    pattern = rule_patterns()[CREATION_RULE]
+    assert not matches(pattern, event("terminate-workspaces.json"))
+    assert not matches(pattern, event("workspaces-access.json"))
+    other_service = event("create-workspaces.json")
+    other_service["source"] = "aws.workspaces-web"
+    other_service["detail"]["eventSource"] = "workspaces-web.amazonaws.com"
+    assert not matches(pattern, other_service)
+    ec2 = {"version": "0", "id": "1", "detail-type": "EC2 Instance State-change Notification",
+           "source": "aws.ec2", "account": "1", "time": "2025-11-03T00:00:00Z", "region": REGION,
+           "resources": [], "detail": {"state": "running"}}
+    assert not matches(pattern, ec2)
+
+
+def test_access_rule_matches_only_sign_ins():
+    pattern = rule_patterns()[ACCESS_RULE]
+    assert matches(pattern, event("workspaces-access.json"))
+    assert not matches(pattern, event("create-workspaces.json"))
+
+
+@mock_aws
+def test_stack_deploys_to_moto_cloudformation():
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="artifacts")
+    s3.put_object(Bucket="artifacts", Key="bootstrap.zip", Body=b"PK\x05\x06" + b"\x00" * 18)
+    template = translated()
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    params = {"Code42SecretArn": SECRET_ARN, "Code42Org": "WorkSpaces", "Mode": "verify"}
+    cfn.create_stack(
+        StackName="wsc42",
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    stack = cfn.describe_stacks(StackName="wsc42")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+    deployed = {r["LogicalResourceId"]: r["ResourceType"]
+                for r in cfn.list_stack_resources(StackName="wsc42")["StackResourceSummaries"]}
+    expected = {name: r["Type"] for name, r in template["Resources"].items()}
+    missing = {name for name, kind in expected.items() if name not in deployed and kind not in NOT_MODELLED_BY_MOTO}
+    assert not missing, f"resources not created: {missing}"
+    skipped = {kind for name, kind in expected.items() if name not in deployed}
+    assert skipped <= NOT_MODELLED_BY_MOTO, skipped
+
+    # Alarms (not modelled by moto): errors, throttles and every dead-letter queue.
+    alarms = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert {a["MetricName"] for a in alarms} == {"Errors", "Throttles", "ApproximateNumberOfMessagesVisible"}
+    watched = {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in alarms if a["Namespace"] == "AWS/SQS"}
+    assert watched == {"FailureQueue", "RuleDeadLetterQueue", "WorkDeadLetterQueue"}
+
+    # The function and its configuration.
+    fn = boto3.client("lambda", region_name=REGION).get_function(FunctionName="wsc42-handler")["Configuration"]
+    assert fn["Runtime"] == "provided.al2023" and fn["Handler"] == "bootstrap"
+    assert fn["Timeout"] == 300 and fn["MemorySize"] == 256
+    env = fn["Environment"]["Variables"]
+    assert env["CODE42_SECRET_ID"] == SECRET_ARN and env["CODE42_MODE"] == "verify"
+    assert env["WORK_QUEUE_URL"] == outputs["WorkQueueUrl"]
+    props = template["Resources"]["Function"]["Properties"]
+    assert props["Architectures"] == [{"Ref": "Architecture"}]
+    assert props["LoggingConfig"]["LogFormat"] == "JSON"
+    assert "ReservedConcurrentExecutions" not in props, "throttling an SQS-driven function dead-letters early"
+
+    # Rules and their patterns, retry policies and dead-letter queues.
+    events = boto3.client("events", region_name=REGION)
+    created = events.describe_rule(Name="wsc42-workspaces-created")
+    assert json.loads(created["EventPattern"]) == {
+        "source": ["aws.workspaces"], "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {"eventSource": ["workspaces.amazonaws.com"], "eventName": ["CreateWorkspaces"]}}
+    target = events.list_targets_by_rule(Rule="wsc42-workspaces-created")["Targets"][0]
+    assert target["Arn"] == fn["FunctionArn"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 185
+    assert target["DeadLetterConfig"]["Arn"].endswith(":" + outputs["RuleDeadLetterQueueUrl"].rsplit("/", 1)[1])
+    access = events.describe_rule(Name="wsc42-workspaces-access")
+    assert json.loads(access["EventPattern"]) == {"source": ["aws.workspaces"], "detail-type": ["WorkSpaces Access"]}
+    access_target = events.list_targets_by_rule(Rule="wsc42-workspaces-access")["Targets"][0]
+    assert access_target["Arn"].endswith(":" + outputs["WorkQueueUrl"].rsplit("/", 1)[1])
+    schedule = events.describe_rule(Name="wsc42-reconcile")
+    assert schedule["ScheduleExpression"] == "rate(1 day)" and schedule["State"] == "ENABLED"
+
+    # The work queue: redrive to its dead-letter queue, visibility >= 6 x timeout.
+    sqs = boto3.client("sqs", region_name=REGION)
+    attrs = sqs.get_queue_attributes(QueueUrl=outputs["WorkQueueUrl"], AttributeNames=["All"])["Attributes"]
+    assert int(attrs["VisibilityTimeout"]) >= 6 * fn["Timeout"]
+    redrive = json.loads(attrs["RedrivePolicy"])
+    assert int(redrive["maxReceiveCount"]) == 5
+    assert redrive["deadLetterTargetArn"].endswith(":" + outputs["WorkDeadLetterQueueUrl"].rsplit("/", 1)[1])
+
+    # The SQS event source mapping reports partial failures and caps concurrency.
+    mappings = boto3.client("lambda", region_name=REGION).list_event_source_mappings(FunctionName="wsc42-handler")
+    mapping = template["Resources"]["FunctionWorkQueue"]["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "QueueMaxConcurrency"}}
+    assert len(mappings["EventSourceMappings"]) == 1
+
+    # Asynchronous invocation: bounded retries, then the failure queue (not modelled by moto).
+    invoke = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::EventInvokeConfig")
+    assert invoke["Properties"]["MaximumRetryAttempts"] == 2
+    assert invoke["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
+
+    # One role, written out, resource-scoped.
+    iam = boto3.client("iam", region_name=REGION)
+    role_name = fn["Role"].rsplit("/", 1)[1]
+    policy = iam.get_role_policy(RoleName=role_name, PolicyName="workspaces-code42")["PolicyDocument"]
+    if isinstance(policy, str):  # moto stores the document as a Python repr
+        policy = ast.literal_eval(policy)
+    # moto keeps AWS::NoValue as None where CloudFormation drops the entry.
+    statements = {s["Sid"]: s for s in policy["Statement"] if s is not None}
+    assert statements["ReadCode42Secret"]["Resource"] == SECRET_ARN
+    assert "DecryptCode42Secret" not in statements, "no KMS statement without a customer key"
+    assert set(statements["DescribeWorkSpaces"]["Action"]) == {
+        "workspaces:DescribeWorkspaces", "workspaces:DescribeWorkspaceDirectories"}
+    for sid in ("EnqueueWork", "ConsumeWork", "OnFailureDestination", "OwnLogs"):
+        assert statements[sid]["Resource"] != "*", sid
+    assert iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"] == []
