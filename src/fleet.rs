@@ -80,7 +80,7 @@ impl App {
             && !request.dry_run
             && request.action == FleetAction::Backfill;
         let enqueue = request.enqueue.unwrap_or(self.work_queue.is_some());
-        if request.action == FleetAction::Backfill && enqueue && !request.dry_run {
+        if may_write && enqueue {
             let sent = self
                 .enqueue(&targets, Origin::Backfill)
                 .await

@@ -60,10 +60,13 @@ enum Command {
         /// Stop before the first move when more users than this would move.
         #[arg(long, value_name = "N", default_value_t = 25)]
         max_moves: usize,
-        /// Send one message per WorkSpace to the work queue (WORK_QUEUE_URL)
-        /// for the deployed function, instead of working locally.
+        /// Send one message per WorkSpace to the deployed function's work
+        /// queue (--queue-url or WORK_QUEUE_URL) instead of working locally.
         #[arg(long)]
         enqueue: bool,
+        /// The work queue's URL (the stack output WorkQueueUrl).
+        #[arg(long, value_name = "URL", requires = "enqueue")]
+        queue_url: Option<String>,
     },
     /// Read-only audit of the WorkSpaces (or those selected) and the org setting.
     ///
@@ -134,6 +137,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dry_run,
             max_moves,
             enqueue,
+            queue_url,
         } => {
             let request = FleetRequest {
                 action: FleetAction::Backfill,
@@ -142,7 +146,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 max_moves,
                 enqueue: Some(enqueue),
             };
-            let result = fleet_run(&fleet, &request).await?;
+            let result = fleet_run(&fleet, &request, queue_url).await?;
             Ok(match result {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(()) => ExitCode::FAILURE,
@@ -156,7 +160,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 max_moves: 0,
                 enqueue: Some(false),
             };
-            Ok(match fleet_run(&fleet, &request).await? {
+            Ok(match fleet_run(&fleet, &request, None).await? {
                 Ok(report) if needs_attention(&report) => ExitCode::from(2),
                 Ok(_) => ExitCode::SUCCESS,
                 Err(()) => ExitCode::FAILURE,
@@ -231,10 +235,14 @@ impl FleetProgress for Bar {
 async fn fleet_run(
     args: &FleetArgs,
     request: &FleetRequest,
+    queue_url: Option<String>,
 ) -> anyhow::Result<Result<InvocationReport, ()>> {
     let app = App::from_env_with(|config| {
         if let Some(n) = args.concurrency.filter(|n| *n > 0) {
             config.concurrency = n;
+        }
+        if queue_url.is_some() {
+            config.work_queue_url = queue_url;
         }
     })
     .await?;

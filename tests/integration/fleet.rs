@@ -131,6 +131,54 @@ async fn verify_reports_drift_with_exit_2_and_writes_nothing() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("0 configured, 0 compliant, 2 drift"), "{out}");
     assert_eq!(sim.counters().await["writes"], 0);
+
+    // --enqueue hands every WorkSpace to the deployed function's queue instead.
+    let queue = sqs()
+        .await
+        .create_queue()
+        .queue_name(format!("cli-enqueue-{}", std::process::id()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let (code, out) = cli(
+        &env,
+        &[
+            "backfill",
+            "--enqueue",
+            "--queue-url",
+            &queue,
+            "--directory-id",
+            &fleet.directory_id,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("2 WorkSpace(s) sent to the work queue"),
+        "{out}"
+    );
+    let received = sqs()
+        .await
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let reasons: Vec<String> = received
+        .messages()
+        .iter()
+        .map(|m| {
+            serde_json::from_str::<Value>(m.body().unwrap()).unwrap()["reason"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(reasons, ["backfill", "backfill"]);
+    assert_eq!(sim.counters().await["writes"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
