@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*" >&2; }
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 if [[ -n "${SKIP_SAM_BUILD:-}" ]]; then scripts/setup.sh --iac; else scripts/setup.sh --sam; fi
 
 step "cargo fmt --check"
@@ -18,7 +20,7 @@ cargo clippy --locked --all-targets -- -D warnings
 step "python tools compile"
 .venv/bin/python -m py_compile tools/*.py tools/demo/*.py tests/infra/*.py
 step "cargo test (unit + integration)"
-cargo test --locked --all-targets
+cargo test --locked --lib --tests 2>&1 | tee -a "$log"
 
 step "infra: cfn-lint"
 .venv-iac/bin/cfn-lint infra/template.yaml
@@ -28,7 +30,7 @@ step "infra: sam validate --lint (offline, dummy credentials)"
 ( cd infra && SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=dummy AWS_SECRET_ACCESS_KEY=dummy AWS_DEFAULT_REGION=us-east-1 \
     ../.venv-sam/bin/sam validate --lint --template template.yaml )
 step "infra: event patterns and deployment to moto (pytest)"
-.venv/bin/python -m pytest -q -p no:cacheprovider tests/infra
+.venv/bin/python -m pytest -q -p no:cacheprovider tests/infra 2>&1 | tee -a "$log"
 
 if [[ -z "${SKIP_SAM_BUILD:-}" ]]; then
   step "infra: sam build (arm64, cargo-lambda)"
@@ -36,3 +38,8 @@ if [[ -z "${SKIP_SAM_BUILD:-}" ]]; then
       ../.venv-sam/bin/sam build --template template.yaml )
   .venv/bin/python tools/check_bootstrap.py infra/.aws-sam/build/Function/bootstrap
 fi
+
+# One closing line for the whole suite (every runner above stops the script on a failure).
+passed=0
+for n in $(grep -hoE '[0-9]+ passed' "$log" | grep -oE '[0-9]+'); do passed=$((passed + n)); done
+printf '\nsuite: %s passed, 0 failed\n' "$passed"
