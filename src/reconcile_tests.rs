@@ -221,6 +221,15 @@ async fn run(
     .await
 }
 
+/// Default configuration, a fresh org cache.
+async fn run_default(
+    ws: &FakeWorkspaces,
+    c42: &FakeCode42,
+    targets: &[Target],
+) -> Result<RunOutcome, InvocationError> {
+    run(&config(&[]), ws, c42, &OrgCache::default(), targets).await
+}
+
 fn statuses(outcome: &RunOutcome) -> Vec<Status> {
     outcome.workspaces.iter().map(|w| w.status).collect()
 }
@@ -234,15 +243,9 @@ async fn compliant_fleet_makes_no_writes() {
         Some(COMPLIANT),
     );
     let ws = workspaces(&[("ws-a", "asmith", "WINDOWS_10")]);
-    let out = run(
-        &config(&[]),
-        &ws,
-        &c42,
-        &OrgCache::default(),
-        &[target("ws-a", Some("asmith"))],
-    )
-    .await
-    .unwrap();
+    let out = run_default(&ws, &c42, &[target("ws-a", Some("asmith"))])
+        .await
+        .unwrap();
     assert_eq!(statuses(&out), [Status::Compliant]);
     assert_eq!(out.org.unwrap().status, Status::Compliant);
     let s = c42.0.lock().unwrap();
@@ -256,15 +259,9 @@ async fn moves_the_user_and_records_where_from() {
         None,
     );
     let ws = workspaces(&[("ws-a", "asmith", "WINDOWS_10")]);
-    let out = run(
-        &config(&[]),
-        &ws,
-        &c42,
-        &OrgCache::default(),
-        &[target("ws-a", Some("asmith"))],
-    )
-    .await
-    .unwrap();
+    let out = run_default(&ws, &c42, &[target("ws-a", Some("asmith"))])
+        .await
+        .unwrap();
     assert_eq!(statuses(&out), [Status::Configured]);
     let Action::MoveUser {
         from_org_guid,
@@ -313,15 +310,9 @@ async fn a_lost_move_response_is_resolved_by_re_reading_the_user() {
     );
     c42.0.lock().unwrap().lost_move_responses = 1;
     let ws = workspaces(&[("ws-a", "asmith", "WINDOWS_10")]);
-    let out = run(
-        &config(&[]),
-        &ws,
-        &c42,
-        &OrgCache::default(),
-        &[target("ws-a", None)],
-    )
-    .await
-    .unwrap();
+    let out = run_default(&ws, &c42, &[target("ws-a", None)])
+        .await
+        .unwrap();
     assert_eq!(statuses(&out), [Status::Configured]);
     assert_eq!(
         c42.0.lock().unwrap().moves,
@@ -335,16 +326,10 @@ async fn a_setting_that_does_not_stick_fails_loudly_with_the_read_back() {
     let c42 = code42(vec![], Some("[:main]"));
     c42.0.lock().unwrap().ignore_puts = true;
     let ws = workspaces(&[("ws-a", "asmith", "WINDOWS_10")]);
-    let err = run(
-        &config(&[]),
-        &ws,
-        &c42,
-        &OrgCache::default(),
-        &[target("ws-a", None)],
-    )
-    .await
-    .err()
-    .unwrap();
+    let err = run_default(&ws, &c42, &[target("ws-a", None)])
+        .await
+        .err()
+        .unwrap();
     let msg = err.to_string();
     assert!(
         matches!(err, InvocationError::SettingNotVerified { .. }),
@@ -416,15 +401,9 @@ async fn describe_wins_over_the_event_user() {
         Some(COMPLIANT),
     );
     let ws = workspaces(&[("ws-a", "real", "")]);
-    let out = run(
-        &config(&[]),
-        &ws,
-        &c42,
-        &OrgCache::default(),
-        &[target("ws-a", Some("stale"))],
-    )
-    .await
-    .unwrap();
+    let out = run_default(&ws, &c42, &[target("ws-a", Some("stale"))])
+        .await
+        .unwrap();
     assert_eq!(statuses(&out), [Status::Compliant]);
     assert_eq!(
         out.workspaces[0].code42_username.as_deref(),
@@ -482,15 +461,9 @@ async fn unregistered_directory_fails_that_workspace_only() {
     );
     let mut ws = workspaces(&[("ws-a", "asmith", "WINDOWS_10")]);
     ws.directories.clear();
-    let out = run(
-        &config(&[]),
-        &ws,
-        &c42,
-        &OrgCache::default(),
-        &[target("ws-a", None)],
-    )
-    .await
-    .unwrap();
+    let out = run_default(&ws, &c42, &[target("ws-a", None)])
+        .await
+        .unwrap();
     assert_eq!(statuses(&out), [Status::Failed]);
     assert_eq!(out.workspaces[0].retryable, Some(false));
     assert!(
