@@ -202,12 +202,14 @@ impl Code42Session<'_> {
     }
 
     /// Send with the 429 / 5xx / transport retry policy. Any other status is
-    /// returned for the caller to interpret.
+    /// returned for the caller to interpret. `echo_body`: whether error
+    /// messages may quote the response body (never for token requests).
     async fn send_retrying(
         &self,
         method: &Method,
         path: &str,
         retry_failures: bool,
+        echo_body: bool,
         build: impl Fn(Duration) -> RequestBuilder,
     ) -> Result<Reply, Code42Error> {
         let mut attempt = 0;
@@ -289,7 +291,11 @@ impl Code42Session<'_> {
                     path: path.to_string(),
                     status: status.as_u16(),
                     attempts: attempt,
-                    excerpt: excerpt(&body),
+                    excerpt: if echo_body {
+                        excerpt(&body)
+                    } else {
+                        "(body withheld)".to_string()
+                    },
                 });
             }
             return Ok(Reply { status, body });
@@ -316,7 +322,7 @@ impl Code42Session<'_> {
         };
         let method = Method::POST;
         let reply = self
-            .send_retrying(&method, path, true, |_| {
+            .send_retrying(&method, path, true, false, |_| {
                 self.client
                     .http
                     .post(url.clone())
@@ -331,9 +337,16 @@ impl Code42Session<'_> {
             });
         }
         if !reply.status.is_success() {
-            return Err(rejected(&method, path, &reply));
+            // A token endpoint's body is never echoed: it may carry credentials.
+            return Err(Code42Error::Rejected {
+                method: method.to_string(),
+                path: path.to_string(),
+                status: reply.status.as_u16(),
+                excerpt: "(body withheld)".to_string(),
+            });
         }
-        let value: Value = parse_json(&method, path, &reply.body)?;
+        let value: Value = serde_json::from_slice(&reply.body)
+            .map_err(|_| protocol(&method, path, "the token response is not JSON"))?;
         // py42 reads the console token from the root or under "data".
         let root = value
             .get("data")
@@ -396,7 +409,7 @@ impl Code42Session<'_> {
             let url = endpoint(base, segments);
             let token = self.token(kind, &secret).await?;
             let reply = self
-                .send_retrying(&method, &path, idempotent, |_| {
+                .send_retrying(&method, &path, idempotent, true, |_| {
                     let mut req = self
                         .client
                         .http

@@ -657,3 +657,30 @@ async fn login_of_a_deferred_user_now_in_code42_moves_them_once() {
         lookups
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_endpoint_errors_never_echo_their_body() {
+    let sim = Sim::start(&tenant(json!([user(
+        "u-1",
+        "asmith@corp.example.com",
+        "880000000000000002"
+    )])));
+    sim.fault(
+        json!({"method": "POST", "path": "/v1/oauth", "status": 500, "times": -1,
+                     "body": {"debug": format!("client_secret={CLIENT_SECRET}")}}),
+    )
+    .await;
+    let fleet = fleet(&[("asmith", WIN)]);
+    // invoke_cli also asserts that the secret appears nowhere in stdout or stderr.
+    let (code, out) = invoke_cli(
+        &env(&secret_for(&sim, "token-500"), &[]),
+        &creation_event(&fleet),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(out["retryable"], true);
+    let error = out["error"].as_str().unwrap();
+    assert!(
+        error.contains("POST /v1/oauth failed with HTTP 500 after 3 attempt(s): (body withheld)"),
+        "{error}"
+    );
+}
