@@ -108,10 +108,6 @@ impl App {
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Handle one payload; `deadline` bounds every wait and retry.
     pub async fn handle(
         &self,
@@ -184,7 +180,7 @@ impl App {
     }
 
     /// Check every target; fail the invocation if any WorkSpace failed.
-    pub(crate) async fn checked(
+    async fn checked(
         &self,
         kind: &str,
         targets: Vec<Target>,
