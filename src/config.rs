@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use crate::domain::model::DEFAULT_MAX_MOVES;
+use crate::domain::plan::MoveGuards;
+use crate::domain::policy::{OrgPolicy, WatchPaths};
 use crate::domain::username::UsernameMapping;
 use crate::error::ConfigError;
 
@@ -71,9 +74,26 @@ pub struct Config {
     pub concurrency: usize,
     /// The function's SQS work queue, for fleet fan-out.
     pub work_queue_url: Option<String>,
+    /// Moves one run may make (or queue) at most; payloads and flags may set their own.
+    pub max_moves: usize,
 }
 
 impl Config {
+    /// The org's desired state, in the order it is checked (watch paths first).
+    pub fn org_policies(&self) -> Vec<Box<dyn OrgPolicy>> {
+        vec![Box::new(WatchPaths {
+            key: self.watch_paths_key.clone(),
+            paths: self.watch_paths.clone(),
+        })]
+    }
+
+    pub fn move_guards(&self) -> MoveGuards<'_> {
+        MoveGuards {
+            protected_orgs: &self.protected_orgs,
+            move_from_orgs: &self.move_from_orgs,
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -216,6 +236,7 @@ impl Config {
             )?),
             concurrency: number(&get, "CODE42_CONCURRENCY", 4, 1)? as usize,
             work_queue_url: get("WORK_QUEUE_URL"),
+            max_moves: number(&get, "CODE42_MAX_MOVES", DEFAULT_MAX_MOVES as u64, 0)? as usize,
         })
     }
 }

@@ -1,7 +1,16 @@
 //! Typed errors of the library. Every message says what failed and what to do;
 //! none ever carries a secret or token.
 
-use crate::input::InputError;
+/// An event or payload that cannot be handled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("malformed input: {0}")]
+    Malformed(String),
+    #[error(
+        "unsupported input: {0}; this function handles EventBridge events with source \"aws.workspaces\", detail-type \"AWS API Call via CloudTrail\" and detail.eventName \"CreateWorkspaces\""
+    )]
+    Unsupported(String),
+}
 
 /// A configuration problem found at start-up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,31 +9,23 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::SqsEvent;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::ids::{DirectoryId, WorkspaceId};
-use crate::ports::{FleetFilter, WorkspaceInfo};
+use crate::domain::model::{
+    DEFAULT_MAX_MOVES, FilterField, FleetAction, FleetFilter, FleetRequest, Origin, Target,
+    WorkMessage,
+};
+pub use crate::error::InputError;
 
 pub const WORKSPACES_SOURCE: &str = "aws.workspaces";
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 pub const CREATE_WORKSPACES: &str = "CreateWorkspaces";
 pub const ACCESS_DETAIL_TYPE: &str = "WorkSpaces Access";
 pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
-/// Moving a user moves all their devices: a backfill stops before moving more than this.
-pub const DEFAULT_MAX_MOVES: usize = 25;
 /// CloudTrail's placeholder for values it will not log.
 const REDACTED: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InputError {
-    #[error("malformed input: {0}")]
-    Malformed(String),
-    #[error(
-        "unsupported input: {0}; this function handles EventBridge events with source \"aws.workspaces\", detail-type \"AWS API Call via CloudTrail\" and detail.eventName \"CreateWorkspaces\""
-    )]
-    Unsupported(String),
-}
 
 /// Every kind of input the handler understands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,41 +36,6 @@ pub enum Input {
     SqsBatch(Vec<SqsItem>),
     /// A whole-fleet run: manual backfill or verify, or the scheduled reconciliation.
     Fleet(FleetRequest),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FleetAction {
-    /// Apply the flow to every WorkSpace (or enqueue them).
-    Backfill,
-    /// Read-only audit.
-    Verify,
-    /// Verify everything, enqueue what is not compliant for the apply path.
-    Reconcile,
-}
-
-/// What a fleet run should cover and how.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FleetRequest {
-    pub action: FleetAction,
-    pub filter: FleetFilter,
-    /// Report what would change; write nothing.
-    pub dry_run: bool,
-    pub max_moves: usize,
-    /// Fan out through the work queue. None: when a queue is configured.
-    pub enqueue: Option<bool>,
-}
-
-impl FleetRequest {
-    pub fn new(action: FleetAction) -> Self {
-        Self {
-            action,
-            filter: FleetFilter::default(),
-            dry_run: false,
-            max_moves: DEFAULT_MAX_MOVES,
-            enqueue: None,
-        }
-    }
 }
 
 /// The manual payload, e.g. `{"action": "verify", "directory_ids": ["d-123"]}`.
@@ -106,35 +63,9 @@ impl Input {
             Input::CreateWorkspaces(_) => CREATE_WORKSPACES,
             Input::Access(_) => ACCESS_DETAIL_TYPE,
             Input::SqsBatch(_) => "SqsBatch",
-            Input::Fleet(r) => match r.action {
-                FleetAction::Backfill => "backfill",
-                FleetAction::Verify => "verify",
-                FleetAction::Reconcile => "reconcile",
-            },
+            Input::Fleet(r) => r.action.as_str(),
         }
     }
-}
-
-/// Why a WorkSpace is being checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    Creation,
-    Login,
-    Backfill,
-    Reconcile,
-}
-
-/// The work queue's message: one WorkSpace to check. A small, stable format
-/// that backfill and reconciliation enqueue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkMessage {
-    pub workspace_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub directory_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_name: Option<String>,
-    pub reason: Origin,
 }
 
 /// One SQS message: the WorkSpaces it names, or why it cannot be understood.
@@ -142,17 +73,6 @@ pub struct WorkMessage {
 pub struct SqsItem {
     pub message_id: String,
     pub work: Result<Vec<Target>, InputError>,
-}
-
-/// A WorkSpace the event says was created, with the event's hints about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub workspace_id: WorkspaceId,
-    pub directory_id: Option<DirectoryId>,
-    pub user_name: Option<String>,
-    pub origin: Origin,
-    /// Already described (fleet runs list WorkSpaces first): no second lookup.
-    pub described: Option<WorkspaceInfo>,
 }
 
 /// An entry of `failedRequests`: no WorkSpace was created.
@@ -438,21 +358,14 @@ fn parse_manual(payload: &Value) -> Result<Input, InputError> {
             )));
         }
     };
-    let filter = FleetFilter {
-        directory_ids: p
-            .directory_ids
-            .iter()
-            .map(|d| DirectoryId::parse(d))
-            .collect::<Result<_, _>>()
-            .map_err(|e| InputError::Malformed(format!("directory_ids: {e}")))?,
-        workspace_ids: p
-            .workspace_ids
-            .iter()
-            .map(|w| WorkspaceId::parse(w))
-            .collect::<Result<_, _>>()
-            .map_err(|e| InputError::Malformed(format!("workspace_ids: {e}")))?,
-        user: p.user.filter(|u| !u.trim().is_empty()),
-    };
+    let filter = FleetFilter::parse(&p.directory_ids, &p.workspace_ids, p.user.as_deref())
+        .map_err(|e| {
+            let field = match e.field {
+                FilterField::DirectoryIds => "directory_ids",
+                FilterField::WorkspaceIds => "workspace_ids",
+            };
+            InputError::Malformed(format!("{field}: {e}"))
+        })?;
     Ok(Input::Fleet(FleetRequest {
         action,
         filter,

@@ -1,4 +1,5 @@
-//! The `workspaces-code42` command line.
+//! The `workspaces-code42` command line: parse arguments, build the
+//! application on AWS, run it, print, exit with the documented code.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -6,15 +7,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
-use workspaces_code42::domain::ids::{DirectoryId, WorkspaceId};
-use workspaces_code42::domain::report::{InvocationReport, Status, WorkspaceReport};
-use workspaces_code42::fleet::FleetProgress;
-use workspaces_code42::handler::{App, InvocationFailure};
-use workspaces_code42::input::{FleetAction, FleetRequest};
-use workspaces_code42::ports::FleetFilter;
+use workspaces_code42::adapters::{AwsApp, aws_app};
+use workspaces_code42::app::FleetProgress;
+use workspaces_code42::config::Config;
+use workspaces_code42::domain::model::{FilterField, FleetAction, FleetFilter, FleetRequest};
+use workspaces_code42::domain::report::{InvocationReport, WorkspaceReport};
+use workspaces_code42::render::{self, OutputFormat};
 
 /// Keep Amazon WorkSpaces users in their Code42 org, with the org's
 /// file-activity watch paths (:main and D:) set and locked.
@@ -23,6 +24,9 @@ use workspaces_code42::ports::FleetFilter;
 /// CODE42_SECRET_ID, CODE42_ORG, CODE42_MODE (apply|verify) and the optional
 /// settings listed in the README. AWS access uses the standard configuration
 /// (AWS_PROFILE including SSO profiles, AWS_REGION, AWS_ENDPOINT_URL, ...).
+///
+/// Exit codes: 0 ok / compliant, 1 error, 2 drift or not covered (verify),
+/// 64 usage error.
 #[derive(Parser)]
 #[command(name = "workspaces-code42", version, about, long_about)]
 struct Cli {
@@ -49,19 +53,20 @@ enum Command {
     ///
     /// Plans first with a read-only pass. Moving a user moves all of their
     /// devices, so if the plan would move more than --max-moves users nothing
-    /// is moved and the command says how many it would move. Exits 0 when
-    /// done, 1 on errors (including too many moves).
+    /// is moved (or queued) and the command says how many it would move.
+    /// Exits 0 when done, 1 on errors (including too many moves).
     Backfill {
         #[command(flatten)]
         fleet: FleetArgs,
-        /// Report what would change; change nothing.
+        /// Report what would change (including the exact setting value); change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Stop before the first move when more users than this would move.
-        #[arg(long, value_name = "N", default_value_t = 25)]
-        max_moves: usize,
-        /// Send one message per WorkSpace to the deployed function's work
-        /// queue (--queue-url or WORK_QUEUE_URL) instead of working locally.
+        /// Stop before the first move when more users than this would move
+        /// [default: CODE42_MAX_MOVES, else 25].
+        #[arg(long, value_name = "N")]
+        max_moves: Option<usize>,
+        /// Send the planned moves to the deployed function's work queue
+        /// (--queue-url or WORK_QUEUE_URL) instead of moving locally.
         #[arg(long)]
         enqueue: bool,
         /// The work queue's URL (the stack output WorkQueueUrl).
@@ -101,10 +106,21 @@ struct FleetArgs {
     timeout: u64,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OutputFormat {
-    Table,
-    Json,
+impl FleetArgs {
+    fn filter(&self) -> anyhow::Result<FleetFilter> {
+        FleetFilter::parse(
+            &self.directory_ids,
+            &self.workspace_ids,
+            self.user.as_deref(),
+        )
+        .map_err(|e| {
+            let flag = match e.field {
+                FilterField::DirectoryIds => "--directory-id",
+                FilterField::WorkspaceIds => "--workspace-id",
+            };
+            anyhow::anyhow!("{flag}: {e}")
+        })
+    }
 }
 
 #[tokio::main]
@@ -139,34 +155,57 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             enqueue,
             queue_url,
         } => {
+            let filter = fleet.filter()?;
+            let app = build(&fleet, queue_url).await?;
             let request = FleetRequest {
                 action: FleetAction::Backfill,
-                filter: filter(&fleet)?,
+                filter,
                 dry_run,
-                max_moves,
+                max_moves: max_moves.unwrap_or(app.config().max_moves),
                 enqueue: Some(enqueue),
             };
-            let result = fleet_run(&fleet, &request, queue_url).await?;
-            Ok(match result {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(()) => ExitCode::FAILURE,
+            Ok(match fleet_run(&app, &fleet, &request).await? {
+                Some(_) => ExitCode::SUCCESS,
+                None => ExitCode::FAILURE,
             })
         }
         Command::Verify { fleet } => {
             let request = FleetRequest {
                 action: FleetAction::Verify,
-                filter: filter(&fleet)?,
+                filter: fleet.filter()?,
                 dry_run: true,
                 max_moves: 0,
                 enqueue: Some(false),
             };
-            Ok(match fleet_run(&fleet, &request, None).await? {
-                Ok(report) if needs_attention(&report) => ExitCode::from(2),
-                Ok(_) => ExitCode::SUCCESS,
-                Err(()) => ExitCode::FAILURE,
+            let app = build(&fleet, None).await?;
+            Ok(match fleet_run(&app, &fleet, &request).await? {
+                Some(report) if report.needs_attention() => ExitCode::from(2),
+                Some(_) => ExitCode::SUCCESS,
+                None => ExitCode::FAILURE,
             })
         }
     }
+}
+
+/// The application on AWS: configuration from the environment (with the
+/// command line's overrides), AWS from the standard chain.
+async fn app_from_env(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<AwsApp> {
+    let mut config = Config::from_env()?;
+    adjust(&mut config);
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Ok(aws_app(config, &sdk))
+}
+
+async fn build(args: &FleetArgs, queue_url: Option<String>) -> anyhow::Result<AwsApp> {
+    app_from_env(|config| {
+        if let Some(n) = args.concurrency.filter(|n| *n > 0) {
+            config.concurrency = n;
+        }
+        if queue_url.is_some() {
+            config.work_queue_url = queue_url;
+        }
+    })
+    .await
 }
 
 async fn invoke(event: PathBuf, timeout: u64) -> anyhow::Result<ExitCode> {
@@ -182,37 +221,14 @@ async fn invoke(event: PathBuf, timeout: u64) -> anyhow::Result<ExitCode> {
     };
     let payload: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("event file {} is not JSON", event.display()))?;
-    let app = App::from_env().await?;
+    let app = app_from_env(|_| {}).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
-    match app.handle(&payload, deadline).await {
-        Ok(output) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&output.lambda_response())?
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(failure) => {
-            println!("{}", serde_json::to_string_pretty(&failure.to_json())?);
-            Ok(ExitCode::FAILURE)
-        }
-    }
-}
-
-fn filter(args: &FleetArgs) -> anyhow::Result<FleetFilter> {
-    Ok(FleetFilter {
-        directory_ids: args
-            .directory_ids
-            .iter()
-            .map(|d| DirectoryId::parse(d))
-            .collect::<Result<_, _>>()?,
-        workspace_ids: args
-            .workspace_ids
-            .iter()
-            .map(|w| WorkspaceId::parse(w))
-            .collect::<Result<_, _>>()?,
-        user: args.user.clone(),
-    })
+    let (json, code) = match app.handle(&payload, deadline).await {
+        Ok(output) => (output.lambda_response(), ExitCode::SUCCESS),
+        Err(failure) => (failure.to_json(), ExitCode::FAILURE),
+    };
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(code)
 }
 
 /// A progress bar on a terminal; nothing when output is piped.
@@ -231,21 +247,12 @@ impl FleetProgress for Bar {
     }
 }
 
-/// Run, print the (partial) report; Err(()) when the run failed.
+/// Run and print the (partial) report; None when the run failed.
 async fn fleet_run(
+    app: &AwsApp,
     args: &FleetArgs,
     request: &FleetRequest,
-    queue_url: Option<String>,
-) -> anyhow::Result<Result<InvocationReport, ()>> {
-    let app = App::from_env_with(|config| {
-        if let Some(n) = args.concurrency.filter(|n| *n > 0) {
-            config.concurrency = n;
-        }
-        if queue_url.is_some() {
-            config.work_queue_url = queue_url;
-        }
-    })
-    .await?;
+) -> anyhow::Result<Option<InvocationReport>> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::new(0);
         bar.set_style(
@@ -255,6 +262,7 @@ async fn fleet_run(
             .expect("static template")
             .progress_chars("=> "),
         );
+        bar.enable_steady_tick(Duration::from_millis(200));
         bar
     });
     let progress = Bar(bar);
@@ -265,117 +273,19 @@ async fn fleet_run(
     }
     match result {
         Ok(report) => {
-            print_report(args.output, &report, None)?;
-            Ok(Ok(report))
+            print!("{}", render::report(args.output, &report, None));
+            Ok(Some(report))
         }
         Err(failure) => {
             match &failure.report {
-                Some(report) => print_report(args.output, report, Some(&failure))?,
+                Some(report) => print!("{}", render::report(args.output, report, Some(&failure))),
                 None if args.output == OutputFormat::Json => {
                     println!("{}", serde_json::to_string_pretty(&failure.to_json())?)
                 }
-                None => eprintln!("error: {}", failure.error),
+                None => {}
             }
-            Ok(Err(()))
+            eprintln!("error: {}", failure.error);
+            Ok(None)
         }
     }
-}
-
-/// Drift, users not yet in Code42, or users outside the WorkSpaces org.
-fn needs_attention(report: &InvocationReport) -> bool {
-    report
-        .org
-        .as_ref()
-        .is_some_and(|o| o.status == Status::Drift)
-        || report
-            .workspaces
-            .iter()
-            .any(|w| matches!(w.status, Status::Drift | Status::Deferred) || w.outside_org)
-}
-
-fn print_report(
-    format: OutputFormat,
-    report: &InvocationReport,
-    failure: Option<&InvocationFailure>,
-) -> anyhow::Result<()> {
-    if format == OutputFormat::Json {
-        let value = match failure {
-            Some(f) => f.to_json(),
-            None => serde_json::to_value(report)?,
-        };
-        println!("{}", serde_json::to_string_pretty(&value)?);
-        return Ok(());
-    }
-    if !report.workspaces.is_empty() {
-        let rows: Vec<[String; 5]> = report
-            .workspaces
-            .iter()
-            .map(|w| {
-                [
-                    w.workspace_id.clone().unwrap_or_else(|| "-".into()),
-                    w.workspaces_user.clone().unwrap_or_else(|| "-".into()),
-                    w.code42_username.clone().unwrap_or_else(|| "-".into()),
-                    serde_json::to_value(w.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    w.error
-                        .clone()
-                        .or_else(|| w.reason.clone())
-                        .unwrap_or_default(),
-                ]
-            })
-            .collect();
-        let header = ["WORKSPACE", "USER", "CODE42 USERNAME", "STATUS", "DETAIL"].map(String::from);
-        let widths: Vec<usize> = (0..4)
-            .map(|i| {
-                rows.iter()
-                    .chain([&header])
-                    .map(|r| r[i].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for row in [&header].into_iter().chain(&rows) {
-            println!(
-                "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                row[4],
-                w0 = widths[0],
-                w1 = widths[1],
-                w2 = widths[2],
-                w3 = widths[3]
-            );
-        }
-        println!();
-    }
-    if let Some(org) = &report.org {
-        let status = serde_json::to_value(org.status)?;
-        println!(
-            "org {} ({}, id {}): {} — {}",
-            org.org_name,
-            org.org_guid,
-            org.legacy_org_id,
-            status.as_str().unwrap_or_default(),
-            org.finding
-        );
-    }
-    let s = &report.summary;
-    println!(
-        "{} WorkSpace(s): {} configured, {} compliant, {} drift, {} skipped, {} deferred, {} failed ({})",
-        s.total, s.configured, s.compliant, s.drift, s.skipped, s.deferred, s.failed, report.mode
-    );
-    if let Some(n) = report.enqueued {
-        println!("{n} WorkSpace(s) sent to the work queue");
-    }
-    if let Some(note) = &report.note {
-        println!("{note}");
-    }
-    if let Some(f) = failure {
-        eprintln!("error: {}", f.error);
-    }
-    Ok(())
 }

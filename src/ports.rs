@@ -1,41 +1,16 @@
-//! The I/O the domain needs, as small traits: AWS WorkSpaces and Code42.
-//! Real adapters live in `adapters`; unit tests use in-memory fakes.
+//! The I/O the application needs, as small traits: AWS WorkSpaces, Code42,
+//! the work queue, the secret and the clock. Real adapters live in
+//! `adapters`; unit tests use in-memory fakes.
 
 use std::future::Future;
 
+use futures::future::BoxFuture;
+use tokio::time::Instant;
+
 use crate::domain::ids::{DirectoryId, WorkspaceId};
+use crate::domain::model::{Code42Org, Code42User, FleetFilter, WorkMessage, WorkspaceInfo};
 use crate::domain::watch_paths::SettingSnapshot;
-use crate::error::{AwsError, Code42Error};
-use crate::input::WorkMessage;
-
-/// What DescribeWorkspaces tells about one WorkSpace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkspaceInfo {
-    pub workspace_id: String,
-    pub directory_id: Option<String>,
-    pub user_name: Option<String>,
-    /// `OperatingSystemName`, e.g. `WINDOWS_SERVER_2022`; None when unknown.
-    pub operating_system: Option<String>,
-    pub state: Option<String>,
-}
-
-impl WorkspaceInfo {
-    /// Known and not Windows. Unknown counts as possibly Windows.
-    pub fn known_not_windows(&self) -> bool {
-        self.operating_system
-            .as_deref()
-            .is_some_and(|os| !os.to_ascii_uppercase().starts_with("WINDOWS"))
-    }
-}
-
-/// Which WorkSpaces a fleet run covers. Empty means all.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FleetFilter {
-    pub directory_ids: Vec<DirectoryId>,
-    pub workspace_ids: Vec<WorkspaceId>,
-    /// WorkSpaces user name, compared case-insensitively.
-    pub user: Option<String>,
-}
+use crate::error::{AwsError, Code42Error, SecretError};
 
 pub trait Workspaces: Send + Sync {
     /// Every WorkSpace matching `filter`, across all result pages.
@@ -57,23 +32,7 @@ pub trait Workspaces: Send + Sync {
     ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Code42User {
-    pub user_id: String,
-    pub username: String,
-    pub org_guid: String,
-    pub org_name: String,
-    pub active: bool,
-    pub blocked: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Code42Org {
-    pub org_guid: String,
-    pub org_name: String,
-    pub active: bool,
-}
-
+/// The Code42 API as one invocation sees it (every call within its deadline).
 pub trait Code42: Send + Sync {
     /// Exact, case-insensitive username match; None if not in Code42.
     fn find_user(
@@ -117,6 +76,15 @@ pub trait Code42: Send + Sync {
     ) -> impl Future<Output = Result<(), Code42Error>> + Send;
 }
 
+/// A long-lived Code42 connection (tokens, secret) handing out per-invocation
+/// sessions bounded by a deadline.
+pub trait Code42Service: Send + Sync {
+    type Session<'a>: Code42
+    where
+        Self: 'a;
+    fn session(&self, deadline: Instant) -> Self::Session<'_>;
+}
+
 /// Where fleet work is fanned out to (the function's SQS work queue).
 pub trait WorkQueue: Send + Sync {
     /// Send every message; returns how many were sent.
@@ -124,4 +92,70 @@ pub trait WorkQueue: Send + Sync {
         &self,
         messages: &[WorkMessage],
     ) -> impl Future<Output = Result<usize, AwsError>> + Send;
+}
+
+/// Where the Code42 secret's JSON comes from (Secrets Manager in production).
+pub trait SecretSource: Send + Sync {
+    fn fetch(&self) -> BoxFuture<'_, Result<String, SecretError>>;
+}
+
+/// The time caches are measured by (tokio's clock, so tests can pause it).
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Instant;
+}
+
+pub struct TokioClock;
+
+impl Clock for TokioClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A Code42 port reached through a reference (fakes hand out `&self` as their session).
+impl<T: Code42> Code42 for &T {
+    fn find_user(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<Code42User>, Code42Error>> + Send {
+        (**self).find_user(username)
+    }
+    fn get_user(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Code42User, Code42Error>> + Send {
+        (**self).get_user(user_id)
+    }
+    fn list_orgs(&self) -> impl Future<Output = Result<Vec<Code42Org>, Code42Error>> + Send {
+        (**self).list_orgs()
+    }
+    fn move_user(
+        &self,
+        user_id: &str,
+        org_guid: &str,
+    ) -> impl Future<Output = Result<(), Code42Error>> + Send {
+        (**self).move_user(user_id, org_guid)
+    }
+    fn legacy_org_id(
+        &self,
+        org_guid: &str,
+    ) -> impl Future<Output = Result<Option<i64>, Code42Error>> + Send {
+        (**self).legacy_org_id(org_guid)
+    }
+    fn get_setting(
+        &self,
+        legacy_org_id: i64,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<SettingSnapshot>, Code42Error>> + Send {
+        (**self).get_setting(legacy_org_id, key)
+    }
+    fn put_setting(
+        &self,
+        legacy_org_id: i64,
+        key: &str,
+        items: &[String],
+        locked: bool,
+    ) -> impl Future<Output = Result<(), Code42Error>> + Send {
+        (**self).put_setting(legacy_org_id, key, items, locked)
+    }
 }

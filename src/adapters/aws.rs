@@ -10,7 +10,10 @@ use aws_sdk_workspaces::error::{ProvideErrorMetadata, SdkError};
 
 use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::error::{AwsError, SecretError};
-use crate::ports::{FleetFilter, WorkspaceInfo, Workspaces};
+use futures::future::BoxFuture;
+
+use crate::domain::model::{FleetFilter, WorkspaceInfo};
+use crate::ports::{SecretSource, Workspaces};
 
 /// DescribeWorkspaces takes at most 25 ids per call.
 const MAX_IDS_PER_CALL: usize = 25;
@@ -171,20 +174,22 @@ impl Workspaces for AwsWorkspaces {
     }
 }
 
-/// Reads the Code42 secret's string.
-#[derive(Clone)]
-pub struct AwsSecrets {
+/// The Code42 secret, read from Secrets Manager.
+pub struct SecretsManagerSource {
     client: aws_sdk_secretsmanager::Client,
+    id: String,
 }
 
-impl AwsSecrets {
-    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+impl SecretsManagerSource {
+    pub fn new(sdk: &aws_config::SdkConfig, id: impl Into<String>) -> Self {
         Self {
             client: aws_sdk_secretsmanager::Client::new(sdk),
+            id: id.into(),
         }
     }
 
-    pub async fn secret_string(&self, id: &str) -> Result<String, SecretError> {
+    async fn secret_string(&self) -> Result<String, SecretError> {
+        let id = &self.id;
         let out = self
             .client
             .get_secret_value()
@@ -195,6 +200,12 @@ impl AwsSecrets {
         out.secret_string()
             .map(str::to_string)
             .ok_or_else(|| SecretError::NotString { id: id.to_string() })
+    }
+}
+
+impl SecretSource for SecretsManagerSource {
+    fn fetch(&self) -> BoxFuture<'_, Result<String, SecretError>> {
+        Box::pin(self.secret_string())
     }
 }
 

@@ -12,7 +12,6 @@
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,9 +20,10 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::config::{Config, SettingsHost, SettingsToken};
+use crate::domain::model::{Code42Org, Code42User};
 use crate::domain::watch_paths::SettingSnapshot;
-use crate::error::{Code42Error, SecretError};
-use crate::ports::{Code42, Code42Org, Code42User};
+use crate::error::Code42Error;
+use crate::ports::{Code42, Code42Service, SecretSource};
 use crate::secret::{Code42Secret, Credentials, Redacted};
 
 const MAX_ATTEMPTS: u32 = 3;
@@ -35,11 +35,6 @@ const TOKEN_EARLY_REFRESH: Duration = Duration::from_secs(60);
 const MIN_REQUEST_TIME: Duration = Duration::from_millis(250);
 const PAGE_SIZE: usize = 100;
 const MAX_PAGES: usize = 100;
-
-/// Where the Code42 secret's JSON comes from (Secrets Manager in production).
-pub trait SecretSource: Send + Sync {
-    fn fetch(&self) -> BoxFuture<'_, Result<String, SecretError>>;
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum TokenKind {
@@ -134,6 +129,13 @@ impl Code42Client {
             TokenKind::Gateway => &self.gateway_token,
             TokenKind::Console => &self.console_token,
         }
+    }
+}
+
+impl Code42Service for Code42Client {
+    type Session<'a> = Code42Session<'a>;
+    fn session(&self, deadline: Instant) -> Code42Session<'_> {
+        Code42Client::session(self, deadline)
     }
 }
 

@@ -1,5 +1,30 @@
 //! Real implementations of the ports: AWS SDK clients and the Code42 HTTP API.
+//! The binaries load the AWS configuration and hand it in here.
 
 pub mod aws;
 pub mod code42;
 pub mod sqs;
+
+use std::sync::Arc;
+
+use crate::app::App;
+use crate::config::Config;
+
+use self::aws::{AwsWorkspaces, SecretsManagerSource};
+use self::code42::Code42Client;
+use self::sqs::SqsWorkQueue;
+
+/// The application on AWS and Code42.
+pub type AwsApp = App<AwsWorkspaces, Code42Client, SqsWorkQueue>;
+
+/// Wire the real adapters from a loaded AWS configuration.
+pub fn aws_app(config: Config, sdk: &aws_config::SdkConfig) -> AwsApp {
+    let secrets = Arc::new(SecretsManagerSource::new(sdk, config.secret_id.clone()));
+    let code42 =
+        Code42Client::new(&config, secrets).expect("the HTTP client builds with static settings");
+    let queue = config
+        .work_queue_url
+        .clone()
+        .map(|url| SqsWorkQueue::new(sdk, url));
+    App::new(config, AwsWorkspaces::new(sdk), code42, queue)
+}

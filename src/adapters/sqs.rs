@@ -1,7 +1,7 @@
 //! The work queue (SQS), for fanning a fleet out one WorkSpace per message.
 
+use crate::domain::model::WorkMessage;
 use crate::error::AwsError;
-use crate::input::WorkMessage;
 use crate::ports::WorkQueue;
 
 /// SendMessageBatch takes at most ten entries.

@@ -1,10 +1,12 @@
 //! The Lambda entry point (`bootstrap` on provided.al2023).
+#![recursion_limit = "256"]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
-use workspaces_code42::handler::App;
+use workspaces_code42::adapters::aws_app;
+use workspaces_code42::config::Config;
 
 /// Stop retrying this long before Lambda's own deadline, so the function can
 /// still report instead of being killed.
@@ -14,10 +16,12 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 async fn main() -> Result<(), lambda_runtime::Error> {
     // Honours AWS_LAMBDA_LOG_LEVEL / RUST_LOG and AWS_LAMBDA_LOG_FORMAT=JSON.
     lambda_runtime::tracing::init_default_subscriber();
-    let app = App::from_env().await.map_err(|e| {
+    let config = Config::from_env().map_err(|e| {
         tracing::error!(error = %e, "cannot start");
         e
     })?;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let app = aws_app(config, &sdk);
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let now_ms = SystemTime::now()

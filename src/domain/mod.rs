@@ -1,6 +1,9 @@
 //! Pure domain logic: no I/O, no clocks, unit-tested in place.
 
 pub mod ids;
+pub mod model;
+pub mod plan;
+pub mod policy;
 pub mod report;
 pub mod username;
 pub mod watch_paths;

@@ -31,6 +31,18 @@ impl Status {
         Status::Deferred,
         Status::Failed,
     ];
+
+    /// The name used in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Configured => "configured",
+            Status::Compliant => "compliant",
+            Status::Drift => "drift",
+            Status::Skipped => "skipped",
+            Status::Deferred => "deferred",
+            Status::Failed => "failed",
+        }
+    }
 }
 
 /// A change made (or, in verify mode, planned).
@@ -94,12 +106,10 @@ impl WorkspaceReport {
     }
 }
 
-/// The org-level watch-path check.
+/// One policy's check on the org.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OrgReport {
-    pub org_guid: String,
-    pub org_name: String,
-    pub legacy_org_id: i64,
+pub struct PolicyReport {
+    pub policy: &'static str,
     pub setting_key: String,
     /// Configured, compliant or drift.
     pub status: Status,
@@ -107,8 +117,63 @@ pub struct OrgReport {
     pub after: Option<SettingSnapshot>,
     /// What was (or would be) wrong: "missing D:; not locked".
     pub finding: String,
+    /// In verify mode or a dry run: exactly the value that apply would write (locked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_write: Option<Vec<String>>,
+}
+
+/// The org-level check. The top-level setting fields are the watch-path
+/// policy's (the first); `policies` has one entry per policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgReport {
+    pub org_guid: String,
+    pub org_name: String,
+    pub legacy_org_id: i64,
+    pub setting_key: String,
+    /// Configured, compliant or drift: the worst over the policies.
+    pub status: Status,
+    pub before: Option<SettingSnapshot>,
+    pub after: Option<SettingSnapshot>,
+    /// What was (or would be) wrong: "missing D:; not locked".
+    pub finding: String,
     /// True when a recent compliant check in this container was reused.
     pub cached: bool,
+    pub policies: Vec<PolicyReport>,
+}
+
+impl OrgReport {
+    /// Built from the policies' reports (at least one: the watch paths).
+    pub fn new(org: &super::model::ResolvedOrg, policies: Vec<PolicyReport>, cached: bool) -> Self {
+        let first = policies.first().cloned();
+        let status = policies
+            .iter()
+            .map(|p| p.status)
+            .max_by_key(|s| match s {
+                Status::Drift => 2,
+                Status::Configured => 1,
+                _ => 0,
+            })
+            .unwrap_or(Status::Compliant);
+        Self {
+            org_guid: org.guid.clone(),
+            org_name: org.name.clone(),
+            legacy_org_id: org.legacy_id,
+            setting_key: first
+                .as_ref()
+                .map(|p| p.setting_key.clone())
+                .unwrap_or_default(),
+            status,
+            before: first.as_ref().and_then(|p| p.before.clone()),
+            after: first.as_ref().and_then(|p| p.after.clone()),
+            finding: policies
+                .iter()
+                .map(|p| p.finding.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            cached,
+            policies,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -157,6 +222,38 @@ pub struct InvocationReport {
     pub org: Option<OrgReport>,
     pub workspaces: Vec<WorkspaceReport>,
     pub summary: Summary,
+}
+
+impl InvocationReport {
+    pub fn new(mode: &'static str, input: impl Into<String>) -> Self {
+        Self {
+            mode,
+            input: input.into(),
+            note: None,
+            enqueued: None,
+            org: None,
+            workspaces: Vec::new(),
+            summary: Summary::default(),
+        }
+    }
+
+    /// For `verify` (exit 2): org drift, WorkSpaces in drift, users not yet
+    /// in Code42, or users outside the WorkSpaces org.
+    pub fn needs_attention(&self) -> bool {
+        self.org.as_ref().is_some_and(|o| o.status == Status::Drift)
+            || self
+                .workspaces
+                .iter()
+                .any(|w| matches!(w.status, Status::Drift | Status::Deferred) || w.outside_org)
+    }
+
+    /// The failed WorkSpaces, if any.
+    pub fn failed(&self) -> Vec<&WorkspaceReport> {
+        self.workspaces
+            .iter()
+            .filter(|w| w.status == Status::Failed)
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -242,7 +242,10 @@ async fn backfill_stops_before_the_first_move_above_max_moves() {
 
 /// Receive everything from `queue` as Lambda would, run the SQS handler on
 /// each batch, delete what succeeded; returns (succeeded, failed) WorkSpace ids.
-async fn drain(app: &workspaces_code42::handler::App, queue: &str) -> (Vec<String>, Vec<String>) {
+async fn drain(
+    app: &workspaces_code42::adapters::AwsApp,
+    queue: &str,
+) -> (Vec<String>, Vec<String>) {
     let sqs = sqs().await;
     let (mut ok, mut failed) = (Vec::new(), Vec::new());
     for _ in 0..1000 {
@@ -352,8 +355,10 @@ async fn a_thousand_workspaces_fan_out_through_sqs_and_every_one_is_accounted_fo
     ))
     .await;
 
-    // The manual Lambda payload: with a queue configured, backfill fans out.
-    let payload = json!({"action": "backfill", "directory_ids": [fleet.directory_id]});
+    // The manual Lambda payload: with a queue configured, backfill plans, then
+    // fans out (the cap covers every WorkSpace that can lead to a move).
+    let payload =
+        json!({"action": "backfill", "directory_ids": [fleet.directory_id], "max_moves": 1000});
     let report = app
         .handle(&payload, deadline(60))
         .await

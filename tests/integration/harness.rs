@@ -8,8 +8,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 use serde_json::{Value, json};
+use workspaces_code42::adapters::{AwsApp as App, aws_app};
 use workspaces_code42::config::Config;
-use workspaces_code42::handler::App;
 
 pub const CLIENT_ID: &str = "key-integration";
 pub const CLIENT_SECRET: &str = "s3cr3t-integration-value";
@@ -371,7 +371,7 @@ pub async fn app(env: &HashMap<String, String>) -> App {
 
 pub async fn app_in(region: &'static str, env: &HashMap<String, String>) -> App {
     let config = Config::from_lookup(|k| env.get(k).cloned()).expect("valid test config");
-    App::new(config, &moto_sdk(region).await)
+    aws_app(config, &moto_sdk(region).await)
 }
 
 pub fn deadline(seconds: u64) -> tokio::time::Instant {

@@ -1,6 +1,7 @@
 //! End-to-end over the wire: the real AWS SDK against moto, the real Code42
 //! client against the Code42 simulator. One test binary (faster to link).
 
+mod architecture;
 mod fleet;
 mod harness;
 

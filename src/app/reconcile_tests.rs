@@ -1,206 +1,13 @@
 //! The flow against in-memory fakes of the ports.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::time::Duration;
 
 use super::*;
-use crate::domain::ids::WorkspaceId;
-use crate::error::AwsError;
-use crate::ports::Code42Org;
-
-const WS_ORG: &str = "guid-ws";
-
-#[derive(Default)]
-struct FakeWorkspaces {
-    workspaces: HashMap<String, WorkspaceInfo>,
-    directories: HashMap<String, String>,
-    describe_calls: Mutex<u32>,
-}
-
-impl Workspaces for FakeWorkspaces {
-    async fn list_workspaces(
-        &self,
-        _: &crate::ports::FleetFilter,
-    ) -> Result<Vec<WorkspaceInfo>, AwsError> {
-        Ok(self.workspaces.values().cloned().collect())
-    }
-    async fn describe_workspace(
-        &self,
-        id: &WorkspaceId,
-    ) -> Result<Option<WorkspaceInfo>, AwsError> {
-        *self.describe_calls.lock().unwrap() += 1;
-        Ok(self.workspaces.get(id.as_str()).cloned())
-    }
-    async fn directory_name(&self, id: &DirectoryId) -> Result<Option<String>, AwsError> {
-        Ok(self.directories.get(id.as_str()).cloned())
-    }
-}
-
-#[derive(Default)]
-struct FakeState {
-    users: Vec<Code42User>,
-    orgs: Vec<Code42Org>,
-    setting: Option<SettingSnapshot>,
-    /// Moves that apply but answer with a timeout (as if the response was lost).
-    lost_move_responses: u32,
-    ignore_puts: bool,
-    moves: u32,
-    puts: u32,
-    setting_reads: u32,
-}
-
-#[derive(Default)]
-struct FakeCode42(Mutex<FakeState>);
-
-fn timeout(path: &str) -> Code42Error {
-    Code42Error::Unreachable {
-        method: "POST".into(),
-        path: path.into(),
-        attempts: 1,
-        detail: "timed out".into(),
-    }
-}
-
-impl Code42 for FakeCode42 {
-    async fn find_user(&self, username: &str) -> Result<Option<Code42User>, Code42Error> {
-        let s = self.0.lock().unwrap();
-        Ok(s.users
-            .iter()
-            .find(|u| u.username.eq_ignore_ascii_case(username))
-            .cloned())
-    }
-    async fn get_user(&self, user_id: &str) -> Result<Code42User, Code42Error> {
-        let s = self.0.lock().unwrap();
-        Ok(s.users
-            .iter()
-            .find(|u| u.user_id == user_id)
-            .cloned()
-            .unwrap())
-    }
-    async fn list_orgs(&self) -> Result<Vec<Code42Org>, Code42Error> {
-        Ok(self.0.lock().unwrap().orgs.clone())
-    }
-    async fn move_user(&self, user_id: &str, org_guid: &str) -> Result<(), Code42Error> {
-        let mut s = self.0.lock().unwrap();
-        s.moves += 1;
-        let org_name = s
-            .orgs
-            .iter()
-            .find(|o| o.org_guid == org_guid)
-            .unwrap()
-            .org_name
-            .clone();
-        let user = s.users.iter_mut().find(|u| u.user_id == user_id).unwrap();
-        user.org_guid = org_guid.to_string();
-        user.org_name = org_name;
-        if s.lost_move_responses > 0 {
-            s.lost_move_responses -= 1;
-            return Err(timeout("/v1/users/x/move"));
-        }
-        Ok(())
-    }
-    async fn legacy_org_id(&self, org_guid: &str) -> Result<Option<i64>, Code42Error> {
-        Ok((org_guid == WS_ORG).then_some(1003))
-    }
-    async fn get_setting(&self, _: i64, _: &str) -> Result<Option<SettingSnapshot>, Code42Error> {
-        let mut s = self.0.lock().unwrap();
-        s.setting_reads += 1;
-        Ok(s.setting.clone())
-    }
-    async fn put_setting(
-        &self,
-        _: i64,
-        _: &str,
-        items: &[String],
-        locked: bool,
-    ) -> Result<(), Code42Error> {
-        let mut s = self.0.lock().unwrap();
-        s.puts += 1;
-        if !s.ignore_puts {
-            // Stored the way the server does: the list's toString().
-            s.setting = Some(SettingSnapshot::from_raw(
-                &format!("[{}]", items.join(", ")),
-                locked,
-                Some("ORG".into()),
-            ));
-        }
-        Ok(())
-    }
-}
-
-fn user(id: &str, name: &str, org: &str) -> Code42User {
-    Code42User {
-        user_id: id.into(),
-        username: name.into(),
-        org_guid: org.into(),
-        org_name: org.trim_start_matches("guid-").into(),
-        active: true,
-        blocked: false,
-    }
-}
-
-fn org(guid: &str, name: &str) -> Code42Org {
-    Code42Org {
-        org_guid: guid.into(),
-        org_name: name.into(),
-        active: true,
-    }
-}
-
-fn code42(users: Vec<Code42User>, setting: Option<&str>) -> FakeCode42 {
-    FakeCode42(Mutex::new(FakeState {
-        users,
-        orgs: vec![
-            org("guid-default", "Default"),
-            org(WS_ORG, "WorkSpaces"),
-            org("guid-exec", "Executives"),
-        ],
-        setting: setting.map(|raw| SettingSnapshot::from_raw(raw, true, Some("ORG".into()))),
-        ..FakeState::default()
-    }))
-}
-
-fn workspaces(entries: &[(&str, &str, &str)]) -> FakeWorkspaces {
-    FakeWorkspaces {
-        workspaces: entries
-            .iter()
-            .map(|(id, user, os)| {
-                (
-                    id.to_string(),
-                    WorkspaceInfo {
-                        workspace_id: id.to_string(),
-                        directory_id: Some("d-1".into()),
-                        user_name: Some(user.to_string()),
-                        operating_system: (!os.is_empty()).then(|| os.to_string()),
-                        state: Some("AVAILABLE".into()),
-                    },
-                )
-            })
-            .collect(),
-        directories: HashMap::from([("d-1".to_string(), "corp.example.com".to_string())]),
-        describe_calls: Mutex::new(0),
-    }
-}
-
-fn config(extra: &[(&str, &str)]) -> Config {
-    let mut env: HashMap<&str, &str> = HashMap::from([
-        ("CODE42_SECRET_ID", "s"),
-        ("CODE42_ORG", "WorkSpaces"),
-        ("WORKSPACES_DESCRIBE_BACKOFF_MS", "100"),
-    ]);
-    env.extend(extra.iter().copied());
-    Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap()
-}
-
-fn target(id: &str, user: Option<&str>) -> Target {
-    Target {
-        workspace_id: WorkspaceId::parse(id).unwrap(),
-        directory_id: Some(DirectoryId::parse("d-1").unwrap()),
-        user_name: user.map(str::to_string),
-        origin: crate::input::Origin::Creation,
-        described: None,
-    }
-}
+use crate::app::cache::OrgCache;
+use crate::app::fakes::*;
+use crate::config::Config;
+use crate::domain::report::{Action, Status};
+use crate::ports::TokioClock;
 
 async fn run(
     cfg: &Config,
@@ -216,6 +23,8 @@ async fn run(
         workspaces: ws,
         code42: c42,
         cache,
+        clock: &TokioClock,
+        reuse_recent_org_check: true,
     }
     .run(targets)
     .await

@@ -1,0 +1,353 @@
+//! The handler's paths and the fleet runs against in-memory fakes.
+
+use serde_json::{Value, json};
+
+use crate::app::fakes::*;
+use crate::domain::model::{FleetAction, FleetRequest, Origin};
+use crate::domain::report::Status;
+use crate::error::{Code42Error, InvocationError};
+
+use super::NoProgress;
+
+const COMPLIANT: &str = "[':main', 'D:']";
+
+fn event(name: &str) -> Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn server_error() -> Code42Error {
+    Code42Error::Server {
+        method: "GET".into(),
+        path: "/v1/users".into(),
+        status: 503,
+        attempts: 3,
+        excerpt: "busy".into(),
+    }
+}
+
+fn statuses(report: &crate::domain::report::InvocationReport) -> Vec<Status> {
+    report.workspaces.iter().map(|w| w.status).collect()
+}
+
+#[tokio::test]
+async fn creation_event_moves_the_new_workspaces_user() {
+    let app = app(
+        config(&[]),
+        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "asmith@corp.example.com", "guid-default")],
+            None,
+        ),
+    );
+    let out = app
+        .handle(&event("create-workspaces.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(statuses(&out.report), [Status::Configured]);
+    assert_eq!(out.report.org.unwrap().status, Status::Configured);
+    assert_eq!(out.batch_item_failures, None);
+    let s = app.code42.0.lock().unwrap();
+    assert_eq!((s.moves, s.puts), (1, 1));
+}
+
+#[tokio::test]
+async fn sqs_batch_fails_only_the_messages_that_failed() {
+    let app = app(
+        config(&[]),
+        workspaces(&[("ws-good1", "asmith", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "asmith@corp.example.com", WS_ORG)],
+            Some(COMPLIANT),
+        ),
+    );
+    app.code42.0.lock().unwrap().find_errors = vec![server_error()];
+    let body = |id: &str| json!({"workspace_id": id, "reason": "backfill"}).to_string();
+    let batch = json!({"Records": [
+        {"messageId": "good", "body": body("ws-good1")},
+        {"messageId": "bad", "body": "{\"workspace_id\": 7}"},
+    ]});
+    let out = app.handle(&batch, deadline()).await.unwrap();
+    // The 503 failed ws-good1's message; the malformed one fails by itself.
+    assert_eq!(out.batch_item_failures.unwrap(), ["good", "bad"]);
+    // Retried, the good message now succeeds and the malformed one still fails.
+    let out = app.handle(&batch, deadline()).await.unwrap();
+    assert_eq!(out.batch_item_failures.unwrap(), ["bad"]);
+    assert_eq!(statuses(&out.report), [Status::Compliant]);
+}
+
+#[tokio::test]
+async fn a_global_error_fails_the_whole_batch() {
+    let app = app(
+        config(&[]),
+        workspaces(&[("ws-good1", "asmith", "WINDOWS_10")]),
+        code42(vec![], Some(COMPLIANT)),
+    );
+    app.code42.0.lock().unwrap().find_errors = vec![Code42Error::Forbidden {
+        method: "GET".into(),
+        path: "/v1/users".into(),
+    }];
+    let batch = json!({"Records": [{"messageId": "m", "body": json!({"workspace_id": "ws-good1", "reason": "login"}).to_string()}]});
+    let failure = app.handle(&batch, deadline()).await.unwrap_err();
+    assert!(
+        failure.error.to_string().contains("HTTP 403"),
+        "{}",
+        failure.error
+    );
+    assert!(failure.report.is_some());
+}
+
+#[tokio::test]
+async fn a_sign_in_is_answered_from_memory_after_a_compliant_check() {
+    let app = app(
+        config(&[]),
+        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "asmith@corp.example.com", WS_ORG)],
+            Some(COMPLIANT),
+        ),
+    );
+    let login = event("workspaces-access.json");
+    let first = app.handle(&login, deadline()).await.unwrap();
+    assert_eq!(statuses(&first.report), [Status::Compliant]);
+    let second = app.handle(&login, deadline()).await.unwrap();
+    assert_eq!(statuses(&second.report), [Status::Compliant]);
+    assert!(
+        second.report.workspaces[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("in this container")
+    );
+    assert_eq!(app.code42.0.lock().unwrap().user_lookups, 1);
+}
+
+#[tokio::test]
+async fn a_verify_deployment_never_writes_whatever_the_payload_asks() {
+    let app = app(
+        config(&[("CODE42_MODE", "verify")]),
+        workspaces(&[("ws-a", "asmith", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "asmith@corp.example.com", "guid-default")],
+            Some("[':main']"),
+        ),
+    );
+    let out = app
+        .handle(&json!({"action": "backfill", "max_moves": 100}), deadline())
+        .await
+        .unwrap();
+    assert_eq!(statuses(&out.report), [Status::Drift]);
+    let org = out.report.org.unwrap();
+    assert_eq!(org.status, Status::Drift);
+    // The dry run shows the exact value apply would write.
+    assert_eq!(
+        org.policies[0].would_write.as_deref(),
+        Some(&["':main'".to_string(), "'D:'".to_string()][..])
+    );
+    let s = app.code42.0.lock().unwrap();
+    assert_eq!((s.moves, s.puts), (0, 0));
+}
+
+fn three_to_move() -> FakeApp {
+    app(
+        config(&[]),
+        workspaces(&[
+            ("ws-a", "a", "WINDOWS_10"),
+            ("ws-b", "b", "WINDOWS_10"),
+            ("ws-c", "c", "WINDOWS_10"),
+            ("ws-d", "d", "WINDOWS_10"),
+        ]),
+        code42(
+            vec![
+                user("1", "a@corp.example.com", "guid-default"),
+                user("2", "b@corp.example.com", "guid-default"),
+                user("3", "c@corp.example.com", "guid-default"),
+                user("4", "d@corp.example.com", WS_ORG),
+            ],
+            Some(COMPLIANT),
+        ),
+    )
+}
+
+fn backfill(max_moves: usize, enqueue: bool) -> FleetRequest {
+    FleetRequest {
+        max_moves,
+        enqueue: Some(enqueue),
+        ..FleetRequest::new(FleetAction::Backfill)
+    }
+}
+
+#[tokio::test]
+async fn backfill_above_the_cap_moves_nothing() {
+    let app = three_to_move();
+    let failure = app
+        .fleet(&backfill(2, false), deadline(), &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        failure.error,
+        InvocationError::TooManyMoves {
+            would_move: 3,
+            max_moves: 2
+        }
+    ));
+    assert_eq!(app.code42.0.lock().unwrap().moves, 0);
+}
+
+#[tokio::test]
+async fn backfill_moves_exactly_the_planned_users() {
+    let app = three_to_move();
+    let report = app
+        .fleet(&backfill(3, false), deadline(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&report),
+        [
+            Status::Configured,
+            Status::Configured,
+            Status::Configured,
+            Status::Compliant
+        ]
+    );
+    assert_eq!(app.code42.0.lock().unwrap().moves, 3);
+    // A second run makes no write.
+    let report = app
+        .fleet(&backfill(3, false), deadline(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(statuses(&report), [Status::Compliant; 4]);
+    let s = app.code42.0.lock().unwrap();
+    assert_eq!((s.moves, s.puts), (3, 0));
+}
+
+#[tokio::test]
+async fn a_failed_plan_row_is_never_applied_in_the_same_run() {
+    let app = three_to_move();
+    // Planning ws-a fails (a 503); the cap of 2 covers the two planned moves only.
+    app.code42.0.lock().unwrap().find_errors = vec![server_error()];
+    let failure = app
+        .fleet(&backfill(2, false), deadline(), &NoProgress)
+        .await
+        .unwrap_err();
+    let report = failure.report.unwrap();
+    assert_eq!(report.summary.failed, 1);
+    assert_eq!(
+        app.code42.0.lock().unwrap().moves,
+        2,
+        "the failed row was not moved"
+    );
+}
+
+#[tokio::test]
+async fn a_queued_backfill_plans_and_refuses_above_the_cap_before_queueing() {
+    let app = three_to_move();
+    let failure = app
+        .fleet(&backfill(2, true), deadline(), &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        failure.error,
+        InvocationError::TooManyMoves { .. }
+    ));
+    assert!(
+        app.work_queue
+            .as_ref()
+            .unwrap()
+            .0
+            .lock()
+            .unwrap()
+            .is_empty()
+    );
+    // Within the cap: only the planned moves are queued, nothing moved here.
+    let report = app
+        .fleet(&backfill(3, true), deadline(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(report.enqueued, Some(3));
+    let queued: Vec<String> = app
+        .work_queue
+        .as_ref()
+        .unwrap()
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| m.workspace_id.clone())
+        .collect();
+    assert_eq!(queued, ["ws-a", "ws-b", "ws-c"]);
+    assert_eq!(app.code42.0.lock().unwrap().moves, 0);
+}
+
+#[tokio::test]
+async fn the_schedule_queues_at_most_the_cap_and_repairs_org_drift() {
+    let mut cfg = config(&[("CODE42_MAX_MOVES", "2")]);
+    cfg.org_check_ttl = std::time::Duration::ZERO;
+    let app = app(
+        cfg,
+        workspaces(&[
+            ("ws-a", "a", "WINDOWS_10"),
+            ("ws-b", "b", "WINDOWS_10"),
+            ("ws-c", "c", "WINDOWS_10"),
+            ("ws-e", "nobody", "WINDOWS_10"),
+        ]),
+        code42(
+            vec![
+                user("1", "a@corp.example.com", "guid-default"),
+                user("2", "b@corp.example.com", "guid-default"),
+                user("3", "c@corp.example.com", "guid-default"),
+            ],
+            Some("[':main']"),
+        ),
+    );
+    let schedule = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "1", "time": "2025-11-03T00:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});
+    let out = app.handle(&schedule, deadline()).await.unwrap();
+    assert_eq!(out.report.enqueued, Some(2));
+    assert!(
+        out.report
+            .note
+            .unwrap()
+            .contains("2 WorkSpace(s) not queued")
+    );
+    let queued = app.work_queue.as_ref().unwrap().0.lock().unwrap().clone();
+    assert!(queued.iter().all(|m| m.reason == Origin::Reconcile));
+    let s = app.code42.0.lock().unwrap();
+    assert_eq!(
+        (s.moves, s.puts),
+        (0, 1),
+        "org drift repaired, nobody moved by the schedule"
+    );
+    assert_eq!(out.report.org.unwrap().status, Status::Configured);
+}
+
+#[tokio::test]
+async fn verify_payload_reads_the_setting_even_after_a_recent_compliant_check() {
+    let app = app(
+        config(&[]),
+        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "asmith@corp.example.com", WS_ORG)],
+            Some(COMPLIANT),
+        ),
+    );
+    app.handle(&event("create-workspaces.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(app.code42.0.lock().unwrap().setting_reads, 1);
+    // Someone unlocks the setting; the audit must see it at once.
+    app.code42
+        .0
+        .lock()
+        .unwrap()
+        .setting
+        .as_mut()
+        .unwrap()
+        .locked = false;
+    let out = app
+        .handle(&json!({"action": "verify"}), deadline())
+        .await
+        .unwrap();
+    assert_eq!(out.report.org.unwrap().status, Status::Drift);
+    assert_eq!(app.code42.0.lock().unwrap().setting_reads, 2);
+}

@@ -1,0 +1,89 @@
+//! The application: the configuration, the ports it was handed, and what a
+//! warm container remembers. Generic over the ports, so the same code runs
+//! against AWS + Code42 (built by the binaries) or in-memory fakes (tests).
+
+use tokio::time::Instant;
+
+use crate::config::{Config, Mode};
+use crate::domain::model::Target;
+use crate::domain::report::{InvocationReport, WorkspaceReport};
+use crate::error::InvocationError;
+use crate::ports::{Clock, Code42Service, TokioClock, WorkQueue, Workspaces};
+
+use super::cache::{ComplianceCache, OrgCache};
+use super::reconcile::{Reconciler, RunOutcome};
+
+pub struct App<W, C, Q> {
+    pub(crate) config: Config,
+    pub(crate) workspaces: W,
+    pub(crate) code42: C,
+    pub(crate) work_queue: Option<Q>,
+    pub(crate) clock: Box<dyn Clock>,
+    pub(crate) org_cache: OrgCache,
+    /// WorkSpaces found compliant recently (answers sign-in re-checks).
+    pub(crate) recently_compliant: ComplianceCache,
+}
+
+impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
+    pub fn new(config: Config, workspaces: W, code42: C, work_queue: Option<Q>) -> Self {
+        Self {
+            config,
+            workspaces,
+            code42,
+            work_queue,
+            clock: Box::new(TokioClock),
+            org_cache: OrgCache::default(),
+            recently_compliant: ComplianceCache::default(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The deployment's mode is a ceiling: nothing asks past verify.
+    pub(crate) fn capped(&self, requested: Mode) -> Mode {
+        match self.config.mode {
+            Mode::Verify => Mode::Verify,
+            Mode::Apply => requested,
+        }
+    }
+
+    pub(crate) fn report(&self, kind: &str) -> InvocationReport {
+        InvocationReport::new(self.config.mode.as_str(), kind)
+    }
+
+    /// One pass of the flow over `targets` in `mode` (capped by the
+    /// configuration). With no targets, only the org is checked when
+    /// `org_without_targets` (fleet runs), nothing otherwise (events).
+    pub(crate) async fn pass(
+        &self,
+        mode: Mode,
+        targets: &[Target],
+        deadline: Instant,
+        reuse_recent_org_check: bool,
+        org_without_targets: bool,
+        on_done: Option<&(dyn Fn(&WorkspaceReport) + Sync)>,
+    ) -> Result<RunOutcome, InvocationError> {
+        let session = self.code42.session(deadline);
+        let reconciler = Reconciler {
+            config: &self.config,
+            mode: self.capped(mode),
+            workspaces: &self.workspaces,
+            code42: &session,
+            cache: &self.org_cache,
+            clock: self.clock.as_ref(),
+            reuse_recent_org_check,
+            on_done,
+        };
+        if targets.is_empty() && org_without_targets {
+            let (_, org) = reconciler.checked_org().await?;
+            return Ok(RunOutcome {
+                org: Some(org),
+                workspaces: Vec::new(),
+                global_error: None,
+            });
+        }
+        reconciler.run(targets).await
+    }
+}

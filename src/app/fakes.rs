@@ -1,0 +1,245 @@
+//! In-memory fakes of the ports, shared by the application's unit tests.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::domain::ids::{DirectoryId, WorkspaceId};
+use crate::domain::model::{Code42Org, Code42User, Origin, Target, WorkMessage, WorkspaceInfo};
+use crate::domain::watch_paths::SettingSnapshot;
+use crate::error::{AwsError, Code42Error};
+use crate::ports::{Code42, Code42Service, WorkQueue, Workspaces};
+
+pub const WS_ORG: &str = "guid-ws";
+
+#[derive(Default)]
+pub struct FakeWorkspaces {
+    pub workspaces: HashMap<String, WorkspaceInfo>,
+    pub directories: HashMap<String, String>,
+    pub describe_calls: Mutex<u32>,
+}
+
+impl Workspaces for FakeWorkspaces {
+    async fn list_workspaces(
+        &self,
+        _: &crate::domain::model::FleetFilter,
+    ) -> Result<Vec<WorkspaceInfo>, AwsError> {
+        let mut all: Vec<WorkspaceInfo> = self.workspaces.values().cloned().collect();
+        all.sort_by(|a, b| a.workspace_id.cmp(&b.workspace_id));
+        Ok(all)
+    }
+    async fn describe_workspace(
+        &self,
+        id: &WorkspaceId,
+    ) -> Result<Option<WorkspaceInfo>, AwsError> {
+        *self.describe_calls.lock().unwrap() += 1;
+        Ok(self.workspaces.get(id.as_str()).cloned())
+    }
+    async fn directory_name(&self, id: &DirectoryId) -> Result<Option<String>, AwsError> {
+        Ok(self.directories.get(id.as_str()).cloned())
+    }
+}
+
+#[derive(Default)]
+pub struct FakeState {
+    pub users: Vec<Code42User>,
+    pub orgs: Vec<Code42Org>,
+    pub setting: Option<SettingSnapshot>,
+    /// Moves that apply but answer with a timeout (as if the response was lost).
+    pub lost_move_responses: u32,
+    pub ignore_puts: bool,
+    /// Errors `find_user` answers with, one per call, before answering normally.
+    pub find_errors: Vec<Code42Error>,
+    pub moves: u32,
+    pub puts: u32,
+    pub setting_reads: u32,
+    pub user_lookups: u32,
+}
+
+#[derive(Default)]
+pub struct FakeCode42(pub Mutex<FakeState>);
+
+pub fn timeout(path: &str) -> Code42Error {
+    Code42Error::Unreachable {
+        method: "POST".into(),
+        path: path.into(),
+        attempts: 1,
+        detail: "timed out".into(),
+    }
+}
+
+impl Code42 for FakeCode42 {
+    async fn find_user(&self, username: &str) -> Result<Option<Code42User>, Code42Error> {
+        let mut s = self.0.lock().unwrap();
+        s.user_lookups += 1;
+        if !s.find_errors.is_empty() {
+            return Err(s.find_errors.remove(0));
+        }
+        Ok(s.users
+            .iter()
+            .find(|u| u.username.eq_ignore_ascii_case(username))
+            .cloned())
+    }
+    async fn get_user(&self, user_id: &str) -> Result<Code42User, Code42Error> {
+        let s = self.0.lock().unwrap();
+        Ok(s.users
+            .iter()
+            .find(|u| u.user_id == user_id)
+            .cloned()
+            .unwrap())
+    }
+    async fn list_orgs(&self) -> Result<Vec<Code42Org>, Code42Error> {
+        Ok(self.0.lock().unwrap().orgs.clone())
+    }
+    async fn move_user(&self, user_id: &str, org_guid: &str) -> Result<(), Code42Error> {
+        let mut s = self.0.lock().unwrap();
+        s.moves += 1;
+        let org_name = s
+            .orgs
+            .iter()
+            .find(|o| o.org_guid == org_guid)
+            .unwrap()
+            .org_name
+            .clone();
+        let user = s.users.iter_mut().find(|u| u.user_id == user_id).unwrap();
+        user.org_guid = org_guid.to_string();
+        user.org_name = org_name;
+        if s.lost_move_responses > 0 {
+            s.lost_move_responses -= 1;
+            return Err(timeout("/v1/users/x/move"));
+        }
+        Ok(())
+    }
+    async fn legacy_org_id(&self, org_guid: &str) -> Result<Option<i64>, Code42Error> {
+        Ok((org_guid == WS_ORG).then_some(1003))
+    }
+    async fn get_setting(&self, _: i64, _: &str) -> Result<Option<SettingSnapshot>, Code42Error> {
+        let mut s = self.0.lock().unwrap();
+        s.setting_reads += 1;
+        Ok(s.setting.clone())
+    }
+    async fn put_setting(
+        &self,
+        _: i64,
+        _: &str,
+        items: &[String],
+        locked: bool,
+    ) -> Result<(), Code42Error> {
+        let mut s = self.0.lock().unwrap();
+        s.puts += 1;
+        if !s.ignore_puts {
+            // Stored the way the server does: the list's toString().
+            s.setting = Some(SettingSnapshot::from_raw(
+                &format!("[{}]", items.join(", ")),
+                locked,
+                Some("ORG".into()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub fn user(id: &str, name: &str, org: &str) -> Code42User {
+    Code42User {
+        user_id: id.into(),
+        username: name.into(),
+        org_guid: org.into(),
+        org_name: org.trim_start_matches("guid-").into(),
+        active: true,
+        blocked: false,
+    }
+}
+
+pub fn org(guid: &str, name: &str) -> Code42Org {
+    Code42Org {
+        org_guid: guid.into(),
+        org_name: name.into(),
+        active: true,
+    }
+}
+
+pub fn code42(users: Vec<Code42User>, setting: Option<&str>) -> FakeCode42 {
+    FakeCode42(Mutex::new(FakeState {
+        users,
+        orgs: vec![
+            org("guid-default", "Default"),
+            org(WS_ORG, "WorkSpaces"),
+            org("guid-exec", "Executives"),
+        ],
+        setting: setting.map(|raw| SettingSnapshot::from_raw(raw, true, Some("ORG".into()))),
+        ..FakeState::default()
+    }))
+}
+
+pub fn workspaces(entries: &[(&str, &str, &str)]) -> FakeWorkspaces {
+    FakeWorkspaces {
+        workspaces: entries
+            .iter()
+            .map(|(id, user, os)| {
+                (
+                    id.to_string(),
+                    WorkspaceInfo {
+                        workspace_id: id.to_string(),
+                        directory_id: Some("d-1".into()),
+                        user_name: Some(user.to_string()),
+                        operating_system: (!os.is_empty()).then(|| os.to_string()),
+                        state: Some("AVAILABLE".into()),
+                    },
+                )
+            })
+            .collect(),
+        directories: HashMap::from([("d-1".to_string(), "corp.example.com".to_string())]),
+        describe_calls: Mutex::new(0),
+    }
+}
+
+pub fn config(extra: &[(&str, &str)]) -> Config {
+    let mut env: HashMap<&str, &str> = HashMap::from([
+        ("CODE42_SECRET_ID", "s"),
+        ("CODE42_ORG", "WorkSpaces"),
+        ("WORKSPACES_DESCRIBE_BACKOFF_MS", "100"),
+    ]);
+    env.extend(extra.iter().copied());
+    Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap()
+}
+
+pub fn target(id: &str, user: Option<&str>) -> Target {
+    Target {
+        workspace_id: WorkspaceId::parse(id).unwrap(),
+        directory_id: Some(DirectoryId::parse("d-1").unwrap()),
+        user_name: user.map(str::to_string),
+        origin: Origin::Creation,
+        described: None,
+    }
+}
+
+impl Code42Service for FakeCode42 {
+    type Session<'a> = &'a FakeCode42;
+    fn session(&self, _deadline: Instant) -> &FakeCode42 {
+        self
+    }
+}
+
+/// A work queue that keeps what it was sent.
+#[derive(Default)]
+pub struct FakeQueue(pub Mutex<Vec<WorkMessage>>);
+
+impl WorkQueue for FakeQueue {
+    async fn enqueue(&self, messages: &[WorkMessage]) -> Result<usize, AwsError> {
+        self.0.lock().unwrap().extend_from_slice(messages);
+        Ok(messages.len())
+    }
+}
+
+pub type FakeApp = crate::app::App<FakeWorkspaces, FakeCode42, FakeQueue>;
+
+/// An application over the fakes, with a work queue.
+pub fn app(cfg: Config, ws: FakeWorkspaces, c42: FakeCode42) -> FakeApp {
+    crate::app::App::new(cfg, ws, c42, Some(FakeQueue::default()))
+}
+
+pub fn deadline() -> Instant {
+    Instant::now() + std::time::Duration::from_secs(60)
+}

@@ -1,0 +1,283 @@
+//! Whole-fleet runs: backfill, verify, and the scheduled reconciliation.
+//!
+//! Every run plans first with a read-only pass. Moving a user moves all of
+//! their devices, so the cap on moves is checked against that plan before
+//! anything is moved or queued, and only the plan's rows are acted on: a
+//! WorkSpace whose planning failed is never applied in the same run, and a
+//! queue receives at most the cap of WorkSpaces that can lead to a move.
+
+use std::collections::HashMap;
+
+use tokio::time::Instant;
+
+use crate::config::Mode;
+use crate::domain::ids::WorkspaceId;
+use crate::domain::model::{FleetAction, FleetRequest, Origin, Target, WorkMessage};
+use crate::domain::report::{Action, InvocationReport, Status, Summary, WorkspaceReport};
+use crate::error::InvocationError;
+use crate::ports::{Code42Service, WorkQueue, Workspaces};
+
+use super::context::App;
+use super::outcome::{InvocationFailure, fail_if_any_failed};
+use super::reconcile::RunOutcome;
+
+/// Progress callbacks for long runs (the CLI's progress bar).
+pub trait FleetProgress: Sync {
+    fn listed(&self, _total: usize) {}
+    fn done(&self, _report: &WorkspaceReport) {}
+}
+
+pub struct NoProgress;
+impl FleetProgress for NoProgress {}
+
+/// Not compliant, and a check by the apply path could move its user.
+fn may_move(w: &WorkspaceReport) -> bool {
+    matches!(w.status, Status::Drift | Status::Deferred | Status::Failed)
+}
+
+fn is_move(w: &WorkspaceReport) -> bool {
+    w.actions
+        .iter()
+        .any(|a| matches!(a, Action::MoveUser { .. }))
+}
+
+impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
+    pub async fn fleet(
+        &self,
+        request: &FleetRequest,
+        deadline: Instant,
+        progress: &dyn FleetProgress,
+    ) -> Result<InvocationReport, InvocationFailure> {
+        let kind = match (request.action, request.dry_run) {
+            (FleetAction::Backfill, true) => "backfill (dry run)",
+            (action, _) => action.as_str(),
+        };
+        let mut report = self.report(kind);
+        let targets = self
+            .list_targets(request)
+            .await
+            .map_err(|e| InvocationFailure::new(e, None))?;
+        progress.listed(targets.len());
+
+        // The deployment's mode is a ceiling: nothing in a request lifts verify.
+        let may_write = self.config.mode == Mode::Apply
+            && !request.dry_run
+            && request.action == FleetAction::Backfill;
+        let enqueue = request.enqueue.unwrap_or(self.work_queue.is_some());
+        if may_write && enqueue && self.work_queue.is_none() {
+            return Err(InvocationFailure::new(InvocationError::NoWorkQueue, None));
+        }
+
+        // Plan: a read-only pass that always reads the org setting afresh.
+        let on_done = |r: &WorkspaceReport| progress.done(r);
+        let plan = self
+            .pass(
+                Mode::Verify,
+                &targets,
+                deadline,
+                false,
+                true,
+                Some(&on_done),
+            )
+            .await
+            .and_then(RunOutcome::into_result)
+            .map_err(|e| InvocationFailure::new(e, None))?;
+        report.org = plan.org;
+        report.workspaces = plan.workspaces;
+        report.summary = Summary::of(&report.workspaces);
+        if request.action == FleetAction::Reconcile {
+            return self.reconcile_rest(report, &targets, deadline).await;
+        }
+        if !may_write {
+            return fail_if_any_failed(report);
+        }
+        let moves = report.workspaces.iter().filter(|w| is_move(w)).count();
+        if moves > request.max_moves {
+            return Err(InvocationFailure::new(
+                InvocationError::TooManyMoves {
+                    would_move: moves,
+                    max_moves: request.max_moves,
+                },
+                Some(report),
+            ));
+        }
+        if enqueue {
+            return self
+                .enqueue_backfill(report, &targets, request.max_moves)
+                .await;
+        }
+        // Apply only what the plan found drifted; failed rows wait for the next run.
+        let drifted: Vec<Target> = targets
+            .iter()
+            .zip(&report.workspaces)
+            .filter(|(_, w)| w.status == Status::Drift)
+            .map(|(t, _)| t.clone())
+            .collect();
+        let org_drifted = report
+            .org
+            .as_ref()
+            .is_some_and(|o| o.status == Status::Drift);
+        if !drifted.is_empty() || org_drifted {
+            let applied = self
+                .pass(Mode::Apply, &drifted, deadline, false, true, None)
+                .await
+                .and_then(RunOutcome::into_result)
+                .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
+            let mut by_id: HashMap<String, WorkspaceReport> = applied
+                .workspaces
+                .into_iter()
+                .filter_map(|w| Some((w.workspace_id.clone()?, w)))
+                .collect();
+            for w in report.workspaces.iter_mut() {
+                if let Some(done) = w.workspace_id.as_ref().and_then(|id| by_id.remove(id)) {
+                    *w = done;
+                }
+            }
+            report.org = applied.org.or(report.org);
+        }
+        report.summary = Summary::of(&report.workspaces);
+        fail_if_any_failed(report)
+    }
+
+    async fn list_targets(&self, request: &FleetRequest) -> Result<Vec<Target>, InvocationError> {
+        let listed = self.workspaces.list_workspaces(&request.filter).await?;
+        let origin = match request.action {
+            FleetAction::Reconcile => Origin::Reconcile,
+            _ => Origin::Backfill,
+        };
+        Ok(listed
+            .into_iter()
+            .filter_map(|info| {
+                let id = WorkspaceId::parse(&info.workspace_id)
+                    .inspect_err(|e| tracing::error!(error = %e, "DescribeWorkspaces returned an invalid id; ignored"))
+                    .ok()?;
+                Some(Target {
+                    workspace_id: id,
+                    directory_id: None,
+                    user_name: info.user_name.clone(),
+                    origin,
+                    described: Some(info),
+                })
+            })
+            .collect())
+    }
+
+    /// A queued backfill: the function applies each queued WorkSpace (and
+    /// repairs the org with the first). Nothing is written here.
+    async fn enqueue_backfill(
+        &self,
+        mut report: InvocationReport,
+        targets: &[Target],
+        max_moves: usize,
+    ) -> Result<InvocationReport, InvocationFailure> {
+        let (sent, held) = self
+            .queue_within_cap(&report, targets, max_moves, Origin::Backfill)
+            .await
+            .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
+        report.enqueued = Some(sent);
+        let mut note = format!(
+            "{sent} WorkSpace(s) queued (planned moves, then users not yet in Code42 and failed checks, at most max_moves={max_moves}); the function applies each from the work queue"
+        );
+        if held > 0 {
+            note.push_str(&format!("; {held} not queued (above max_moves)"));
+        }
+        if sent == 0
+            && report
+                .org
+                .as_ref()
+                .is_some_and(|o| o.status == Status::Drift)
+        {
+            note.push_str("; the org setting drifted: run backfill without --enqueue to repair it");
+        }
+        report.note = Some(note);
+        Ok(report)
+    }
+
+    /// After the read-only pass of the scheduled reconciliation: repair org
+    /// drift (apply deployments), and queue what is not compliant for the
+    /// apply path, at most `CODE42_MAX_MOVES` of them.
+    async fn reconcile_rest(
+        &self,
+        mut report: InvocationReport,
+        targets: &[Target],
+        deadline: Instant,
+    ) -> Result<InvocationReport, InvocationFailure> {
+        if self.config.mode == Mode::Verify {
+            let pending = report.workspaces.iter().filter(|w| may_move(w)).count();
+            report.note = Some(format!(
+                "verify deployment: {pending} WorkSpace(s) not compliant, none queued"
+            ));
+            return Ok(report);
+        }
+        if self.work_queue.is_none() {
+            return Err(InvocationFailure::new(
+                InvocationError::NoWorkQueue,
+                Some(report),
+            ));
+        }
+        if report
+            .org
+            .as_ref()
+            .is_some_and(|o| o.status == Status::Drift)
+        {
+            let org = self
+                .pass(Mode::Apply, &[], deadline, false, true, None)
+                .await
+                .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
+            report.org = org.org.or(report.org);
+        }
+        let cap = self.config.max_moves;
+        let (sent, held) = self
+            .queue_within_cap(&report, targets, cap, Origin::Reconcile)
+            .await
+            .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
+        report.enqueued = Some(sent);
+        if held > 0 {
+            report.note = Some(format!(
+                "{held} WorkSpace(s) not queued: more than max_moves={cap} could lead to a move; review with `verify` and run `backfill`"
+            ));
+        }
+        Ok(report)
+    }
+
+    /// Queue the plan's rows that can lead to a move (each message moves at
+    /// most its own user): planned moves first, then users not yet in Code42,
+    /// then failed checks; at most `cap`. Returns (sent, held back).
+    async fn queue_within_cap(
+        &self,
+        report: &InvocationReport,
+        targets: &[Target],
+        cap: usize,
+        reason: Origin,
+    ) -> Result<(usize, usize), InvocationError> {
+        let mut pending: Vec<(&Target, &WorkspaceReport)> = targets
+            .iter()
+            .zip(&report.workspaces)
+            .filter(|(_, w)| may_move(w))
+            .collect();
+        pending.sort_by_key(|(_, w)| match w.status {
+            Status::Drift => 0,
+            Status::Deferred => 1,
+            _ => 2,
+        });
+        let queued: Vec<Target> = pending
+            .iter()
+            .take(cap)
+            .map(|(t, _)| (*t).clone())
+            .collect();
+        let sent = self.enqueue(&queued, reason).await?;
+        Ok((sent, pending.len() - queued.len()))
+    }
+
+    async fn enqueue(&self, targets: &[Target], reason: Origin) -> Result<usize, InvocationError> {
+        let queue = self
+            .work_queue
+            .as_ref()
+            .ok_or(InvocationError::NoWorkQueue)?;
+        let messages: Vec<WorkMessage> = targets
+            .iter()
+            .map(|t| WorkMessage::for_target(t, reason))
+            .collect();
+        Ok(queue.enqueue(&messages).await?)
+    }
+}

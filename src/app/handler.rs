@@ -1,0 +1,204 @@
+//! The entry point shared by the Lambda and the CLI's `invoke`: recognise the
+//! input, run the flow, build the result, decide success or failure.
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::domain::model::{Origin, Target};
+use crate::domain::report::{InvocationReport, Status, Summary, WorkspaceReport};
+use crate::input::{CREATE_WORKSPACES, CreateWorkspacesCall, Input, SqsItem, parse_input};
+use crate::ports::{Code42Service, WorkQueue, Workspaces};
+
+use super::context::App;
+use super::fleet::NoProgress;
+use super::outcome::{InvocationFailure, Output, fail_if_any_failed};
+
+impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
+    /// Handle one payload; `deadline` bounds every wait and retry.
+    pub async fn handle(
+        &self,
+        payload: &Value,
+        deadline: Instant,
+    ) -> Result<Output, InvocationFailure> {
+        let input = parse_input(payload).map_err(|e| InvocationFailure::new(e, None))?;
+        let kind = input.kind();
+        let outcome = match input {
+            Input::CreateWorkspaces(call) => self
+                .create_workspaces(call, deadline)
+                .await
+                .map(Output::plain),
+            Input::Access(target) => self
+                .checked(kind, vec![target], Vec::new(), deadline)
+                .await
+                .map(Output::plain),
+            Input::SqsBatch(items) => self.sqs_batch(items, deadline).await,
+            Input::Fleet(request) => self
+                .fleet(&request, deadline, &NoProgress)
+                .await
+                .map(Output::plain),
+        };
+        match &outcome {
+            Ok(output) => {
+                tracing::info!(result = %serde_json::to_string(&output.report).unwrap_or_default(), "invocation succeeded")
+            }
+            Err(failure) => {
+                tracing::error!(error = %failure.error, retryable = failure.retryable(),
+                result = %serde_json::to_string(&failure.report).unwrap_or_default(), "invocation failed")
+            }
+        }
+        outcome
+    }
+
+    async fn create_workspaces(
+        &self,
+        call: CreateWorkspacesCall,
+        deadline: Instant,
+    ) -> Result<InvocationReport, InvocationFailure> {
+        if let Some(error) = &call.call_error {
+            let mut report = self.report(CREATE_WORKSPACES);
+            report.note = Some(format!(
+                "the CreateWorkspaces call failed ({error}); no WorkSpace was created"
+            ));
+            return Ok(report);
+        }
+        let skipped = call
+            .failed
+            .iter()
+            .map(|f| {
+                let mut r = WorkspaceReport::new(None, Status::Skipped).with_reason(format!(
+                    "WorkSpaces could not create it: {}{}",
+                    f.error_code,
+                    f.error_message
+                        .as_deref()
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default()
+                ));
+                r.directory_id = f.directory_id.clone();
+                r.workspaces_user = f.user_name.clone();
+                r
+            })
+            .collect();
+        self.checked(CREATE_WORKSPACES, call.targets, skipped, deadline)
+            .await
+    }
+
+    /// Check every target; fail the invocation if any WorkSpace failed.
+    async fn checked(
+        &self,
+        kind: &str,
+        targets: Vec<Target>,
+        skipped: Vec<WorkspaceReport>,
+        deadline: Instant,
+    ) -> Result<InvocationReport, InvocationFailure> {
+        let report = self.run(kind, &targets, skipped, deadline).await?;
+        fail_if_any_failed(report)
+    }
+
+    /// Each message succeeds or fails on its own (`batchItemFailures`); a
+    /// global problem fails the whole batch so every message is retried.
+    async fn sqs_batch(
+        &self,
+        items: Vec<SqsItem>,
+        deadline: Instant,
+    ) -> Result<Output, InvocationFailure> {
+        let mut owners = Vec::new();
+        let mut targets = Vec::new();
+        let mut failed_messages = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            match &item.work {
+                Ok(work) => {
+                    owners.extend(std::iter::repeat_n(index, work.len()));
+                    targets.extend(work.iter().cloned());
+                }
+                Err(e) => {
+                    tracing::error!(message_id = %item.message_id, error = %e, "cannot handle this message; it will be retried, then dead-lettered");
+                    failed_messages.push(index);
+                }
+            }
+        }
+        let report = self.run("SqsBatch", &targets, Vec::new(), deadline).await?;
+        for (owner, w) in owners.iter().zip(&report.workspaces) {
+            if w.status == Status::Failed && !failed_messages.contains(owner) {
+                failed_messages.push(*owner);
+            }
+        }
+        failed_messages.sort_unstable();
+        Ok(Output {
+            report,
+            batch_item_failures: Some(
+                failed_messages
+                    .iter()
+                    .map(|i| items[*i].message_id.clone())
+                    .collect(),
+            ),
+        })
+    }
+
+    /// Run the flow over `targets` (reports in the same order), then `skipped`.
+    /// Sign-in re-checks of a WorkSpace found compliant recently in this
+    /// container are answered from memory.
+    async fn run(
+        &self,
+        kind: &str,
+        targets: &[Target],
+        skipped: Vec<WorkspaceReport>,
+        deadline: Instant,
+    ) -> Result<InvocationReport, InvocationFailure> {
+        let mut report = self.report(kind);
+        let ttl = self.config.org_check_ttl;
+        let now = self.clock.now();
+        let remembered: Vec<Option<WorkspaceReport>> = targets
+            .iter()
+            .map(|t| {
+                if t.origin != Origin::Login {
+                    return None;
+                }
+                let (_, age) =
+                    self.recently_compliant
+                        .get(&t.workspace_id.to_string(), ttl, now)?;
+                let mut r = WorkspaceReport::new(Some(t.workspace_id.as_str()), Status::Compliant)
+                    .with_reason(format!(
+                        "compliant when checked {} s ago in this container",
+                        age.as_secs()
+                    ));
+                r.directory_id = t.directory_id.as_ref().map(ToString::to_string);
+                Some(r)
+            })
+            .collect();
+        let to_check: Vec<Target> = targets
+            .iter()
+            .zip(&remembered)
+            .filter(|(_, r)| r.is_none())
+            .map(|(t, _)| t.clone())
+            .collect();
+        let outcome = self
+            .pass(self.config.mode, &to_check, deadline, true, false, None)
+            .await
+            .map_err(|error| InvocationFailure::new(error, Some(report.clone())))?;
+        let now = self.clock.now();
+        for w in outcome
+            .workspaces
+            .iter()
+            .filter(|w| w.status == Status::Compliant)
+        {
+            if let Some(id) = &w.workspace_id {
+                self.recently_compliant.put(id.clone(), (), now);
+            }
+        }
+        let mut checked = outcome.workspaces.into_iter();
+        report.org = outcome.org;
+        report.workspaces = remembered
+            .into_iter()
+            .map(|r| {
+                r.or_else(|| checked.next())
+                    .expect("one report per checked target")
+            })
+            .chain(skipped)
+            .collect();
+        report.summary = Summary::of(&report.workspaces);
+        if let Some(global) = outcome.global_error {
+            return Err(InvocationFailure::new(global, Some(report)));
+        }
+        Ok(report)
+    }
+}

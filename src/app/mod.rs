@@ -1,0 +1,22 @@
+//! The application layer: one WorkSpace (`workspace`), the org (`org`), a pass
+//! over many (`reconcile`), the event handler (`handler`) and the fleet runs
+//! (`fleet`), all generic over the ports and held together by `App`.
+
+mod cache;
+mod context;
+#[cfg(test)]
+mod fakes;
+mod fleet;
+mod handler;
+mod org;
+mod outcome;
+mod reconcile;
+mod workspace;
+
+pub use context::App;
+pub use fleet::{FleetProgress, NoProgress};
+pub use outcome::{InvocationFailure, Output};
+
+#[cfg(test)]
+#[path = "app_tests.rs"]
+mod tests;

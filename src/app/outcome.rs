@@ -1,0 +1,96 @@
+//! What an invocation returns: its report, or a failure the platform retries
+//! (carrying the partial report), and the Lambda response built from them.
+
+use aws_lambda_events::sqs::SqsBatchResponse;
+use serde_json::Value;
+
+use crate::domain::report::InvocationReport;
+use crate::error::InvocationError;
+
+/// The invocation failed: the platform should retry it, then dead-letter it.
+/// Carries the partial result when there is one.
+#[derive(Debug)]
+pub struct InvocationFailure {
+    pub error: InvocationError,
+    pub report: Option<Box<InvocationReport>>,
+}
+
+impl std::fmt::Display for InvocationFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl InvocationFailure {
+    pub fn new(error: impl Into<InvocationError>, report: Option<InvocationReport>) -> Self {
+        Self {
+            error: error.into(),
+            report: report.map(Box::new),
+        }
+    }
+
+    pub fn retryable(&self) -> bool {
+        self.error.retryable()
+    }
+
+    /// `{"error": ..., "retryable": ..., "result": ...}` for logs and the CLI.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "error": self.error.to_string(),
+            "retryable": self.retryable(),
+            "result": self.report,
+        })
+    }
+}
+
+/// The invocation fails when any WorkSpace failed, carrying the report.
+pub fn fail_if_any_failed(report: InvocationReport) -> Result<InvocationReport, InvocationFailure> {
+    let failed = report.failed();
+    if let Some(first) = failed.first() {
+        let error = InvocationError::WorkspacesFailed {
+            failed: failed.len(),
+            total: report.workspaces.len(),
+            retryable: failed.iter().filter(|w| w.retryable == Some(true)).count(),
+            first: format!(
+                "{}: {}",
+                first.workspace_id.as_deref().unwrap_or("-"),
+                first.error.as_deref().unwrap_or("unknown error")
+            ),
+        };
+        return Err(InvocationFailure::new(error, Some(report)));
+    }
+    Ok(report)
+}
+
+/// What the handler returns.
+#[derive(Debug)]
+pub struct Output {
+    pub report: InvocationReport,
+    /// For SQS batches: the message ids to retry.
+    pub batch_item_failures: Option<Vec<String>>,
+}
+
+impl Output {
+    pub fn plain(report: InvocationReport) -> Self {
+        Self {
+            report,
+            batch_item_failures: None,
+        }
+    }
+
+    /// Exactly what the Lambda returns: the report, or for an SQS batch the
+    /// partial-batch response `{"batchItemFailures": [{"itemIdentifier": ...}]}`
+    /// (the report is logged).
+    pub fn lambda_response(&self) -> Value {
+        match &self.batch_item_failures {
+            None => serde_json::to_value(&self.report).unwrap_or(Value::Null),
+            Some(ids) => {
+                let mut response = SqsBatchResponse::default();
+                for id in ids {
+                    response.add_failure(id.clone());
+                }
+                serde_json::to_value(response).unwrap_or(Value::Null)
+            }
+        }
+    }
+}

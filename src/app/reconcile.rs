@@ -1,0 +1,104 @@
+//! One pass of the flow over a set of WorkSpaces: the org check first, then
+//! each WorkSpace, a bounded number at a time, reports in input order.
+
+use futures::StreamExt;
+
+use crate::config::{Config, Mode};
+use crate::domain::model::{ResolvedOrg, Target};
+use crate::domain::report::{OrgReport, WorkspaceReport};
+use crate::error::{Code42Error, InvocationError};
+use crate::ports::{Clock, Code42, Workspaces};
+
+use super::cache::OrgCache;
+use super::org::OrgCheck;
+use super::workspace::WorkspaceCheck;
+
+pub struct Reconciler<'a, W, C> {
+    pub config: &'a Config,
+    /// Never `Apply` when the configuration says `Verify` (the caller enforces the ceiling).
+    pub mode: Mode,
+    pub workspaces: &'a W,
+    pub code42: &'a C,
+    pub cache: &'a OrgCache,
+    pub clock: &'a dyn Clock,
+    /// Whether a recent compliant org check may stand in for reading the
+    /// setting: only on the creation/sign-in apply path, never for an audit.
+    pub reuse_recent_org_check: bool,
+    /// Called as each WorkSpace is done (progress bars).
+    pub on_done: Option<&'a (dyn Fn(&WorkspaceReport) + Sync)>,
+}
+
+/// The org record and one report per target, plus the first global error.
+pub struct RunOutcome {
+    pub org: Option<OrgReport>,
+    pub workspaces: Vec<WorkspaceReport>,
+    pub global_error: Option<Code42Error>,
+}
+
+impl RunOutcome {
+    /// A global error (credentials, permissions) fails the whole pass.
+    pub fn into_result(mut self) -> Result<Self, InvocationError> {
+        match self.global_error.take() {
+            Some(global) => Err(global.into()),
+            None => Ok(self),
+        }
+    }
+}
+
+impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
+    /// No targets, no Code42 calls.
+    pub async fn run(&self, targets: &[Target]) -> Result<RunOutcome, InvocationError> {
+        if targets.is_empty() {
+            return Ok(RunOutcome {
+                org: None,
+                workspaces: Vec::new(),
+                global_error: None,
+            });
+        }
+        let (org, org_report) = self.checked_org().await?;
+        let check = WorkspaceCheck {
+            config: self.config,
+            mode: self.mode,
+            workspaces: self.workspaces,
+            code42: self.code42,
+        };
+        let results: Vec<(WorkspaceReport, Option<Code42Error>)> = futures::stream::iter(targets)
+            .map(|t| {
+                let (check, org) = (&check, &org);
+                async move {
+                    let done = check.run(t, org).await;
+                    if let Some(on_done) = self.on_done {
+                        on_done(&done.0);
+                    }
+                    done
+                }
+            })
+            .buffered(self.config.concurrency)
+            .collect()
+            .await;
+        let global_error = results.iter().find_map(|(_, g)| g.clone());
+        Ok(RunOutcome {
+            org: Some(org_report),
+            workspaces: results.into_iter().map(|(r, _)| r).collect(),
+            global_error,
+        })
+    }
+
+    /// Resolve the org and bring its policies to the desired state (or, in
+    /// verify mode, report drift).
+    pub async fn checked_org(&self) -> Result<(ResolvedOrg, OrgReport), InvocationError> {
+        OrgCheck {
+            config: self.config,
+            mode: self.mode,
+            code42: self.code42,
+            cache: self.cache,
+            clock: self.clock,
+        }
+        .run(self.reuse_recent_org_check && self.mode == Mode::Apply)
+        .await
+    }
+}
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;

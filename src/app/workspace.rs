@@ -1,0 +1,250 @@
+//! One WorkSpace: gather what is observed (the WorkSpace, its directory, its
+//! Code42 user), let `domain::plan` decide, then carry the plan out (apply)
+//! or report it (verify).
+
+use std::time::Duration;
+
+use tracing::Instrument;
+
+use crate::config::{Config, Mode};
+use crate::domain::model::{Code42User, ResolvedOrg, Target, WorkspaceInfo};
+use crate::domain::plan::{self, Outcome, Plan};
+use crate::domain::report::{Action, Status, WorkspaceReport};
+use crate::error::{AwsError, Code42Error};
+use crate::ports::{Code42, Workspaces};
+
+const MOVE_ATTEMPTS: u32 = 3;
+
+/// Why one WorkSpace failed.
+struct Failure {
+    message: String,
+    retryable: bool,
+    /// Set when the cause is not about this WorkSpace (credentials, permissions).
+    global: Option<Code42Error>,
+}
+
+impl From<Code42Error> for Failure {
+    fn from(e: Code42Error) -> Self {
+        Failure {
+            message: e.to_string(),
+            retryable: e.retryable(),
+            global: e.global().then(|| e.clone()),
+        }
+    }
+}
+
+impl From<AwsError> for Failure {
+    fn from(e: AwsError) -> Self {
+        Failure {
+            message: e.to_string(),
+            retryable: e.retryable,
+            global: None,
+        }
+    }
+}
+
+impl Failure {
+    fn permanent(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            retryable: false,
+            global: None,
+        }
+    }
+}
+
+pub struct WorkspaceCheck<'a, W, C> {
+    pub config: &'a Config,
+    /// Never `Apply` when the configuration says `Verify` (the caller enforces the ceiling).
+    pub mode: Mode,
+    pub workspaces: &'a W,
+    pub code42: &'a C,
+}
+
+impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
+    /// The WorkSpace's report, and the global error that failed it, if any.
+    /// Its log lines carry the WorkSpace id, whatever else runs concurrently.
+    pub async fn run(
+        &self,
+        target: &Target,
+        org: &ResolvedOrg,
+    ) -> (WorkspaceReport, Option<Code42Error>) {
+        let span = tracing::info_span!("workspace", id = %target.workspace_id);
+        self.run_in_span(target, org).instrument(span).await
+    }
+
+    async fn run_in_span(
+        &self,
+        target: &Target,
+        org: &ResolvedOrg,
+    ) -> (WorkspaceReport, Option<Code42Error>) {
+        let mut report = WorkspaceReport::new(Some(target.workspace_id.as_str()), Status::Failed);
+        report.directory_id = target.directory_id.as_ref().map(ToString::to_string);
+        report.workspaces_user = target.user_name.clone();
+        match self.check(target, org, &mut report).await {
+            Ok(()) => (report, None),
+            Err(failure) => {
+                tracing::error!(error = %failure.message, retryable = failure.retryable, "WorkSpace failed");
+                report.status = Status::Failed;
+                report.error = Some(failure.message);
+                report.retryable = Some(failure.retryable);
+                (report, failure.global)
+            }
+        }
+    }
+
+    async fn check(
+        &self,
+        target: &Target,
+        org: &ResolvedOrg,
+        report: &mut WorkspaceReport,
+    ) -> Result<(), Failure> {
+        // Observe the WorkSpace, decide who it belongs to.
+        let info = self.describe(target).await?;
+        if info.is_none() {
+            tracing::warn!(
+                "WorkSpace not visible in DescribeWorkspaces yet; using the event's user and directory"
+            );
+        }
+        if let (Some(d), Some(e)) = (
+            info.as_ref().and_then(|i| i.user_name.as_ref()),
+            &target.user_name,
+        ) && d != e
+        {
+            tracing::warn!(described = %d, event = %e, "event and DescribeWorkspaces disagree on the user; using DescribeWorkspaces");
+        }
+        let identity = match plan::identify(target, info.as_ref()) {
+            Ok(identity) => identity,
+            Err(outcome) => return finish(report, outcome),
+        };
+        report.workspaces_user = Some(identity.user.clone());
+        report.directory_id = identity.directory_id.as_ref().map(ToString::to_string);
+        // Observe the directory and the Code42 user.
+        let directory_name = match (
+            &identity.directory_id,
+            self.config.username.needs_directory_name(),
+        ) {
+            (Some(d), true) => self.workspaces.directory_name(d).await?,
+            _ => None,
+        };
+        let username = self
+            .config
+            .username
+            .map(
+                &identity.user,
+                report.directory_id.as_deref().unwrap_or(""),
+                directory_name.as_deref(),
+            )
+            .map_err(|e| Failure::permanent(e.to_string()))?;
+        report.code42_username = Some(username.clone());
+        let user = self.code42.find_user(&username).await?;
+        // Decide, then carry out.
+        match plan::plan_user(&username, user.as_ref(), org, self.config.move_guards()) {
+            Plan::Done {
+                status,
+                reason,
+                outside_org,
+            } => {
+                report.status = status;
+                report.reason = reason;
+                report.outside_org = outside_org;
+                Ok(())
+            }
+            Plan::Move { action, reason } => {
+                report.outside_org = true;
+                if self.mode == Mode::Verify {
+                    report.status = Status::Drift;
+                    report.reason = Some(reason);
+                    report.actions.push(action);
+                    return Ok(());
+                }
+                let user = user.expect("a move is planned only for a known user");
+                self.move_user(&user, org).await?;
+                tracing::warn!(
+                    user_id = %user.user_id, username = %user.username,
+                    from_org_guid = %user.org_guid, from_org_name = %user.org_name,
+                    to_org_guid = %org.guid, "moved Code42 user (and all of their devices)"
+                );
+                let mut action = action;
+                let Action::MoveUser { applied, .. } = &mut action;
+                *applied = true;
+                report.actions.push(action);
+                report.outside_org = false;
+                report.status = Status::Configured;
+                Ok(())
+            }
+        }
+    }
+
+    /// DescribeWorkspaces with bounded retries: a new WorkSpace can take a
+    /// moment to become visible.
+    async fn describe(&self, target: &Target) -> Result<Option<WorkspaceInfo>, Failure> {
+        if let Some(known) = &target.described {
+            return Ok(Some(known.clone()));
+        }
+        let attempts = self.config.describe_attempts;
+        for attempt in 1..=attempts {
+            match self
+                .workspaces
+                .describe_workspace(&target.workspace_id)
+                .await
+            {
+                Ok(Some(info)) => return Ok(Some(info)),
+                Ok(None) => {}
+                Err(e) if e.retryable && attempt < attempts => {
+                    tracing::warn!(error = %e, "DescribeWorkspaces failed; retrying");
+                }
+                Err(e) => return Err(e.into()),
+            }
+            if attempt < attempts {
+                tokio::time::sleep(self.config.describe_backoff * 2u32.pow(attempt - 1)).await;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Move, re-reading the user after any failure before trying again,
+    /// then confirm by reading the user back.
+    async fn move_user(&self, user: &Code42User, org: &ResolvedOrg) -> Result<(), Failure> {
+        for attempt in 1..=MOVE_ATTEMPTS {
+            match self.code42.move_user(&user.user_id, &org.guid).await {
+                Ok(()) => break,
+                Err(e) if e.retryable() && attempt < MOVE_ATTEMPTS => {
+                    tracing::warn!(error = %e, "move failed; re-reading the user before trying again");
+                    if self.code42.get_user(&user.user_id).await?.org_guid == org.guid {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let now = self.code42.get_user(&user.user_id).await?;
+        if now.org_guid != org.guid {
+            return Err(Failure {
+                message: format!(
+                    "Code42 accepted the move of {} but the user is still in org {}",
+                    user.username, now.org_guid
+                ),
+                retryable: true,
+                global: None,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn finish(report: &mut WorkspaceReport, outcome: Outcome) -> Result<(), Failure> {
+    match outcome {
+        Outcome::Done { status, reason } => {
+            report.status = status;
+            report.reason = reason;
+            Ok(())
+        }
+        Outcome::Failed { message, retryable } => Err(Failure {
+            message,
+            retryable,
+            global: None,
+        }),
+    }
+}

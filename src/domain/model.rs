@@ -1,0 +1,212 @@
+//! What the tool observes and what it is asked to do: WorkSpaces, Code42
+//! users and orgs, the targets of a run and the work-queue message.
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{DirectoryId, InvalidId, WorkspaceId};
+
+/// Moving a user moves all their devices: a run stops before moving more than this.
+pub const DEFAULT_MAX_MOVES: usize = 25;
+
+/// What DescribeWorkspaces tells about one WorkSpace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceInfo {
+    pub workspace_id: String,
+    pub directory_id: Option<String>,
+    pub user_name: Option<String>,
+    /// `OperatingSystemName`, e.g. `WINDOWS_SERVER_2022`; None when unknown.
+    pub operating_system: Option<String>,
+    pub state: Option<String>,
+}
+
+impl WorkspaceInfo {
+    /// Known and not Windows. Unknown counts as possibly Windows.
+    pub fn known_not_windows(&self) -> bool {
+        self.operating_system
+            .as_deref()
+            .is_some_and(|os| !os.to_ascii_uppercase().starts_with("WINDOWS"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Code42User {
+    pub user_id: String,
+    pub username: String,
+    pub org_guid: String,
+    pub org_name: String,
+    pub active: bool,
+    pub blocked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Code42Org {
+    pub org_guid: String,
+    pub org_name: String,
+    pub active: bool,
+}
+
+/// The WorkSpaces org, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedOrg {
+    pub guid: String,
+    pub name: String,
+    pub legacy_id: i64,
+}
+
+/// Which WorkSpaces a fleet run covers. Empty means all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetFilter {
+    pub directory_ids: Vec<DirectoryId>,
+    pub workspace_ids: Vec<WorkspaceId>,
+    /// WorkSpaces user name, compared case-insensitively.
+    pub user: Option<String>,
+}
+
+/// Which list of a filter held an invalid id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterField {
+    DirectoryIds,
+    WorkspaceIds,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}")]
+pub struct InvalidFilter {
+    pub field: FilterField,
+    pub error: InvalidId,
+}
+
+impl FleetFilter {
+    /// The one place filters are validated (payloads and CLI flags alike).
+    pub fn parse(
+        directory_ids: &[String],
+        workspace_ids: &[String],
+        user: Option<&str>,
+    ) -> Result<Self, InvalidFilter> {
+        let invalid = |field| move |error| InvalidFilter { field, error };
+        Ok(Self {
+            directory_ids: directory_ids
+                .iter()
+                .map(|d| DirectoryId::parse(d))
+                .collect::<Result<_, _>>()
+                .map_err(invalid(FilterField::DirectoryIds))?,
+            workspace_ids: workspace_ids
+                .iter()
+                .map(|w| WorkspaceId::parse(w))
+                .collect::<Result<_, _>>()
+                .map_err(invalid(FilterField::WorkspaceIds))?,
+            user: user
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string),
+        })
+    }
+}
+
+/// Why a WorkSpace is being checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Creation,
+    Login,
+    Backfill,
+    Reconcile,
+}
+
+/// One WorkSpace to check, with what the event said about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub workspace_id: WorkspaceId,
+    pub directory_id: Option<DirectoryId>,
+    pub user_name: Option<String>,
+    pub origin: Origin,
+    /// Already described (fleet runs list WorkSpaces first): no second lookup.
+    pub described: Option<WorkspaceInfo>,
+}
+
+/// The work queue's message: one WorkSpace to check. A small, stable format
+/// that backfill and reconciliation enqueue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkMessage {
+    pub workspace_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    pub reason: Origin,
+}
+
+impl WorkMessage {
+    pub fn for_target(target: &Target, reason: Origin) -> Self {
+        Self {
+            workspace_id: target.workspace_id.to_string(),
+            directory_id: target
+                .described
+                .as_ref()
+                .and_then(|d| d.directory_id.clone())
+                .or_else(|| target.directory_id.as_ref().map(ToString::to_string)),
+            user_name: target.user_name.clone(),
+            reason,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FleetAction {
+    /// Apply the flow to every WorkSpace (or enqueue them).
+    Backfill,
+    /// Read-only audit.
+    Verify,
+    /// Verify everything, enqueue what is not compliant for the apply path.
+    Reconcile,
+}
+
+impl FleetAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FleetAction::Backfill => "backfill",
+            FleetAction::Verify => "verify",
+            FleetAction::Reconcile => "reconcile",
+        }
+    }
+}
+
+/// What a fleet run should cover and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetRequest {
+    pub action: FleetAction,
+    pub filter: FleetFilter,
+    /// Report what would change; write nothing.
+    pub dry_run: bool,
+    pub max_moves: usize,
+    /// Fan out through the work queue. None: when a queue is configured.
+    pub enqueue: Option<bool>,
+}
+
+impl FleetRequest {
+    pub fn new(action: FleetAction) -> Self {
+        Self {
+            action,
+            filter: FleetFilter::default(),
+            dry_run: false,
+            max_moves: DEFAULT_MAX_MOVES,
+            enqueue: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_parse_names_the_list_with_the_bad_id() {
+        let err = FleetFilter::parse(&[], &["ws-X".into()], None).unwrap_err();
+        assert_eq!(err.field, FilterField::WorkspaceIds);
+        let err = FleetFilter::parse(&["nope".into()], &[], None).unwrap_err();
+        assert_eq!(err.field, FilterField::DirectoryIds);
+        let ok = FleetFilter::parse(&[], &["ws-abc123".into()], Some("  ")).unwrap();
+        assert_eq!((ok.workspace_ids.len(), ok.user), (1, None));
+    }
+}

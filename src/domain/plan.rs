@@ -1,0 +1,389 @@
+//! The per-WorkSpace decision, as pure functions: what is observed goes in, a
+//! plan comes out (a final status with its reason, or a move to make). The
+//! application layer gathers the observations and carries the plan out.
+
+use super::ids::DirectoryId;
+use super::model::{Code42User, ResolvedOrg, Target, WorkspaceInfo};
+use super::report::{Action, Status};
+
+/// A decision that ends the WorkSpace's check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A final status, with the reason shown in reports.
+    Done {
+        status: Status,
+        reason: Option<String>,
+    },
+    Failed {
+        message: String,
+        retryable: bool,
+    },
+}
+
+impl Outcome {
+    fn done(status: Status, reason: impl Into<String>) -> Self {
+        Outcome::Done {
+            status,
+            reason: Some(reason.into()),
+        }
+    }
+    fn failed(message: impl Into<String>, retryable: bool) -> Self {
+        Outcome::Failed {
+            message: message.into(),
+            retryable,
+        }
+    }
+}
+
+/// Whose WorkSpace it is, as far as WorkSpaces knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The WorkSpaces user name.
+    pub user: String,
+    pub directory_id: Option<DirectoryId>,
+}
+
+/// DescribeWorkspaces is the truth; the event is a hint for a WorkSpace not
+/// visible yet. Non-Windows WorkSpaces are out of scope.
+pub fn identify(target: &Target, info: Option<&WorkspaceInfo>) -> Result<Identity, Outcome> {
+    if let Some(info) = info.filter(|i| i.known_not_windows()) {
+        return Err(Outcome::done(
+            Status::Skipped,
+            format!(
+                "operating system {} is not Windows",
+                info.operating_system.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    let user = info
+        .and_then(|i| i.user_name.clone())
+        .or_else(|| target.user_name.clone())
+        .ok_or_else(|| {
+            Outcome::failed(
+                "the WorkSpace is not visible in DescribeWorkspaces yet and the event has no userName",
+                true,
+            )
+        })?;
+    let directory_id =
+        match info.and_then(|i| i.directory_id.as_deref()) {
+            Some(d) => Some(DirectoryId::parse(d).map_err(|e| {
+                Outcome::failed(format!("DescribeWorkspaces returned an {e}"), false)
+            })?),
+            None => target.directory_id.clone(),
+        };
+    Ok(Identity { user, directory_id })
+}
+
+/// The operator's guard rails on moves.
+#[derive(Debug, Clone, Copy)]
+pub struct MoveGuards<'a> {
+    /// Users are never moved out of these orgs (guids or names).
+    pub protected_orgs: &'a [String],
+    /// If non-empty, users are moved only out of these orgs.
+    pub move_from_orgs: &'a [String],
+}
+
+impl MoveGuards<'_> {
+    /// Why this user may not be moved, if they may not.
+    pub fn refusal(&self, user: &Code42User) -> Option<String> {
+        let is = |list: &[String]| {
+            list.iter()
+                .any(|o| o == &user.org_guid || o == &user.org_name)
+        };
+        if is(self.protected_orgs) {
+            return Some(format!(
+                "user is in protected org {:?} ({}); not moved",
+                user.org_name, user.org_guid
+            ));
+        }
+        if !self.move_from_orgs.is_empty() && !is(self.move_from_orgs) {
+            return Some(format!(
+                "user's org {:?} ({}) is not in CODE42_MOVE_FROM_ORGS; not moved",
+                user.org_name, user.org_guid
+            ));
+        }
+        None
+    }
+}
+
+/// What to do about one WorkSpace's Code42 user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    Done {
+        status: Status,
+        reason: Option<String>,
+        /// The user is in Code42 but stays outside the WorkSpaces org.
+        outside_org: bool,
+    },
+    /// Move the user (and all of their devices) into the WorkSpaces org.
+    Move { action: Action, reason: String },
+}
+
+/// The plan for a WorkSpace whose Code42 username is `username`.
+pub fn plan_user(
+    username: &str,
+    user: Option<&Code42User>,
+    org: &ResolvedOrg,
+    guards: MoveGuards<'_>,
+) -> Plan {
+    let done = |status, reason: Option<String>, outside_org| Plan::Done {
+        status,
+        reason,
+        outside_org,
+    };
+    let Some(user) = user else {
+        return done(
+            Status::Deferred,
+            Some(format!(
+                "{username} is not in Code42 yet (the Code42 agent registers users at first sign-in); a later check will move them"
+            )),
+            false,
+        );
+    };
+    if !user.active || user.blocked {
+        let state = if user.blocked {
+            "blocked"
+        } else {
+            "deactivated"
+        };
+        return done(
+            Status::Skipped,
+            Some(format!("Code42 user {} is {state}", user.username)),
+            false,
+        );
+    }
+    if user.org_guid == org.guid {
+        return done(Status::Compliant, None, false);
+    }
+    if let Some(reason) = guards.refusal(user) {
+        return done(Status::Skipped, Some(reason), true);
+    }
+    Plan::Move {
+        action: Action::MoveUser {
+            user_id: user.user_id.clone(),
+            username: user.username.clone(),
+            from_org_guid: user.org_guid.clone(),
+            from_org_name: user.org_name.clone(),
+            to_org_guid: org.guid.clone(),
+            to_org_name: org.name.clone(),
+            applied: false,
+        },
+        reason: format!(
+            "would move {} from org {:?} to {:?}",
+            user.username, user.org_name, org.name
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::WorkspaceId;
+    use crate::domain::model::Origin;
+
+    fn org() -> ResolvedOrg {
+        ResolvedOrg {
+            guid: "g-ws".into(),
+            name: "WorkSpaces".into(),
+            legacy_id: 1,
+        }
+    }
+
+    fn user(org: &str, active: bool, blocked: bool) -> Code42User {
+        Code42User {
+            user_id: "u1".into(),
+            username: "a@x.com".into(),
+            org_guid: org.into(),
+            org_name: format!("name-{org}"),
+            active,
+            blocked,
+        }
+    }
+
+    fn status_of(plan: &Plan) -> (Status, bool) {
+        match plan {
+            Plan::Done {
+                status,
+                outside_org,
+                ..
+            } => (*status, *outside_org),
+            Plan::Move { .. } => (Status::Drift, true),
+        }
+    }
+
+    #[test]
+    fn plan_table() {
+        let protected = vec!["g-exec".to_string()];
+        let from = vec!["g-default".to_string()];
+        let none: Vec<String> = vec![];
+        let open = MoveGuards {
+            protected_orgs: &protected,
+            move_from_orgs: &none,
+        };
+        let only_default = MoveGuards {
+            protected_orgs: &protected,
+            move_from_orgs: &from,
+        };
+        type Case<'a> = (
+            &'a str,
+            Option<Code42User>,
+            MoveGuards<'a>,
+            (Status, bool),
+            &'a str,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "absent user",
+                None,
+                open,
+                (Status::Deferred, false),
+                "not in Code42 yet",
+            ),
+            (
+                "blocked",
+                Some(user("g-default", true, true)),
+                open,
+                (Status::Skipped, false),
+                "blocked",
+            ),
+            (
+                "deactivated",
+                Some(user("g-default", false, false)),
+                open,
+                (Status::Skipped, false),
+                "deactivated",
+            ),
+            (
+                "in the org",
+                Some(user("g-ws", true, false)),
+                open,
+                (Status::Compliant, false),
+                "",
+            ),
+            (
+                "protected",
+                Some(user("g-exec", true, false)),
+                open,
+                (Status::Skipped, true),
+                "protected org",
+            ),
+            (
+                "not an allowed source",
+                Some(user("g-other", true, false)),
+                only_default,
+                (Status::Skipped, true),
+                "CODE42_MOVE_FROM_ORGS",
+            ),
+            (
+                "to move",
+                Some(user("g-default", true, false)),
+                only_default,
+                (Status::Drift, true),
+                "would move a@x.com",
+            ),
+        ];
+        for (name, u, guards, expected, needle) in cases {
+            let plan = plan_user("a@x.com", u.as_ref(), &org(), guards);
+            assert_eq!(status_of(&plan), expected, "{name}");
+            let text = match &plan {
+                Plan::Done { reason, .. } => reason.clone().unwrap_or_default(),
+                Plan::Move { reason, .. } => reason.clone(),
+            };
+            assert!(text.contains(needle), "{name}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_move_records_where_from_and_is_not_applied_yet() {
+        let none: Vec<String> = vec![];
+        let guards = MoveGuards {
+            protected_orgs: &none,
+            move_from_orgs: &none,
+        };
+        let Plan::Move { action, .. } = plan_user(
+            "a@x.com",
+            Some(&user("g-default", true, false)),
+            &org(),
+            guards,
+        ) else {
+            panic!("expected a move")
+        };
+        let Action::MoveUser {
+            from_org_guid,
+            to_org_guid,
+            applied,
+            ..
+        } = action;
+        assert_eq!(
+            (from_org_guid.as_str(), to_org_guid.as_str(), applied),
+            ("g-default", "g-ws", false)
+        );
+    }
+
+    fn target(user: Option<&str>) -> Target {
+        Target {
+            workspace_id: WorkspaceId::parse("ws-abc12345").unwrap(),
+            directory_id: Some(DirectoryId::parse("d-1234567890").unwrap()),
+            user_name: user.map(str::to_string),
+            origin: Origin::Creation,
+            described: None,
+        }
+    }
+
+    fn info(user: &str, os: Option<&str>, dir: &str) -> WorkspaceInfo {
+        WorkspaceInfo {
+            workspace_id: "ws-abc12345".into(),
+            directory_id: Some(dir.into()),
+            user_name: Some(user.into()),
+            operating_system: os.map(str::to_string),
+            state: None,
+        }
+    }
+
+    #[test]
+    fn identify_table() {
+        // DescribeWorkspaces wins over the event.
+        let id = identify(
+            &target(Some("stale")),
+            Some(&info("real", None, "d-abcdef0123")),
+        )
+        .unwrap();
+        assert_eq!(
+            (id.user.as_str(), id.directory_id.unwrap().as_str()),
+            ("real", "d-abcdef0123")
+        );
+        // Not visible yet: the event's hints.
+        let id = identify(&target(Some("asmith")), None).unwrap();
+        assert_eq!(
+            (id.user.as_str(), id.directory_id.unwrap().as_str()),
+            ("asmith", "d-1234567890")
+        );
+        // Nothing to go on: retryable failure.
+        assert!(matches!(
+            identify(&target(None), None),
+            Err(Outcome::Failed {
+                retryable: true,
+                ..
+            })
+        ));
+        // Not Windows: skipped.
+        assert!(matches!(
+            identify(
+                &target(None),
+                Some(&info("x", Some("UBUNTU_22_04"), "d-abcdef0123"))
+            ),
+            Err(Outcome::Done {
+                status: Status::Skipped,
+                ..
+            })
+        ));
+        // A bad directory id from AWS: permanent failure.
+        assert!(matches!(
+            identify(&target(None), Some(&info("x", None, "bad"))),
+            Err(Outcome::Failed {
+                retryable: false,
+                ..
+            })
+        ));
+    }
+}

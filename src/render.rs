@@ -1,0 +1,134 @@
+//! The CLI's output: a table for people, JSON for machines.
+
+use crate::app::InvocationFailure;
+use crate::domain::report::InvocationReport;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+/// What to print on standard output for a (possibly failed) fleet run.
+pub fn report(
+    format: OutputFormat,
+    report: &InvocationReport,
+    failure: Option<&InvocationFailure>,
+) -> String {
+    if format == OutputFormat::Json {
+        let value = match failure {
+            Some(f) => f.to_json(),
+            None => serde_json::to_value(report).unwrap_or_default(),
+        };
+        return format!(
+            "{}\n",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+    }
+    let mut out = String::new();
+    if !report.workspaces.is_empty() {
+        let rows: Vec<[String; 5]> = report
+            .workspaces
+            .iter()
+            .map(|w| {
+                [
+                    w.workspace_id.clone().unwrap_or_else(|| "-".into()),
+                    w.workspaces_user.clone().unwrap_or_else(|| "-".into()),
+                    w.code42_username.clone().unwrap_or_else(|| "-".into()),
+                    w.status.as_str().to_string(),
+                    w.error
+                        .clone()
+                        .or_else(|| w.reason.clone())
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        let header = ["WORKSPACE", "USER", "CODE42 USERNAME", "STATUS", "DETAIL"].map(String::from);
+        out.push_str(&table(&header, &rows));
+        out.push('\n');
+    }
+    if let Some(org) = &report.org {
+        out.push_str(&format!(
+            "org {} ({}, id {}): {} — {}\n",
+            org.org_name,
+            org.org_guid,
+            org.legacy_org_id,
+            org.status.as_str(),
+            org.finding
+        ));
+        for p in &org.policies {
+            if let Some(items) = &p.would_write {
+                out.push_str(&format!(
+                    "  {} would write {} = [{}] (locked)\n",
+                    p.policy,
+                    p.setting_key,
+                    items.join(", ")
+                ));
+            }
+        }
+    }
+    let s = &report.summary;
+    out.push_str(&format!(
+        "{} WorkSpace(s): {} configured, {} compliant, {} drift, {} skipped, {} deferred, {} failed ({})\n",
+        s.total, s.configured, s.compliant, s.drift, s.skipped, s.deferred, s.failed, report.mode
+    ));
+    if let Some(n) = report.enqueued {
+        out.push_str(&format!("{n} WorkSpace(s) sent to the work queue\n"));
+    }
+    if let Some(note) = &report.note {
+        out.push_str(note);
+        out.push('\n');
+    }
+    out
+}
+
+/// Left-aligned columns, the last one free.
+fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| {
+            rows.iter()
+                .chain([header])
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in [header].into_iter().chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::report::{Status, Summary, WorkspaceReport};
+
+    #[test]
+    fn table_aligns_columns_and_counts_statuses() {
+        let mut r = InvocationReport::new("verify", "verify");
+        r.workspaces = vec![
+            WorkspaceReport::new(Some("ws-a"), Status::Compliant),
+            WorkspaceReport::new(Some("ws-bbbbbb"), Status::Deferred).with_reason("later"),
+        ];
+        r.summary = Summary::of(&r.workspaces);
+        let text = report(OutputFormat::Table, &r, None);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("WORKSPACE  USER"), "{text}");
+        assert_eq!(lines[0].find("STATUS"), lines[2].find("deferred"), "{text}");
+        assert!(text.contains("2 WorkSpace(s): 0 configured, 1 compliant, 0 drift, 0 skipped, 1 deferred, 0 failed (verify)"));
+        let json: serde_json::Value =
+            serde_json::from_str(&report(OutputFormat::Json, &r, None)).unwrap();
+        assert_eq!(json["workspaces"][1]["status"], "deferred");
+    }
+}
