@@ -8,6 +8,10 @@ use crate::domain::policy::{OrgPolicy, WatchPaths};
 use crate::domain::username::UsernameMapping;
 use crate::error::ConfigError;
 
+/// Code42 publishes no rate limits for these endpoints: a conservative
+/// per-process default, well under what a fleet run at concurrency 4 needs.
+pub const DEFAULT_MAX_RPS: u32 = 20;
+
 pub const DEFAULT_WATCH_PATHS_KEY: &str = "device_fileForensics_watchPaths_included";
 
 /// `verify` reads everything and writes nothing. It is a ceiling: nothing in
@@ -76,6 +80,10 @@ pub struct Config {
     pub work_queue_url: Option<String>,
     /// Moves one run may make (or queue) at most; payloads and flags may set their own.
     pub max_moves: usize,
+    /// Code42 requests per second for the whole process (0: no client-side limit).
+    pub max_rps: u32,
+    /// The secret is re-read at least this often (credential rotation).
+    pub secret_max_age: Duration,
 }
 
 impl Config {
@@ -237,6 +245,14 @@ impl Config {
             concurrency: number(&get, "CODE42_CONCURRENCY", 4, 1)? as usize,
             work_queue_url: get("WORK_QUEUE_URL"),
             max_moves: number(&get, "CODE42_MAX_MOVES", DEFAULT_MAX_MOVES as u64, 0)? as usize,
+            max_rps: number(&get, "CODE42_MAX_RPS", DEFAULT_MAX_RPS as u64, 0)?.min(u32::MAX as u64)
+                as u32,
+            secret_max_age: Duration::from_secs(number(
+                &get,
+                "CODE42_SECRET_REFRESH_SECONDS",
+                900,
+                1,
+            )?),
         })
     }
 }
@@ -348,7 +364,7 @@ mod tests {
         assert_eq!(c.allowed_hosts, vec!["code42.internal.example"]);
         assert_eq!(c.org_check_ttl, Duration::ZERO);
         assert_eq!(
-            c.username.map("bob", "d-1", None).unwrap(),
+            c.username.map("bob", "d-12345678", None).unwrap(),
             "bob@example.com"
         );
     }

@@ -103,6 +103,14 @@ pub enum Code42Error {
         attempts: u32,
         detail: String,
     },
+    #[error(
+        "Code42 {method} {path} answered with a redirect (HTTP {status}), which is never followed: check api_url / console_url in the secret"
+    )]
+    Redirected {
+        method: String,
+        path: String,
+        status: u16,
+    },
     #[error("Code42 {method} {path} answered HTTP {status}: {excerpt}")]
     Rejected {
         method: String,
@@ -186,6 +194,10 @@ pub enum InvocationError {
         readback: String,
         finding: String,
     },
+    #[error(
+        "the org's settings drifted and cannot be repaired automatically: {finding}; fix them by hand, then run verify"
+    )]
+    OrgNotRepaired { finding: String },
     #[error("{0}")]
     Aws(#[from] AwsError),
     #[error(

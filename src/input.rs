@@ -38,7 +38,7 @@ pub enum Input {
     Fleet(FleetRequest),
 }
 
-/// The manual payload, e.g. `{"action": "verify", "directory_ids": ["d-123"]}`.
+/// The manual payload, e.g. `{"action": "verify", "directory_ids": ["d-12345678"]}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ManualPayload {
@@ -559,21 +559,21 @@ mod tests {
     fn work_message_round_trips_in_the_documented_shape() {
         let m = WorkMessage {
             workspace_id: "ws-abc".into(),
-            directory_id: Some("d-123".into()),
+            directory_id: Some("d-12345678".into()),
             user_name: None,
             reason: Origin::Reconcile,
         };
         let json = serde_json::to_value(&m).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"workspace_id": "ws-abc", "directory_id": "d-123", "reason": "reconcile"})
+            serde_json::json!({"workspace_id": "ws-abc", "directory_id": "d-12345678", "reason": "reconcile"})
         );
         assert_eq!(serde_json::from_value::<WorkMessage>(json).unwrap(), m);
     }
 
     #[test]
     fn manual_payloads_become_fleet_requests() {
-        let v = serde_json::json!({"action": "backfill", "directory_ids": ["d-123abc"], "dry_run": true, "max_moves": 100});
+        let v = serde_json::json!({"action": "backfill", "directory_ids": ["d-123abc00"], "dry_run": true, "max_moves": 100});
         let Input::Fleet(r) = parse_input(&v).unwrap() else {
             panic!()
         };
@@ -581,7 +581,7 @@ mod tests {
             (r.action, r.dry_run, r.max_moves, r.enqueue),
             (FleetAction::Backfill, true, 100, None)
         );
-        assert_eq!(r.filter.directory_ids[0].as_str(), "d-123abc");
+        assert_eq!(r.filter.directory_ids[0].as_str(), "d-123abc00");
         let Input::Fleet(r) = parse_input(&serde_json::json!({"action": "verify"})).unwrap() else {
             panic!()
         };
@@ -595,6 +595,49 @@ mod tests {
         let err = parse_input(&serde_json::json!({"action": "verify", "workspace_ids": ["ws-X"]}))
             .unwrap_err();
         assert!(err.to_string().contains("workspace_ids"), "{err}");
+    }
+
+    #[test]
+    fn identity_center_directories_are_accepted_everywhere_ids_are_read() {
+        const IDC: &str = "wsd-abcz12345";
+        let mut creation = event("create-workspaces.json");
+        creation["detail"]["responseElements"]["pendingRequests"][0]["directoryId"] = IDC.into();
+        creation["detail"]["responseElements"]["pendingRequests"][0]["userName"] =
+            "jane@corp.example.com".into();
+        let Input::CreateWorkspaces(call) = parse_input(&creation).unwrap() else {
+            panic!()
+        };
+        assert_eq!(call.targets[0].directory_id.as_ref().unwrap().as_str(), IDC);
+        let mut login = event("workspaces-access.json");
+        login["detail"]["directoryId"] = IDC.into();
+        let Input::Access(t) = parse_input(&login).unwrap() else {
+            panic!()
+        };
+        assert_eq!(t.directory_id.unwrap().as_str(), IDC);
+        let body = serde_json::json!({"workspace_id": "ws-abc123", "directory_id": IDC, "reason": "backfill"});
+        let batch = serde_json::json!({"Records": [{"messageId": "m1", "body": body.to_string()}]});
+        let Input::SqsBatch(items) = parse_input(&batch).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            items[0].work.as_ref().unwrap()[0]
+                .directory_id
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            IDC
+        );
+        let Input::Fleet(r) =
+            parse_input(&serde_json::json!({"action": "verify", "directory_ids": [IDC]})).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(r.filter.directory_ids[0].as_str(), IDC);
+        // Anything else is still refused, naming the field.
+        creation["detail"]["responseElements"]["pendingRequests"][0]["directoryId"] =
+            "wsd-X".into();
+        let err = parse_input(&creation).unwrap_err().to_string();
+        assert!(err.contains("pendingRequests[0].directoryId"), "{err}");
     }
 
     #[test]

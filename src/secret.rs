@@ -94,7 +94,14 @@ impl Code42Secret {
             Some(u) => {
                 checked_url(&u, allowed_hosts).map_err(|p| field_error("console_url", &p))?
             }
-            None => derive_console_url(&api_url),
+            None => {
+                checked_url(derive_console_url(&api_url).as_str(), allowed_hosts).map_err(|p| {
+                    field_error(
+                        "console_url",
+                        &format!("is not set and the console host derived from api_url {p}"),
+                    )
+                })?
+            }
         };
         let token = string_field(&fields, "token").map_err(|p| field_error("token", p))?;
         let client_id =
@@ -157,7 +164,8 @@ fn checked_url(raw: &str, allowed_hosts: &[String]) -> Result<Url, String> {
     let code42 = host == "code42.com" || host.ends_with(".code42.com");
     let allowed = match url.scheme() {
         "https" => code42 || loopback || allowed_hosts.contains(&host),
-        "http" => loopback || allowed_hosts.contains(&host),
+        // Plain http only to this machine, whatever the allow-list says.
+        "http" => loopback,
         _ => false,
     };
     if !allowed {
@@ -178,7 +186,7 @@ fn derive_console_url(api_url: &Url) -> Url {
     let mut url = api_url.clone();
     if let Some(host) = api_url.host_str()
         && let Some(rest) = host.strip_prefix("api.")
-        && rest.ends_with("code42.com")
+        && rest.ends_with(".code42.com")
     {
         let _ = url.set_host(Some(&format!("console.{rest}")));
     }
@@ -287,6 +295,33 @@ mod tests {
         let raw = r#"{"api_url":"https://code42.proxy.example","token":"t"}"#;
         assert!(parse(raw).is_err());
         assert!(Code42Secret::parse("id", raw, &["code42.proxy.example".to_string()]).is_ok());
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback_even_for_allowed_hosts() {
+        let raw = r#"{"api_url":"http://code42.proxy.example","token":"t"}"#;
+        let err = Code42Secret::parse("id", raw, &["code42.proxy.example".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"api_url\""), "{err}");
+    }
+
+    #[test]
+    fn a_derived_console_host_passes_the_same_host_policy() {
+        // An allowed API host whose derived console host is not allowed.
+        let raw = r#"{"api_url":"https://api.code42.proxy.example","token":"t"}"#;
+        let allowed = ["api.code42.proxy.example".to_string()];
+        assert!(
+            Code42Secret::parse("id", raw, &allowed).is_ok(),
+            "no derivation off code42.com"
+        );
+        let raw = r#"{"api_url":"https://api.evil-code42.com","token":"t"}"#;
+        let allowed = ["api.evil-code42.com".to_string()];
+        let s = Code42Secret::parse("id", raw, &allowed).unwrap();
+        assert_eq!(
+            s.console_url, s.api_url,
+            "not derived from a look-alike domain"
+        );
     }
 
     #[test]

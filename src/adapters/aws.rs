@@ -246,8 +246,8 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let pages = [
-            r#"{"Workspaces":[{"WorkspaceId":"ws-page1","DirectoryId":"d-1","UserName":"a"}],"NextToken":"token-2"}"#,
-            r#"{"Workspaces":[{"WorkspaceId":"ws-page2","DirectoryId":"d-1","UserName":"b"}]}"#,
+            r#"{"Workspaces":[{"WorkspaceId":"ws-page1","DirectoryId":"d-12345678","UserName":"a"}],"NextToken":"token-2"}"#,
+            r#"{"Workspaces":[{"WorkspaceId":"ws-page2","DirectoryId":"d-12345678","UserName":"b"}]}"#,
         ];
         let server = tokio::spawn(async move {
             let mut bodies = Vec::new();

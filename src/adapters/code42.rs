@@ -9,8 +9,11 @@
 //! secret) before it is an error. Moves are never blindly re-sent: the
 //! caller re-reads the user first.
 
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex as StdMutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Deserialize;
@@ -28,7 +31,11 @@ use crate::secret::{Code42Secret, Credentials, Redacted};
 
 const MAX_ATTEMPTS: u32 = 3;
 const MAX_RATE_LIMITED_ATTEMPTS: u32 = 4;
+/// Full-jitter exponential backoff: a random wait up to BACKOFF × 2^(attempt-1), at most BACKOFF_CAP.
 const BACKOFF: Duration = Duration::from_millis(200);
+const BACKOFF_CAP: Duration = Duration::from_secs(10);
+/// No Code42 answer this tool reads is near this size; a bigger one is refused.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Refresh tokens this long before Code42 says they expire.
 const TOKEN_EARLY_REFRESH: Duration = Duration::from_secs(60);
 /// Do not start a request with less time than this left.
@@ -57,8 +64,12 @@ pub struct Code42Client {
     /// Spellings of the settings resource to try, in order.
     settings_paths: StdMutex<Vec<&'static str>>,
     request_timeout: Duration,
+    /// One limit on requests per second for every task of the process.
+    limiter: Option<DefaultDirectRateLimiter>,
     secrets: Arc<dyn SecretSource>,
-    secret: Mutex<Option<Arc<Code42Secret>>>,
+    /// The parsed secret and when it was read (re-read after `secret_max_age`).
+    secret: Mutex<Option<(Arc<Code42Secret>, Instant)>>,
+    secret_max_age: Duration,
     gateway_token: Mutex<Option<Token>>,
     console_token: Mutex<Option<Token>>,
 }
@@ -79,6 +90,8 @@ impl Code42Client {
     pub fn new(config: &Config, secrets: Arc<dyn SecretSource>) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            // A redirect is never followed: a 302 on POST .../move must not become a GET elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("workspaces-code42/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let settings_paths = match config.settings_path.as_deref() {
@@ -95,8 +108,11 @@ impl Code42Client {
             settings_token: config.settings_token,
             settings_paths: StdMutex::new(settings_paths),
             request_timeout: config.request_timeout,
+            limiter: NonZeroU32::new(config.max_rps)
+                .map(|rps| RateLimiter::direct(Quota::per_second(rps))),
             secrets,
             secret: Mutex::new(None),
+            secret_max_age: config.secret_max_age,
             gateway_token: Mutex::new(None),
             console_token: Mutex::new(None),
         })
@@ -109,9 +125,14 @@ impl Code42Client {
         }
     }
 
+    /// The secret, re-read when asked (after a 401), and in any case once it
+    /// is older than `secret_max_age`, so a rotation never needs a redeploy.
     async fn secret(&self, reload: bool) -> Result<Arc<Code42Secret>, Code42Error> {
         let mut cached = self.secret.lock().await;
-        if let (false, Some(secret)) = (reload, cached.as_ref()) {
+        if let Some((secret, read_at)) = cached.as_ref()
+            && !reload
+            && read_at.elapsed() < self.secret_max_age
+        {
             return Ok(secret.clone());
         }
         let raw = self.secrets.fetch().await?;
@@ -120,7 +141,14 @@ impl Code42Client {
             &raw,
             &self.allowed_hosts,
         )?);
-        *cached = Some(secret.clone());
+        if let Some((old, _)) = cached.as_ref()
+            && old.credentials != secret.credentials
+        {
+            tracing::info!("the Code42 credentials in the secret changed; dropping cached tokens");
+            *self.gateway_token.lock().await = None;
+            *self.console_token.lock().await = None;
+        }
+        *cached = Some((secret.clone(), Instant::now()));
         Ok(secret)
     }
 
@@ -231,9 +259,15 @@ impl Code42Session<'_> {
                     "the invocation ran out of time".to_string(),
                 ));
             }
-            let timeout = remaining.min(self.client.request_timeout);
+            if !self.rate_limit_permit().await {
+                return Err(unreachable(
+                    attempt - 1,
+                    "the invocation ran out of time waiting for the client-side rate limit (CODE42_MAX_RPS)".to_string(),
+                ));
+            }
+            let timeout = self.remaining().min(self.client.request_timeout);
             let result = build(timeout).timeout(timeout).send().await;
-            let backoff = BACKOFF * 2u32.pow(attempt.saturating_sub(1));
+            let backoff = full_jitter(attempt);
             let response = match result {
                 Ok(r) => r,
                 Err(e) => {
@@ -254,8 +288,8 @@ impl Code42Session<'_> {
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                let wait = retry_after.map(Duration::from_secs).unwrap_or(backoff);
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                let wait = retry_after.unwrap_or(backoff);
                 if rate_limited < MAX_RATE_LIMITED_ATTEMPTS && self.wait_if_time_allows(wait).await
                 {
                     tracing::info!(%method, path, wait_ms = wait.as_millis() as u64, "Code42 rate limited; waiting as asked");
@@ -265,12 +299,26 @@ impl Code42Session<'_> {
                 return Err(Code42Error::RateLimited {
                     method: method.to_string(),
                     path: path.to_string(),
-                    retry_after,
+                    retry_after: retry_after.map(|d| d.as_secs()),
                 });
             }
-            let body = match response.bytes().await {
-                Ok(b) => b.to_vec(),
-                Err(e) => {
+            if status.is_redirection() {
+                return Err(Code42Error::Redirected {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    status: status.as_u16(),
+                });
+            }
+            let body = match read_bounded(response).await {
+                Ok(b) => b,
+                Err(BodyError::TooLarge) => {
+                    return Err(protocol(
+                        method,
+                        path,
+                        &format!("the response body is larger than {MAX_BODY_BYTES} bytes"),
+                    ));
+                }
+                Err(BodyError::Transport(e)) => {
                     if retry_failures
                         && attempt < MAX_ATTEMPTS
                         && self.wait_if_time_allows(backoff).await
@@ -304,15 +352,50 @@ impl Code42Session<'_> {
         }
     }
 
-    async fn token(&self, kind: TokenKind, secret: &Code42Secret) -> Result<Redacted, Code42Error> {
-        let (client_id, client_secret) = match &secret.credentials {
-            Credentials::Token(t) => return Ok(t.clone()),
-            Credentials::ApiClient { id, secret } => (id, secret),
-        };
-        let mut slot = self.client.token_slot(kind).lock().await;
-        if let Some(token) = slot.as_ref().filter(|t| t.refresh_at > Instant::now()) {
-            return Ok(token.value.clone());
+    /// The secret and a token of `kind`: cached until shortly before it
+    /// expires. A token endpoint's 401 gets one re-read of the secret (the
+    /// client secret may have been rotated) before it is an error.
+    async fn token(&self, kind: TokenKind) -> Result<(Arc<Code42Secret>, Redacted), Code42Error> {
+        let mut reloaded = false;
+        loop {
+            let secret = self.client.secret(reloaded).await?;
+            let (client_id, client_secret) = match &secret.credentials {
+                Credentials::Token(t) => return Ok((secret.clone(), t.clone())),
+                Credentials::ApiClient { id, secret } => (id.clone(), secret.clone()),
+            };
+            let mut slot = self.client.token_slot(kind).lock().await;
+            if let Some(token) = slot.as_ref().filter(|t| t.refresh_at > Instant::now()) {
+                return Ok((secret, token.value.clone()));
+            }
+            match self
+                .fetch_token(kind, &secret, &client_id, &client_secret)
+                .await
+            {
+                Ok(token) => {
+                    let value = token.value.clone();
+                    *slot = Some(token);
+                    return Ok((secret, value));
+                }
+                Err(Code42Error::Unauthorized { .. }) if !reloaded => {
+                    tracing::info!(
+                        ?kind,
+                        "the token endpoint refused the credentials; re-reading the secret once"
+                    );
+                    *slot = None;
+                    reloaded = true;
+                }
+                Err(e) => return Err(e),
+            }
         }
+    }
+
+    async fn fetch_token(
+        &self,
+        kind: TokenKind,
+        secret: &Code42Secret,
+        client_id: &str,
+        client_secret: &Redacted,
+    ) -> Result<Token, Code42Error> {
         let (url, path) = match kind {
             TokenKind::Gateway => (endpoint(&secret.api_url, &["v1", "oauth"]), "/v1/oauth"),
             TokenKind::Console => {
@@ -367,17 +450,15 @@ impl Code42Session<'_> {
         let lifetime = expires_in
             .checked_sub(TOKEN_EARLY_REFRESH)
             .unwrap_or(expires_in / 2);
-        let value = Redacted::new(access);
-        *slot = Some(Token {
-            value: value.clone(),
-            refresh_at: Instant::now() + lifetime,
-        });
         tracing::debug!(
             ?kind,
             expires_in_s = expires_in.as_secs(),
             "fetched a Code42 token"
         );
-        Ok(value)
+        Ok(Token {
+            value: Redacted::new(access),
+            refresh_at: Instant::now() + lifetime,
+        })
     }
 
     /// An authenticated API call. `settings`: a console resource (host and
@@ -394,22 +475,16 @@ impl Code42Session<'_> {
         let idempotent = method != Method::POST;
         let mut reauthenticated = false;
         loop {
-            let secret = self.client.secret(false).await?;
-            let (base, kind) = if settings {
-                let base = match self.client.settings_host {
-                    SettingsHost::Console => &secret.console_url,
-                    SettingsHost::Api => &secret.api_url,
-                };
-                let kind = match self.client.settings_token {
-                    SettingsToken::Console => TokenKind::Console,
-                    SettingsToken::Gateway => TokenKind::Gateway,
-                };
-                (base, kind)
-            } else {
-                (&secret.api_url, TokenKind::Gateway)
+            let kind = match (settings, self.client.settings_token) {
+                (true, SettingsToken::Console) => TokenKind::Console,
+                _ => TokenKind::Gateway,
+            };
+            let (secret, token) = self.token(kind).await?;
+            let base = match (settings, self.client.settings_host) {
+                (true, SettingsHost::Console) => &secret.console_url,
+                _ => &secret.api_url,
             };
             let url = endpoint(base, segments);
-            let token = self.token(kind, &secret).await?;
             let reply = self
                 .send_retrying(&method, &path, idempotent, true, |_| {
                     let mut req = self
@@ -667,6 +742,60 @@ impl Code42 for Code42Session<'_> {
     }
 }
 
+impl Code42Session<'_> {
+    /// Wait for the process-wide rate limit; false if that would pass the deadline.
+    async fn rate_limit_permit(&self) -> bool {
+        let Some(limiter) = &self.client.limiter else {
+            return true;
+        };
+        let budget = self.remaining().saturating_sub(MIN_REQUEST_TIME);
+        tokio::time::timeout(budget, limiter.until_ready())
+            .await
+            .is_ok()
+    }
+}
+
+/// A random wait in [0, min(cap, base × 2^(attempt-1))] ("full jitter").
+fn full_jitter(attempt: u32) -> Duration {
+    let ceiling = BACKOFF
+        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+        .min(BACKOFF_CAP);
+    ceiling.mul_f64(fastrand::f64())
+}
+
+/// `Retry-After` as delay-seconds or as an HTTP date (RFC 9110 §10.2.3).
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+enum BodyError {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
+/// The body, refused once it grows past MAX_BODY_BYTES.
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// `base` + path segments, each percent-encoded (ids cannot change the path).
 fn endpoint(base: &Url, segments: &[&str]) -> Url {
     let mut url = base.clone();
@@ -730,6 +859,29 @@ mod tests {
             endpoint(&prefixed, &["v1", "orgs"]).as_str(),
             "http://127.0.0.1:9/prefix/v1/orgs"
         );
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn backoff_grows_with_the_attempt_and_is_capped() {
+        let max_of = |attempt| (0..200).map(|_| full_jitter(attempt)).max().unwrap();
+        assert!(max_of(1) <= BACKOFF);
+        assert!(max_of(4) > BACKOFF, "attempt 4 may wait up to 1.6 s");
+        assert!(max_of(30) <= BACKOFF_CAP);
     }
 
     #[test]

@@ -351,3 +351,102 @@ async fn verify_payload_reads_the_setting_even_after_a_recent_compliant_check() 
     assert_eq!(out.report.org.unwrap().status, Status::Drift);
     assert_eq!(app.code42.0.lock().unwrap().setting_reads, 2);
 }
+
+#[tokio::test]
+async fn an_identity_center_workspace_is_mapped_by_its_upn_and_moved() {
+    let mut ws = workspaces(&[("ws-idc12345", "jane@corp.example.com", "WINDOWS_10")]);
+    ws.workspaces.get_mut("ws-idc12345").unwrap().directory_id = Some("wsd-abcz12345".into());
+    let app = app(
+        config(&[]),
+        ws,
+        code42(
+            vec![user("9", "jane@corp.example.com", "guid-default")],
+            Some(COMPLIANT),
+        ),
+    );
+    let report = app
+        .fleet(&backfill(1, false), deadline(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(statuses(&report), [Status::Configured]);
+    assert_eq!(
+        report.workspaces[0].code42_username.as_deref(),
+        Some("jane@corp.example.com")
+    );
+    assert_eq!(
+        report.workspaces[0].directory_id.as_deref(),
+        Some("wsd-abcz12345")
+    );
+}
+
+#[tokio::test]
+async fn an_unparsable_setting_is_reported_as_drift_and_never_rewritten_while_users_still_move() {
+    let app = app(
+        config(&[]),
+        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "asmith@corp.example.com", "guid-default")],
+            Some("[:main, 'D:]"),
+        ),
+    );
+    let out = app
+        .handle(&event("create-workspaces.json"), deadline())
+        .await
+        .unwrap();
+    let org = out.report.org.as_ref().unwrap();
+    assert_eq!(org.status, Status::Drift);
+    assert!(org.finding.contains("[:main, 'D:]"), "{}", org.finding);
+    assert_eq!(statuses(&out.report), [Status::Configured]);
+    let s = app.code42.0.lock().unwrap();
+    assert_eq!((s.puts, s.moves), (0, 1));
+}
+
+#[tokio::test]
+async fn an_apostrophe_in_a_customer_path_is_kept_and_a_second_run_writes_nothing() {
+    let app = app(
+        config(&[]),
+        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "asmith@corp.example.com", WS_ORG)],
+            Some("['C:/Users/O'Brien/']"),
+        ),
+    );
+    app.handle(&event("create-workspaces.json"), deadline())
+        .await
+        .unwrap();
+    let stored = app.code42.0.lock().unwrap().setting.clone().unwrap();
+    assert_eq!(stored.raw, "['C:/Users/O'Brien/', ':main', 'D:']");
+    // A fresh container (no cache) reads it back as compliant: no second write.
+    let fresh = super::App::new(
+        config(&[]),
+        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
+        code42(vec![user("1", "asmith@corp.example.com", WS_ORG)], None),
+        Some(FakeQueue::default()),
+    );
+    fresh.code42.0.lock().unwrap().setting = Some(stored);
+    fresh
+        .handle(&event("create-workspaces.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(fresh.code42.0.lock().unwrap().puts, 0);
+}
+
+#[tokio::test]
+async fn the_schedule_fails_when_org_drift_cannot_be_repaired() {
+    let app = app(
+        config(&[]),
+        workspaces(&[("ws-a", "a", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "a@corp.example.com", WS_ORG)],
+            Some("[:main, 'D:]"),
+        ),
+    );
+    let schedule = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+    let failure = app.handle(&schedule, deadline()).await.unwrap_err();
+    assert!(
+        matches!(failure.error, InvocationError::OrgNotRepaired { .. }),
+        "{}",
+        failure.error
+    );
+    assert_eq!(app.code42.0.lock().unwrap().puts, 0);
+}

@@ -182,7 +182,7 @@ pub fn workspaces(entries: &[(&str, &str, &str)]) -> FakeWorkspaces {
                     id.to_string(),
                     WorkspaceInfo {
                         workspace_id: id.to_string(),
-                        directory_id: Some("d-1".into()),
+                        directory_id: Some("d-12345678".into()),
                         user_name: Some(user.to_string()),
                         operating_system: (!os.is_empty()).then(|| os.to_string()),
                         state: Some("AVAILABLE".into()),
@@ -190,7 +190,7 @@ pub fn workspaces(entries: &[(&str, &str, &str)]) -> FakeWorkspaces {
                 )
             })
             .collect(),
-        directories: HashMap::from([("d-1".to_string(), "corp.example.com".to_string())]),
+        directories: HashMap::from([("d-12345678".to_string(), "corp.example.com".to_string())]),
         describe_calls: Mutex::new(0),
     }
 }
@@ -208,7 +208,7 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
 pub fn target(id: &str, user: Option<&str>) -> Target {
     Target {
         workspace_id: WorkspaceId::parse(id).unwrap(),
-        directory_id: Some(DirectoryId::parse("d-1").unwrap()),
+        directory_id: Some(DirectoryId::parse("d-12345678").unwrap()),
         user_name: user.map(str::to_string),
         origin: Origin::Creation,
         described: None,

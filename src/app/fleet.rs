@@ -226,6 +226,14 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
             report.org = org.org.or(report.org);
         }
+        // Never report drift and succeed: the failure alarm must fire.
+        if let Some(org) = report.org.as_ref().filter(|o| o.status == Status::Drift) {
+            let finding = org.finding.clone();
+            return Err(InvocationFailure::new(
+                InvocationError::OrgNotRepaired { finding },
+                Some(report),
+            ));
+        }
         let cap = self.config.max_moves;
         let (sent, held) = self
             .queue_within_cap(&report, targets, cap, Origin::Reconcile)

@@ -125,6 +125,14 @@ impl<C: Code42> OrgCheck<'_, C> {
         if finding.compliant() {
             return Ok(report);
         }
+        if !finding.rewritable() {
+            // Never write over a value we cannot read back item for item.
+            let raw = before.as_ref().map(|b| b.raw.as_str()).unwrap_or_default();
+            tracing::error!(org = %org.guid, key, raw, finding = %report.finding, "org setting cannot be parsed; left as it is");
+            report.status = Status::Drift;
+            report.finding = format!("{}; stored value: {raw:?}", report.finding);
+            return Ok(report);
+        }
         let items = policy.merge(before.as_ref());
         if self.mode == Mode::Verify {
             tracing::warn!(org = %org.guid, key, finding = %report.finding, "org setting drifted (verify mode: not changed)");

@@ -4,30 +4,35 @@ use std::fmt;
 
 /// Why an identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {kind} {value:?}: expected {prefix} followed by lowercase letters and digits")]
+#[error("invalid {kind} {value:?}: expected {expected}")]
 pub struct InvalidId {
     pub kind: &'static str,
-    pub prefix: &'static str,
+    pub expected: &'static str,
     pub value: String,
 }
 
-fn validate(value: &str, prefix: &'static str, kind: &'static str) -> Result<String, InvalidId> {
-    let rest = value.strip_prefix(prefix).unwrap_or("");
-    let ok = !rest.is_empty()
-        && rest.len() <= 64
-        && rest
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if ok {
-        Ok(value.to_string())
-    } else {
-        Err(InvalidId {
-            kind,
-            prefix,
-            // Bounded, so a hostile event cannot flood the logs.
-            value: value.chars().take(80).collect(),
-        })
+/// `prefix` followed by `min..=max` characters accepted by `allowed`.
+fn shaped(value: &str, prefix: &str, min: usize, max: usize, allowed: fn(u8) -> bool) -> bool {
+    value
+        .strip_prefix(prefix)
+        .is_some_and(|rest| (min..=max).contains(&rest.len()) && rest.bytes().all(allowed))
+}
+
+fn refused(value: &str, kind: &'static str, expected: &'static str) -> InvalidId {
+    InvalidId {
+        kind,
+        expected,
+        // Bounded, so a hostile event cannot flood the logs.
+        value: value.chars().take(80).collect(),
     }
+}
+
+fn lower_alnum(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
+}
+
+fn lower_hex(b: u8) -> bool {
+    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
 }
 
 /// A WorkSpace id such as `ws-4xk2p9q7m`.
@@ -36,20 +41,43 @@ pub struct WorkspaceId(String);
 
 impl WorkspaceId {
     pub fn parse(value: &str) -> Result<Self, InvalidId> {
-        validate(value, "ws-", "WorkSpace id").map(Self)
+        if shaped(value, "ws-", 1, 64, lower_alnum) {
+            Ok(Self(value.to_string()))
+        } else {
+            Err(refused(
+                value,
+                "WorkSpace id",
+                "ws- followed by lowercase letters and digits",
+            ))
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-/// A directory id such as `d-9c67a1b2c3`.
+/// A directory id: `d-9c67a1b2c3` (AWS Directory Service) or `wsd-…`
+/// (IAM Identity Center, Microsoft Entra ID), as AWS's pattern
+/// `^(d-[0-9a-f]{8,63}$)|(wsd-[0-9a-z]{8,63}$)` says.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DirectoryId(String);
 
 impl DirectoryId {
     pub fn parse(value: &str) -> Result<Self, InvalidId> {
-        validate(value, "d-", "directory id").map(Self)
+        if shaped(value, "d-", 8, 63, lower_hex) || shaped(value, "wsd-", 8, 63, lower_alnum) {
+            Ok(Self(value.to_string()))
+        } else {
+            Err(refused(
+                value,
+                "directory id",
+                "d- and 8 to 63 hex digits, or wsd- and 8 to 63 lowercase letters and digits",
+            ))
+        }
+    }
+
+    /// An IAM Identity Center or Entra ID directory (not Active Directory).
+    pub fn is_identity_center(&self) -> bool {
+        self.0.starts_with("wsd-")
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -82,6 +110,8 @@ mod tests {
             DirectoryId::parse("d-9c67a1b2c3").unwrap().as_str(),
             "d-9c67a1b2c3"
         );
+        let idc = DirectoryId::parse("wsd-abcz1234x").unwrap();
+        assert!(idc.is_identity_center());
     }
 
     #[test]
@@ -92,12 +122,23 @@ mod tests {
             "ws-ABC",
             "ws-abc/../x",
             "ws-abc?x=1",
-            "d-123",
+            "d-12345678",
             "ws-abc def",
         ] {
             assert!(WorkspaceId::parse(bad).is_err(), "{bad:?} accepted");
         }
-        for bad in ["d-", "ws-abc", "d-9C67", "d-9c67%2f"] {
+        for bad in [
+            "d-",
+            "ws-abc",
+            "d-9C67",
+            "d-9c67%2f",
+            "d-1234567",
+            "d-123456789g",
+            "wsd-abc",
+            "wsd-ABCDEFGHI",
+            "wsd-abcdefgh/",
+            "wsx-abcdefgh",
+        ] {
             assert!(DirectoryId::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -106,5 +147,7 @@ mod tests {
     fn error_names_the_kind_and_shape() {
         let err = WorkspaceId::parse("wsX").unwrap_err().to_string();
         assert!(err.contains("WorkSpace id") && err.contains("ws-"), "{err}");
+        let err = DirectoryId::parse("x").unwrap_err().to_string();
+        assert!(err.contains("wsd-") && err.contains("d-"), "{err}");
     }
 }

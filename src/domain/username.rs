@@ -17,7 +17,7 @@ pub struct UsernameMapping {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MappingError {
     #[error(
-        "the username template uses {{directory_name}} but directory {0} has no DNS name in WorkSpaces"
+        "the username template uses {{directory_name}} but directory {0} has no DNS name in WorkSpaces (IAM Identity Center and Entra ID directories often have none): set CODE42_USERNAME_DOMAIN or CODE42_USERNAME_TEMPLATE"
     )]
     NoDirectoryName(String),
     #[error("the WorkSpace has no user name")]
@@ -94,7 +94,8 @@ mod tests {
     fn default_is_user_at_directory_dns_name() {
         let m = UsernameMapping::new(None, None).unwrap();
         assert_eq!(
-            m.map("asmith", "d-1", Some("corp.example.com")).unwrap(),
+            m.map("asmith", "d-12345678", Some("corp.example.com"))
+                .unwrap(),
             "asmith@corp.example.com"
         );
         assert!(m.needs_directory_name());
@@ -104,7 +105,7 @@ mod tests {
     fn upn_user_names_are_used_as_is() {
         let m = UsernameMapping::new(None, Some("example.com".into())).unwrap();
         assert_eq!(
-            m.map("Jane@Corp.com", "d-1", None).unwrap(),
+            m.map("Jane@Corp.com", "d-12345678", None).unwrap(),
             "Jane@Corp.com"
         );
     }
@@ -112,7 +113,10 @@ mod tests {
     #[test]
     fn fixed_domain_replaces_directory_name() {
         let m = UsernameMapping::new(None, Some("example.com".into())).unwrap();
-        assert_eq!(m.map("asmith", "d-1", None).unwrap(), "asmith@example.com");
+        assert_eq!(
+            m.map("asmith", "d-12345678", None).unwrap(),
+            "asmith@example.com"
+        );
         assert!(!m.needs_directory_name());
     }
 
@@ -120,7 +124,7 @@ mod tests {
     fn custom_template() {
         let m =
             UsernameMapping::new(Some("ws.{user}@{domain}".into()), Some("x.io".into())).unwrap();
-        assert_eq!(m.map("bob", "d-1", None).unwrap(), "ws.bob@x.io");
+        assert_eq!(m.map("bob", "d-12345678", None).unwrap(), "ws.bob@x.io");
     }
 
     #[test]
@@ -134,9 +138,12 @@ mod tests {
     fn missing_directory_name_or_user_is_an_error() {
         let m = UsernameMapping::new(None, None).unwrap();
         assert_eq!(
-            m.map("asmith", "d-1", None),
-            Err(MappingError::NoDirectoryName("d-1".into()))
+            m.map("asmith", "d-12345678", None),
+            Err(MappingError::NoDirectoryName("d-12345678".into()))
         );
-        assert_eq!(m.map("  ", "d-1", Some("x")), Err(MappingError::NoUser));
+        assert_eq!(
+            m.map("  ", "d-12345678", Some("x")),
+            Err(MappingError::NoUser)
+        );
     }
 }
