@@ -27,9 +27,11 @@ Oddities it keeps on purpose, because the real API has them (or may have them):
 Faults match by method, path prefix and an optional query substring
 ("query_contains"); "times": -1 means forever.
 
-Test hooks live under /_sim/ (no auth): state, counters, writes, faults,
-config (latency_ms, rate_limit_per_second, token_ttl_seconds, static_tokens),
-users, expire-tokens. Run it on its own:
+Test hooks live under /_sim/ (no auth): state, counters, writes, faults
+(status with "retry_after" or any "headers", "delay_ms", "drop" to close the
+connection unanswered), config (latency_ms, rate_limit_per_second,
+token_ttl_seconds, static_tokens), users, clients (rotate the API clients),
+expire-tokens, revoke-tokens. Run it on its own:
 
   python3 tools/code42_sim.py --seed tools/demo/code42-seed.json --port 4242
 """
@@ -38,6 +40,7 @@ import argparse
 import base64
 import json
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -221,8 +224,16 @@ class Handler(BaseHTTPRequestHandler):
         if fault:
             if fault.get("delay_ms"):
                 time.sleep(fault["delay_ms"] / 1000.0)
+            if fault.get("drop"):
+                # Close the connection without answering (a dropped connection).
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
             if fault.get("status"):
-                headers = {}
+                headers = dict(fault.get("headers") or {})
                 if fault.get("retry_after") is not None:
                     headers["Retry-After"] = str(fault["retry_after"])
                 return self.send(fault["status"], fault.get("body", {"error": "injected fault"}), headers)
@@ -435,6 +446,14 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_sim/users" and method == "POST":
                 st.users.append(data)
                 return self.send(200, data)
+            if path == "/_sim/clients" and method == "POST":
+                # Credential rotation: replace the API clients (id -> secret).
+                st.clients = {c["id"]: c["secret"] for c in data.get("clients", [])}
+                return self.send(200, {"clients": len(st.clients)})
+            if path == "/_sim/revoke-tokens" and method == "POST":
+                revoked = len(st.tokens)
+                st.tokens = {}
+                return self.send(200, {"revoked": revoked})
             if path == "/_sim/expire-tokens" and method == "POST":
                 st.tokens = {t: (kind, 0.0) for t, (kind, _) in st.tokens.items()}
                 return self.send(200, {"expired": len(st.tokens)})

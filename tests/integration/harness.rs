@@ -174,6 +174,18 @@ impl Sim {
         self.hook(reqwest::Method::POST, "config", Some(config))
             .await;
     }
+    pub async fn rotate_clients(&self, clients: Value) {
+        self.hook(
+            reqwest::Method::POST,
+            "clients",
+            Some(json!({"clients": clients})),
+        )
+        .await;
+    }
+    pub async fn revoke_tokens(&self) {
+        self.hook(reqwest::Method::POST, "revoke-tokens", None)
+            .await;
+    }
     pub async fn add_user(&self, user: Value) {
         self.hook(reqwest::Method::POST, "users", Some(user)).await;
     }

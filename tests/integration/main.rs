@@ -4,6 +4,7 @@
 mod architecture;
 mod fleet;
 mod harness;
+mod safety;
 
 use harness::*;
 use serde_json::{Value, json};

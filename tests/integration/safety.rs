@@ -1,0 +1,174 @@
+//! Safety over the wire: credential rotation, Retry-After dates, redirects and
+//! the client-side rate limit, against the Code42 simulator and moto.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+use workspaces_code42::app::NoProgress;
+use workspaces_code42::domain::ids::WorkspaceId;
+use workspaces_code42::domain::model::{FleetAction, FleetRequest};
+
+use crate::harness::*;
+
+const WIN: &str = "WINDOWS_SERVER_2022";
+const DEFAULT_ORG: &str = "880000000000000002";
+
+fn statuses(report: &Value) -> Vec<String> {
+    report["workspaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_api_client_secret_is_re_read_when_the_token_endpoint_refuses() {
+    let sim = Sim::start(&tenant(json!([user(
+        "u-1",
+        "asmith@corp.example.com",
+        WORKSPACES_ORG_GUID
+    )])));
+    let name = secret_for(&sim, "rotate-client");
+    let fleet = fleet(&[("asmith", WIN)]);
+    let app = app(&env(&name, &[("CODE42_ORG_CHECK_TTL_SECONDS", "0")])).await;
+    app.handle(&creation_event(&fleet), deadline(30))
+        .await
+        .expect("works with the first secret");
+
+    // Rotate the client secret in Code42 and in Secrets Manager; old tokens die.
+    sim.rotate_clients(json!([{"id": CLIENT_ID, "secret": "rotated-value-2"}]))
+        .await;
+    sim.revoke_tokens().await;
+    let sdk = moto_sdk("us-east-1").await;
+    aws_sdk_secretsmanager::Client::new(&sdk)
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string(
+            json!({"api_url": sim.url, "api_client_id": CLIENT_ID, "api_client_secret": "rotated-value-2"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let report = app
+        .handle(&creation_event(&fleet), deadline(30))
+        .await
+        .expect("the warm container re-reads the rotated secret")
+        .report;
+    assert_eq!(
+        statuses(&serde_json::to_value(report).unwrap()),
+        ["compliant"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_after_as_an_http_date_is_waited_out() {
+    let sim = Sim::start(&tenant(json!([user(
+        "u-1",
+        "asmith@corp.example.com",
+        DEFAULT_ORG
+    )])));
+    let fleet = fleet(&[("asmith", WIN)]);
+    let app = app(&env(&secret_for(&sim, "retry-date"), &[])).await;
+    let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3));
+    sim.fault(
+        json!({"method": "GET", "path": "/v1/users", "status": 429, "retry_after": at, "times": 1}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let report = app
+        .handle(&creation_event(&fleet), deadline(30))
+        .await
+        .expect("succeeds after waiting")
+        .report;
+    // The date is whole seconds: at least one second was waited.
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the date was not honoured"
+    );
+    assert_eq!(
+        statuses(&serde_json::to_value(report).unwrap()),
+        ["configured"]
+    );
+    assert_eq!(sim.counters().await["by_route"]["GET /v1/users"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_on_move_is_an_error_and_never_followed() {
+    let sim = Sim::start(&tenant(json!([user(
+        "u-1",
+        "asmith@corp.example.com",
+        DEFAULT_ORG
+    )])));
+    sim.fault(
+        json!({"method": "POST", "path": "/v1/users/u-1/move", "status": 302,
+        "headers": {"Location": format!("{}/v1/orgs", sim.url)}, "times": -1}),
+    )
+    .await;
+    let fleet = fleet(&[("asmith", WIN)]);
+    let app = app(&env(&secret_for(&sim, "redirect"), &[])).await;
+    let failure = app
+        .handle(&creation_event(&fleet), deadline(30))
+        .await
+        .unwrap_err();
+    let report = serde_json::to_value(failure.report.unwrap()).unwrap();
+    let error = report["workspaces"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("HTTP 302") && error.contains("never followed"),
+        "{error}"
+    );
+    let counters = sim.counters().await;
+    assert_eq!(
+        counters["by_route"]["POST /v1/users/{id}/move"], 1,
+        "not re-sent"
+    );
+    assert_eq!(
+        counters["by_route"]["GET /v1/orgs"], 1,
+        "the redirect was not followed"
+    );
+    assert_eq!(sim.user_org("u-1").await, DEFAULT_ORG);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_side_rate_limit_keeps_a_wide_backfill_free_of_429s() {
+    let names: Vec<String> = (0..12).map(|i| format!("rl{i:02}")).collect();
+    let users: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            user(
+                &format!("u-{i}"),
+                &format!("{n}@corp.example.com"),
+                WORKSPACES_ORG_GUID,
+            )
+        })
+        .collect();
+    let mut seed = tenant(json!(users));
+    seed["settings"]["1003"] =
+        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    let sim = Sim::start(&seed);
+    sim.configure(json!({"rate_limit_per_second": 10})).await;
+    let refs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), WIN)).collect();
+    let fleet = fleet(&refs);
+    let app = app(&env(
+        &secret_for(&sim, "rate-limit"),
+        &[("CODE42_MAX_RPS", "8"), ("CODE42_CONCURRENCY", "16")],
+    ))
+    .await;
+    let mut request = FleetRequest::new(FleetAction::Verify);
+    request.filter.workspace_ids = fleet
+        .workspaces
+        .iter()
+        .map(|(id, _)| WorkspaceId::parse(id).unwrap())
+        .collect();
+    let report = app
+        .fleet(&request, deadline(60), &NoProgress)
+        .await
+        .expect("verify succeeds");
+    assert_eq!(report.summary.compliant, 12);
+    let counters = sim.counters().await;
+    assert_eq!(counters["rate_limited"], 0, "{counters}");
+    assert!(counters["total"].as_u64().unwrap() >= 14, "{counters}");
+}
