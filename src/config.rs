@@ -84,6 +84,12 @@ pub struct Config {
     pub max_rps: u32,
     /// The secret is re-read at least this often (credential rotation).
     pub secret_max_age: Duration,
+    /// A WorkSpace whose user is not in Code42 yet is re-queued after this delay…
+    pub deferred_delay: Duration,
+    /// …at most this many times, then left to the schedule.
+    pub deferred_attempts: u32,
+    /// A WorkSpace is not begun with less time than this left in the invocation.
+    pub start_margin: Duration,
 }
 
 impl Config {
@@ -247,6 +253,11 @@ impl Config {
             max_moves: number(&get, "CODE42_MAX_MOVES", DEFAULT_MAX_MOVES as u64, 0)? as usize,
             max_rps: number(&get, "CODE42_MAX_RPS", DEFAULT_MAX_RPS as u64, 0)?.min(u32::MAX as u64)
                 as u32,
+            deferred_delay: Duration::from_secs(
+                number(&get, "CODE42_DEFERRED_DELAY_SECONDS", 900, 0)?.min(900),
+            ),
+            deferred_attempts: number(&get, "CODE42_DEFERRED_ATTEMPTS", 8, 0)?.min(1000) as u32,
+            start_margin: Duration::from_secs(number(&get, "CODE42_START_MARGIN_SECONDS", 5, 0)?),
             secret_max_age: Duration::from_secs(number(
                 &get,
                 "CODE42_SECRET_REFRESH_SECONDS",

@@ -256,6 +256,7 @@ fn target(index: usize, p: PendingRequest) -> Result<Target, InputError> {
         user_name,
         origin: Origin::Creation,
         described: None,
+        attempt: 0,
     })
 }
 
@@ -283,6 +284,7 @@ fn parse_access(detail: &Value) -> Result<Target, InputError> {
         user_name: None,
         origin: Origin::Login,
         described: None,
+        attempt: 0,
     })
 }
 
@@ -301,6 +303,7 @@ fn parse_work_message(body: &Value) -> Result<Target, InputError> {
         user_name: message.user_name.filter(|u| !u.trim().is_empty()),
         origin: message.reason,
         described: None,
+        attempt: message.attempt,
     })
 }
 
@@ -358,6 +361,12 @@ fn parse_manual(payload: &Value) -> Result<Input, InputError> {
             )));
         }
     };
+    if action == FleetAction::Verify && (p.max_moves.is_some() || p.enqueue.is_some()) {
+        return Err(InputError::Malformed(
+            "max_moves and enqueue apply to backfill only: a verify moves and queues nothing"
+                .into(),
+        ));
+    }
     let filter = FleetFilter::parse(&p.directory_ids, &p.workspace_ids, p.user.as_deref())
         .map_err(|e| {
             let field = match e.field {
@@ -562,6 +571,7 @@ mod tests {
             directory_id: Some("d-12345678".into()),
             user_name: None,
             reason: Origin::Reconcile,
+            attempt: 0,
         };
         let json = serde_json::to_value(&m).unwrap();
         assert_eq!(
@@ -638,6 +648,59 @@ mod tests {
             "wsd-X".into();
         let err = parse_input(&creation).unwrap_err().to_string();
         assert!(err.contains("pendingRequests[0].directoryId"), "{err}");
+    }
+
+    #[test]
+    fn a_cap_on_a_verify_is_refused_rather_than_ignored() {
+        let err =
+            parse_input(&serde_json::json!({"action": "verify", "max_moves": 5})).unwrap_err();
+        assert!(err.to_string().contains("backfill only"), "{err}");
+    }
+
+    #[test]
+    fn arbitrary_json_never_panics_and_errors_name_what_was_received() {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-zA-Z0-9 :/._-]{0,12}".prop_map(Value::from),
+            prop_oneof![
+                Just("aws.workspaces"),
+                Just("CreateWorkspaces"),
+                Just("WorkSpaces Access"),
+                Just("Scheduled Event"),
+                Just("ws-abc12345"),
+                Just("d-1234567890"),
+                Just("backfill")
+            ]
+            .prop_map(Value::from),
+        ];
+        let keys = prop_oneof![
+            Just("source".to_string()),
+            Just("detail-type".to_string()),
+            Just("detail".to_string()),
+            Just("Records".to_string()),
+            Just("body".to_string()),
+            Just("action".to_string()),
+            Just("responseElements".to_string()),
+            Just("pendingRequests".to_string()),
+            Just("workspaceId".to_string()),
+            Just("eventName".to_string()),
+            "[a-z]{1,6}"
+        ];
+        let tree = leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(keys.clone(), inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        proptest::proptest!(|(v in tree)| {
+            if let Err(e) = parse_input(&v) {
+                proptest::prop_assert!(!e.to_string().is_empty());
+            }
+        });
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `adapters`; unit tests use in-memory fakes.
 
 use std::future::Future;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::time::Instant;
@@ -87,10 +88,12 @@ pub trait Code42Service: Send + Sync {
 
 /// Where fleet work is fanned out to (the function's SQS work queue).
 pub trait WorkQueue: Send + Sync {
-    /// Send every message; returns how many were sent.
+    /// Send every message, each delivered after `delay` (at most 15 minutes);
+    /// returns how many were sent.
     fn enqueue(
         &self,
         messages: &[WorkMessage],
+        delay: Duration,
     ) -> impl Future<Output = Result<usize, AwsError>> + Send;
 }
 

@@ -1,6 +1,8 @@
 //! The work queue (SQS), for fanning a fleet out one WorkSpace per message.
 
 use crate::domain::model::WorkMessage;
+use std::time::Duration;
+
 use crate::error::AwsError;
 use crate::ports::WorkQueue;
 
@@ -20,7 +22,11 @@ impl SqsWorkQueue {
         }
     }
 
-    async fn send_batch(&self, messages: &[WorkMessage]) -> Result<Vec<usize>, AwsError> {
+    async fn send_batch(
+        &self,
+        messages: &[WorkMessage],
+        delay_seconds: i32,
+    ) -> Result<Vec<usize>, AwsError> {
         let entries = messages
             .iter()
             .enumerate()
@@ -28,6 +34,7 @@ impl SqsWorkQueue {
                 aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(serde_json::to_string(m).expect("work messages serialize"))
+                    .set_delay_seconds((delay_seconds > 0).then_some(delay_seconds))
                     .build()
                     .expect("id and body are set")
             })
@@ -53,15 +60,17 @@ impl SqsWorkQueue {
 }
 
 impl WorkQueue for SqsWorkQueue {
-    async fn enqueue(&self, messages: &[WorkMessage]) -> Result<usize, AwsError> {
+    async fn enqueue(&self, messages: &[WorkMessage], delay: Duration) -> Result<usize, AwsError> {
+        // SQS delays a message by at most 15 minutes.
+        let delay_seconds = delay.as_secs().min(900) as i32;
         for chunk in messages.chunks(BATCH) {
-            let failed = self.send_batch(chunk).await?;
+            let failed = self.send_batch(chunk, delay_seconds).await?;
             if failed.is_empty() {
                 continue;
             }
             // Entries fail individually (throttling): send those once more.
             let again: Vec<WorkMessage> = failed.iter().map(|i| chunk[*i].clone()).collect();
-            let still = self.send_batch(&again).await?;
+            let still = self.send_batch(&again, delay_seconds).await?;
             if !still.is_empty() {
                 return Err(AwsError {
                     operation: "SendMessageBatch",

@@ -273,7 +273,7 @@ async fn a_queued_backfill_plans_and_refuses_above_the_cap_before_queueing() {
         .lock()
         .unwrap()
         .iter()
-        .map(|m| m.workspace_id.clone())
+        .map(|(m, _)| m.workspace_id.clone())
         .collect();
     assert_eq!(queued, ["ws-a", "ws-b", "ws-c"]);
     assert_eq!(app.code42.0.lock().unwrap().moves, 0);
@@ -311,7 +311,11 @@ async fn the_schedule_queues_at_most_the_cap_and_repairs_org_drift() {
             .contains("2 WorkSpace(s) not queued")
     );
     let queued = app.work_queue.as_ref().unwrap().0.lock().unwrap().clone();
-    assert!(queued.iter().all(|m| m.reason == Origin::Reconcile));
+    assert!(
+        queued
+            .iter()
+            .all(|(m, delay)| m.reason == Origin::Reconcile && delay.is_zero())
+    );
     let s = app.code42.0.lock().unwrap();
     assert_eq!(
         (s.moves, s.puts),
@@ -449,4 +453,83 @@ async fn the_schedule_fails_when_org_drift_cannot_be_repaired() {
         failure.error
     );
     assert_eq!(app.code42.0.lock().unwrap().puts, 0);
+}
+
+#[tokio::test]
+async fn a_deferred_workspace_is_requeued_with_a_delay_until_its_attempts_run_out() {
+    let app = app(
+        config(&[("CODE42_DEFERRED_ATTEMPTS", "8")]),
+        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
+        code42(vec![], Some(COMPLIANT)),
+    );
+    let out = app
+        .handle(&event("create-workspaces.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(statuses(&out.report), [Status::Deferred]);
+    assert_eq!(out.report.requeued, Some(1));
+    let (message, delay) = app.work_queue.as_ref().unwrap().0.lock().unwrap()[0].clone();
+    assert_eq!((message.attempt, message.reason), (1, Origin::Creation));
+    assert_eq!(delay, std::time::Duration::from_secs(900));
+    // The eighth re-check is the last: then the schedule takes over.
+    let body = json!({"workspace_id": "ws-4xk2p9q7m", "reason": "creation", "attempt": 8});
+    let batch = json!({"Records": [{"messageId": "m", "body": body.to_string()}]});
+    let out = app.handle(&batch, deadline()).await.unwrap();
+    assert_eq!(out.report.requeued, None);
+    assert!(
+        out.report.workspaces[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("scheduled reconciliation")
+    );
+    assert_eq!(app.work_queue.as_ref().unwrap().0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn work_is_not_begun_near_the_deadline_and_is_reported_retryable() {
+    let app = app(
+        config(&[("CODE42_START_MARGIN_SECONDS", "5")]),
+        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "asmith@corp.example.com", "guid-default")],
+            Some(COMPLIANT),
+        ),
+    );
+    let soon = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    let failure = app
+        .handle(&event("create-workspaces.json"), soon)
+        .await
+        .unwrap_err();
+    assert!(failure.retryable());
+    let report = failure.report.unwrap();
+    assert!(
+        report.workspaces[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("not begun")
+    );
+    let s = app.code42.0.lock().unwrap();
+    assert_eq!((s.user_lookups, s.moves), (0, 0));
+}
+
+#[tokio::test]
+async fn the_schedule_queues_unfinished_work_once_and_succeeds() {
+    let app = app(
+        config(&[("CODE42_START_MARGIN_SECONDS", "5")]),
+        workspaces(&[("ws-a", "a", "WINDOWS_10"), ("ws-b", "b", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "a@corp.example.com", WS_ORG)],
+            Some(COMPLIANT),
+        ),
+    );
+    let schedule = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+    let soon = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    let out = app
+        .handle(&schedule, soon)
+        .await
+        .expect("the schedule succeeds: no platform retry re-queues");
+    assert_eq!(out.report.enqueued, Some(2));
+    assert_eq!(out.report.summary.failed, 2);
 }

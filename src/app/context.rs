@@ -75,6 +75,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             clock: self.clock.as_ref(),
             reuse_recent_org_check,
             on_done,
+            deadline,
         };
         if targets.is_empty() && org_without_targets {
             let (_, org) = reconciler.checked_org().await?;

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -212,6 +213,7 @@ pub fn target(id: &str, user: Option<&str>) -> Target {
         user_name: user.map(str::to_string),
         origin: Origin::Creation,
         described: None,
+        attempt: 0,
     }
 }
 
@@ -224,11 +226,14 @@ impl Code42Service for FakeCode42 {
 
 /// A work queue that keeps what it was sent.
 #[derive(Default)]
-pub struct FakeQueue(pub Mutex<Vec<WorkMessage>>);
+pub struct FakeQueue(pub Mutex<Vec<(WorkMessage, Duration)>>);
 
 impl WorkQueue for FakeQueue {
-    async fn enqueue(&self, messages: &[WorkMessage]) -> Result<usize, AwsError> {
-        self.0.lock().unwrap().extend_from_slice(messages);
+    async fn enqueue(&self, messages: &[WorkMessage], delay: Duration) -> Result<usize, AwsError> {
+        self.0
+            .lock()
+            .unwrap()
+            .extend(messages.iter().map(|m| (m.clone(), delay)));
         Ok(messages.len())
     }
 }

@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use crate::config::Mode;
@@ -157,6 +159,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                     user_name: info.user_name.clone(),
                     origin,
                     described: Some(info),
+                    attempt: 0,
                 })
             })
             .collect())
@@ -286,6 +289,6 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .iter()
             .map(|t| WorkMessage::for_target(t, reason))
             .collect();
-        Ok(queue.enqueue(&messages).await?)
+        Ok(queue.enqueue(&messages, Duration::ZERO).await?)
     }
 }

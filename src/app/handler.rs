@@ -4,7 +4,8 @@
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::domain::model::{Origin, Target};
+use crate::config::Mode;
+use crate::domain::model::{Origin, Target, WorkMessage};
 use crate::domain::report::{InvocationReport, Status, Summary, WorkspaceReport};
 use crate::input::{CREATE_WORKSPACES, CreateWorkspacesCall, Input, SqsItem, parse_input};
 use crate::ports::{Code42Service, WorkQueue, Workspaces};
@@ -199,6 +200,63 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         if let Some(global) = outcome.global_error {
             return Err(InvocationFailure::new(global, Some(report)));
         }
+        self.requeue_deferred(&mut report, targets).await?;
         Ok(report)
+    }
+
+    /// At creation the Code42 agent has usually not registered the user yet:
+    /// check again after `deferred_delay`, up to `deferred_attempts` times,
+    /// then leave it to the schedule. A failed send fails the invocation (the
+    /// platform retries it; the rest of it makes no second write).
+    async fn requeue_deferred(
+        &self,
+        report: &mut InvocationReport,
+        targets: &[Target],
+    ) -> Result<(), InvocationFailure> {
+        let Some(queue) = self
+            .work_queue
+            .as_ref()
+            .filter(|_| self.config.mode == Mode::Apply)
+        else {
+            return Ok(());
+        };
+        let mut messages = Vec::new();
+        for w in report
+            .workspaces
+            .iter_mut()
+            .filter(|w| w.status == Status::Deferred)
+        {
+            let Some(target) = targets
+                .iter()
+                .find(|t| Some(t.workspace_id.as_str()) == w.workspace_id.as_deref())
+            else {
+                continue;
+            };
+            if target.attempt >= self.config.deferred_attempts {
+                let reason = w.reason.take().unwrap_or_default();
+                w.reason = Some(format!(
+                    "{reason} (checked {} times; the scheduled reconciliation checks it next)",
+                    target.attempt + 1
+                ));
+                continue;
+            }
+            let mut message = WorkMessage::for_target(target, target.origin);
+            message.attempt = target.attempt + 1;
+            messages.push(message);
+        }
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let sent = queue
+            .enqueue(&messages, self.config.deferred_delay)
+            .await
+            .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
+        tracing::info!(
+            requeued = sent,
+            delay_s = self.config.deferred_delay.as_secs(),
+            "users not in Code42 yet: WorkSpaces queued for another check"
+        );
+        report.requeued = Some(sent);
+        Ok(())
     }
 }

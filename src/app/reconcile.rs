@@ -2,10 +2,11 @@
 //! each WorkSpace, a bounded number at a time, reports in input order.
 
 use futures::StreamExt;
+use tokio::time::Instant;
 
 use crate::config::{Config, Mode};
 use crate::domain::model::{ResolvedOrg, Target};
-use crate::domain::report::{OrgReport, WorkspaceReport};
+use crate::domain::report::{OrgReport, Status, WorkspaceReport};
 use crate::error::{Code42Error, InvocationError};
 use crate::ports::{Clock, Code42, Workspaces};
 
@@ -26,6 +27,8 @@ pub struct Reconciler<'a, W, C> {
     pub reuse_recent_org_check: bool,
     /// Called as each WorkSpace is done (progress bars).
     pub on_done: Option<&'a (dyn Fn(&WorkspaceReport) + Sync)>,
+    /// A WorkSpace is not begun after `deadline - config.start_margin`.
+    pub deadline: Instant,
 }
 
 /// The org record and one report per target, plus the first global error.
@@ -33,6 +36,18 @@ pub struct RunOutcome {
     pub org: Option<OrgReport>,
     pub workspaces: Vec<WorkspaceReport>,
     pub global_error: Option<Code42Error>,
+}
+
+/// The report of a WorkSpace left for a retry because time ran out.
+fn not_begun(target: &Target) -> WorkspaceReport {
+    let mut report = WorkspaceReport::new(Some(target.workspace_id.as_str()), Status::Failed);
+    report.directory_id = target.directory_id.as_ref().map(ToString::to_string);
+    report.workspaces_user = target.user_name.clone();
+    report.error = Some(
+        "not begun: the invocation was near its time limit (CODE42_START_MARGIN_SECONDS); a retry checks it".into(),
+    );
+    report.retryable = Some(true);
+    report
 }
 
 impl RunOutcome {
@@ -66,7 +81,11 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             .map(|t| {
                 let (check, org) = (&check, &org);
                 async move {
-                    let done = check.run(t, org).await;
+                    let done = if Instant::now() + self.config.start_margin >= self.deadline {
+                        (not_begun(t), None)
+                    } else {
+                        check.run(t, org).await
+                    };
                     if let Some(on_done) = self.on_done {
                         on_done(&done.0);
                     }

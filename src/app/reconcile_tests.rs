@@ -25,6 +25,7 @@ async fn run(
         cache,
         clock: &TokioClock,
         reuse_recent_org_check: true,
+        deadline: tokio::time::Instant::now() + Duration::from_secs(600),
     }
     .run(targets)
     .await

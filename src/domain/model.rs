@@ -122,6 +122,8 @@ pub struct Target {
     pub origin: Origin,
     /// Already described (fleet runs list WorkSpaces first): no second lookup.
     pub described: Option<WorkspaceInfo>,
+    /// How many times this WorkSpace was re-queued while its user was not in Code42 yet.
+    pub attempt: u32,
 }
 
 /// The work queue's message: one WorkSpace to check. A small, stable format
@@ -134,6 +136,13 @@ pub struct WorkMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
     pub reason: Origin,
+    /// Re-queues so far of a WorkSpace whose user was not in Code42 yet.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl WorkMessage {
@@ -147,6 +156,7 @@ impl WorkMessage {
                 .or_else(|| target.directory_id.as_ref().map(ToString::to_string)),
             user_name: target.user_name.clone(),
             reason,
+            attempt: target.attempt,
         }
     }
 }

@@ -327,6 +327,7 @@ mod tests {
             user_name: user.map(str::to_string),
             origin: Origin::Creation,
             described: None,
+            attempt: 0,
         }
     }
 

@@ -219,6 +219,9 @@ pub struct InvocationReport {
     /// WorkSpaces sent to the work queue (fleet runs that fan out).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enqueued: Option<usize>,
+    /// WorkSpaces whose user is not in Code42 yet, queued again for a later check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requeued: Option<usize>,
     pub org: Option<OrgReport>,
     pub workspaces: Vec<WorkspaceReport>,
     pub summary: Summary,
@@ -231,6 +234,7 @@ impl InvocationReport {
             input: input.into(),
             note: None,
             enqueued: None,
+            requeued: None,
             org: None,
             workspaces: Vec::new(),
             summary: Summary::default(),

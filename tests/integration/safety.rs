@@ -172,3 +172,56 @@ async fn the_client_side_rate_limit_keeps_a_wide_backfill_free_of_429s() {
     assert_eq!(counters["rate_limited"], 0, "{counters}");
     assert!(counters["total"].as_u64().unwrap() >= 14, "{counters}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deferred_workspace_is_requeued_to_sqs_with_a_delay_and_its_attempt() {
+    let sim = Sim::start(&tenant(json!([])));
+    let fleet = fleet(&[("notyet", WIN)]);
+    let sqs = sqs().await;
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("deferred-{}", std::process::id()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let app = app(&env(
+        &secret_for(&sim, "deferred-requeue"),
+        &[
+            ("WORK_QUEUE_URL", &queue),
+            ("CODE42_DEFERRED_DELAY_SECONDS", "3"),
+        ],
+    ))
+    .await;
+    let report = app
+        .handle(&creation_event(&fleet), deadline(30))
+        .await
+        .expect("deferred is a success")
+        .report;
+    assert_eq!(report.requeued, Some(1));
+    let immediately = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        immediately.messages().is_empty(),
+        "delivered before its delay"
+    );
+    let later = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .wait_time_seconds(10)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(later.messages()[0].body().unwrap()).unwrap();
+    assert_eq!(body["workspace_id"], fleet.workspaces[0].0.as_str());
+    assert_eq!(
+        (body["reason"].as_str(), body["attempt"].as_u64()),
+        (Some("creation"), Some(1))
+    );
+}
