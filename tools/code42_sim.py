@@ -29,7 +29,7 @@ Faults match by method, path prefix and an optional query substring
 
 Test hooks live under /_sim/ (no auth): state, counters, writes, faults
 (status with "retry_after" or any "headers", "delay_ms", "drop" to close the
-connection unanswered), config (latency_ms, rate_limit_per_second,
+connection unanswered), chaos (a seeded random fault schedule), tokens (issued), config (latency_ms, rate_limit_per_second,
 token_ttl_seconds, static_tokens), users, clients (rotate the API clients),
 expire-tokens, revoke-tokens. Run it on its own:
 
@@ -38,7 +38,9 @@ expire-tokens, revoke-tokens. Run it on its own:
 
 import argparse
 import base64
+import email.utils
 import json
+import random
 import secrets
 import socket
 import sys
@@ -87,6 +89,10 @@ class SimState:
         self.rate_limited = 0
         self.tokens = {}  # token -> (kind, expires_at)
         self.faults = []
+        # Seeded random faults over every API request (see /_sim/chaos).
+        self.chaos = None
+        self.chaos_counts = {}
+        self.issued_tokens = []
         self.counters = {}
         self.writes = []
         self.total = 0
@@ -214,7 +220,7 @@ class Handler(BaseHTTPRequestHandler):
             st.total += 1
             route = f"{method} {route_template(path)}"
             st.counters[route] = st.counters.get(route, 0) + 1
-            fault = self.take_fault(method, path, url.query)
+            fault = self.take_fault(method, path, url.query) or self.chaos_fault()
             latency = st.latency_ms
             limited = self.over_rate_limit()
         if limited:
@@ -242,6 +248,42 @@ class Handler(BaseHTTPRequestHandler):
             self.route(method, path, query, body)
         except BadRequest as e:
             self.send(400, [{"name": "SYSTEM", "description": str(e)}])
+
+    def chaos_fault(self):
+        """A fault drawn from the seeded schedule (called under the lock)."""
+        c = self.state.chaos
+        if not c:
+            return None
+        if c["storm_left"] > 0:
+            c["storm_left"] -= 1
+            kind, fault = c["storm"]
+        else:
+            rng, p = c["rng"], c["p"]
+            draw, kind = rng.random(), None
+            for name in ("429", "5xx", "slow", "drop", "redirect"):
+                draw -= p.get(name, 0.0)
+                if draw < 0:
+                    kind = name
+                    break
+            if kind is None:
+                return None
+            if kind == "429":
+                form = rng.choice(["0", "1", "date"])
+                after = email.utils.formatdate(time.time() + 1, usegmt=True) if form == "date" else form
+                fault = {"status": 429, "retry_after": after, "body": {"error": "Too Many Requests"}}
+            elif kind == "5xx":
+                fault = {"status": rng.choice([500, 502, 503]), "body": {"error": "injected"}}
+            elif kind == "slow":
+                fault = {"delay_ms": c["slow_ms"]}
+            elif kind == "drop":
+                fault = {"drop": True}
+            else:
+                fault = {"status": 302, "headers": {"Location": "http://127.0.0.1:9/elsewhere"}}
+            if kind in ("429", "5xx"):
+                c["storm_left"] = rng.randint(0, c["storm_max"])
+                c["storm"] = (kind, fault)
+        self.state.chaos_counts[kind] = self.state.chaos_counts.get(kind, 0) + 1
+        return dict(fault)
 
     def over_rate_limit(self):
         st = self.state
@@ -289,6 +331,7 @@ class Handler(BaseHTTPRequestHandler):
         token = f"{kind}-" + secrets.token_urlsafe(24)
         with self.state.lock:
             self.state.tokens[token] = (kind, time.time() + self.state.token_ttl)
+            self.state.issued_tokens.append(token)
         return token
 
     def bearer_ok(self, kind):
@@ -361,7 +404,8 @@ class Handler(BaseHTTPRequestHandler):
                     return self.send(404, {"error": "Not Found"})
                 if not target or st.org_by_guid(target) is None:
                     raise BadRequest("Organization was not found")
-                st.writes.append({"method": "POST", "path": self.path, "body": json.loads(body)})
+                st.writes.append({"method": "POST", "path": self.path, "body": json.loads(body),
+                                  "user": user["userId"], "from": user["orgGuid"], "to": target})
                 user["orgGuid"] = target
             return self.send(204)
         if method == "GET" and parts == ["orgs"]:
@@ -422,7 +466,8 @@ class Handler(BaseHTTPRequestHandler):
                 writes = sum(n for r, n in st.counters.items() if r.startswith(("PUT ", "POST /v1/users")))
                 tokens = sum(n for r, n in st.counters.items() if "oauth" in r)
                 return self.send(200, {"total": st.total, "writes": writes, "token_requests": tokens,
-                                       "rate_limited": st.rate_limited, "by_route": st.counters})
+                                       "rate_limited": st.rate_limited, "by_route": st.counters,
+                                       "chaos": st.chaos_counts})
             if path == "/_sim/writes" and method == "GET":
                 return self.send(200, {"writes": st.writes})
             if path == "/_sim/faults" and method == "POST":
@@ -446,6 +491,15 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_sim/users" and method == "POST":
                 st.users.append(data)
                 return self.send(200, data)
+            if path == "/_sim/chaos" and method == "POST":
+                # {"seed", "p": {"429", "5xx", "slow", "drop", "redirect"}, "slow_ms", "storm_max"}; {} turns it off.
+                st.chaos = None if not data else {
+                    "rng": random.Random(data.get("seed", 0)), "p": data.get("p", {}),
+                    "slow_ms": int(data.get("slow_ms", 1500)), "storm_max": int(data.get("storm_max", 3)),
+                    "storm_left": 0, "storm": None}
+                return self.send(200, {"chaos": bool(st.chaos), "counts": st.chaos_counts})
+            if path == "/_sim/tokens" and method == "GET":
+                return self.send(200, {"tokens": st.issued_tokens})
             if path == "/_sim/clients" and method == "POST":
                 # Credential rotation: replace the API clients (id -> secret).
                 st.clients = {c["id"]: c["secret"] for c in data.get("clients", [])}
@@ -462,6 +516,16 @@ class Handler(BaseHTTPRequestHandler):
 
 class BadRequest(Exception):
     pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client that gave up on a slow answer is part of the game, not an error.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def route_template(path):
@@ -488,7 +552,7 @@ def main():
     if args.seed:
         with open(args.seed) as f:
             seed = json.load(f)
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server = Server((args.host, args.port), Handler)
     server.daemon_threads = True
     server.state = SimState(seed)
     server.verbose = args.verbose

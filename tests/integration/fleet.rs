@@ -133,16 +133,7 @@ async fn verify_reports_drift_with_exit_2_and_writes_nothing() {
     assert_eq!(sim.counters().await["writes"], 0);
 
     // --enqueue hands every WorkSpace to the deployed function's queue instead.
-    let queue = sqs()
-        .await
-        .create_queue()
-        .queue_name(format!("cli-enqueue-{}", std::process::id()))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let queue = create_queue(&sqs().await, "cli-enqueue").await;
     let (code, out) = cli(
         &env,
         &[

@@ -186,6 +186,20 @@ impl Sim {
         self.hook(reqwest::Method::POST, "revoke-tokens", None)
             .await;
     }
+    /// A seeded random fault schedule over every API request; `{}` turns it off.
+    pub async fn chaos(&self, schedule: Value) -> Value {
+        self.hook(reqwest::Method::POST, "chaos", Some(schedule))
+            .await
+    }
+    /// Every token the simulator issued.
+    pub async fn issued_tokens(&self) -> Vec<String> {
+        self.hook(reqwest::Method::GET, "tokens", None).await["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect()
+    }
     pub async fn add_user(&self, user: Value) {
         self.hook(reqwest::Method::POST, "users", Some(user)).await;
     }
@@ -308,8 +322,32 @@ pub async fn moto_sdk(region: &'static str) -> aws_config::SdkConfig {
         .await
 }
 
+pub const WIN: &str = "WINDOWS_SERVER_2022";
+
+/// The status of each WorkSpace of a JSON report.
+pub fn statuses(report: &Value) -> Vec<String> {
+    report["workspaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Run the CLI with arbitrary arguments; returns (exit code, stdout).
 pub fn cli(env: &HashMap<String, String>, args: &[&str]) -> (i32, String) {
+    let (code, stdout, stderr) = cli_in("us-east-1", "warn", env, args);
+    assert!(!stdout.contains(CLIENT_SECRET) && !stderr.contains(CLIENT_SECRET));
+    (code, stdout)
+}
+
+/// Run the CLI against moto in `region` with `RUST_LOG=log`; (exit code, stdout, stderr).
+pub fn cli_in(
+    region: &str,
+    log: &str,
+    env: &HashMap<String, String>,
+    args: &[&str],
+) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_workspaces-code42"))
         .args(args)
         .env_clear()
@@ -317,16 +355,27 @@ pub fn cli(env: &HashMap<String, String>, args: &[&str]) -> (i32, String) {
         .env("AWS_ENDPOINT_URL", moto_url())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("RUST_LOG", "warn")
+        .env("AWS_REGION", region)
+        .env("RUST_LOG", log)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        !stdout.contains(CLIENT_SECRET)
-            && !String::from_utf8_lossy(&out.stderr).contains(CLIENT_SECRET)
-    );
-    (out.status.code().unwrap_or(-1), stdout)
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// A fresh SQS queue named after `name` and this process; its URL.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    sqs.create_queue()
+        .queue_name(format!("{name}-{}", std::process::id()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string()
 }
 
 /// Store the Code42 secret in moto under a fresh name; returns the name.

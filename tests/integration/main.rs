@@ -2,23 +2,13 @@
 //! client against the Code42 simulator. One test binary (faster to link).
 
 mod architecture;
+mod chaos;
 mod fleet;
 mod harness;
 mod safety;
 
 use harness::*;
 use serde_json::{Value, json};
-
-const WIN: &str = "WINDOWS_SERVER_2022";
-
-fn statuses(result: &Value) -> Vec<String> {
-    result["workspaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["status"].as_str().unwrap().to_string())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn new_workspace_user_is_moved_and_watch_paths_written_in_the_seed_format() {

@@ -10,17 +10,7 @@ use workspaces_code42::domain::model::{FleetAction, FleetRequest};
 
 use crate::harness::*;
 
-const WIN: &str = "WINDOWS_SERVER_2022";
 const DEFAULT_ORG: &str = "880000000000000002";
-
-fn statuses(report: &Value) -> Vec<String> {
-    report["workspaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["status"].as_str().unwrap().to_string())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rotated_api_client_secret_is_re_read_when_the_token_endpoint_refuses() {
@@ -178,15 +168,7 @@ async fn a_deferred_workspace_is_requeued_to_sqs_with_a_delay_and_its_attempt() 
     let sim = Sim::start(&tenant(json!([])));
     let fleet = fleet(&[("notyet", WIN)]);
     let sqs = sqs().await;
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("deferred-{}", std::process::id()))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let queue = create_queue(&sqs, "deferred").await;
     let app = app(&env(
         &secret_for(&sim, "deferred-requeue"),
         &[
