@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::domain::coverage::Code42Plan;
 use crate::domain::model::DEFAULT_MAX_MOVES;
 use crate::domain::plan::MoveGuards;
 use crate::domain::policy::{OrgPolicy, WatchPaths};
@@ -9,8 +10,9 @@ use crate::domain::username::UsernameMapping;
 use crate::error::ConfigError;
 
 /// Code42 publishes no rate limits for these endpoints: a conservative
-/// per-process default, well under what a fleet run at concurrency 4 needs.
-pub const DEFAULT_MAX_RPS: u32 = 20;
+/// per-process default (a fleet run at concurrency 4 with 50 ms per call would
+/// make about 80 requests per second).
+pub const DEFAULT_MAX_RPS: u32 = 50;
 
 pub const DEFAULT_WATCH_PATHS_KEY: &str = "device_fileForensics_watchPaths_included";
 
@@ -90,6 +92,8 @@ pub struct Config {
     pub deferred_attempts: u32,
     /// A WorkSpace is not begun with less time than this left in the invocation.
     pub start_margin: Duration,
+    /// The Incydr plan: the agents' minimum version (None: versions are not checked).
+    pub plan: Option<Code42Plan>,
 }
 
 impl Config {
@@ -258,6 +262,14 @@ impl Config {
             ),
             deferred_attempts: number(&get, "CODE42_DEFERRED_ATTEMPTS", 8, 0)?.min(1000) as u32,
             start_margin: Duration::from_secs(number(&get, "CODE42_START_MARGIN_SECONDS", 5, 0)?),
+            plan: get("CODE42_PLAN")
+                .map(|p| {
+                    Code42Plan::parse(&p).ok_or_else(|| ConfigError::Invalid {
+                        var: "CODE42_PLAN",
+                        reason: format!("must be one of {}", Code42Plan::NAMES.join(", ")),
+                    })
+                })
+                .transpose()?,
             secret_max_age: Duration::from_secs(number(
                 &get,
                 "CODE42_SECRET_REFRESH_SECONDS",
@@ -392,6 +404,7 @@ mod tests {
             ("CODE42_SETTINGS_HOST", "gateway"),
             ("CODE42_SETTINGS_PATH", "Settings"),
             ("CODE42_CONCURRENCY", "0"),
+            ("CODE42_PLAN", "gold"),
             ("CODE42_USERNAME_TEMPLATE", "{login}@x"),
         ] {
             let mut pairs = BASE.to_vec();

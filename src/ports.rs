@@ -9,7 +9,9 @@ use futures::future::BoxFuture;
 use tokio::time::Instant;
 
 use crate::domain::ids::{DirectoryId, WorkspaceId};
-use crate::domain::model::{Code42Org, Code42User, FleetFilter, WorkMessage, WorkspaceInfo};
+use crate::domain::model::{
+    Code42Agent, Code42Org, Code42User, FleetFilter, WorkMessage, WorkspaceInfo,
+};
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::{AwsError, Code42Error, SecretError};
 
@@ -59,6 +61,12 @@ pub trait Code42: Send + Sync {
         &self,
         org_guid: &str,
     ) -> impl Future<Output = Result<Option<i64>, Code42Error>> + Send;
+
+    /// The user's active agents, across all pages.
+    fn list_agents(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<Code42Agent>, Code42Error>> + Send;
 
     /// None when the org has no value for `key`.
     fn get_setting(
@@ -151,6 +159,12 @@ impl<T: Code42> Code42 for &T {
         key: &str,
     ) -> impl Future<Output = Result<Option<SettingSnapshot>, Code42Error>> + Send {
         (**self).get_setting(legacy_org_id, key)
+    }
+    fn list_agents(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<Code42Agent>, Code42Error>> + Send {
+        (**self).list_agents(user_id)
     }
     fn put_setting(
         &self,

@@ -27,7 +27,7 @@ pub fn report(
     }
     let mut out = String::new();
     if !report.workspaces.is_empty() {
-        let rows: Vec<[String; 5]> = report
+        let rows: Vec<[String; 7]> = report
             .workspaces
             .iter()
             .map(|w| {
@@ -36,6 +36,15 @@ pub fn report(
                     w.workspaces_user.clone().unwrap_or_else(|| "-".into()),
                     w.code42_username.clone().unwrap_or_else(|| "-".into()),
                     w.status.as_str().to_string(),
+                    w.agent
+                        .as_ref()
+                        .map(|a| a.status.as_str().to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    match &w.coverage {
+                        Some(c) if c.covered => "yes".into(),
+                        Some(c) => c.reason.unwrap_or("no").to_string(),
+                        None => "-".into(),
+                    },
                     w.error
                         .clone()
                         .or_else(|| w.reason.clone())
@@ -43,7 +52,16 @@ pub fn report(
                 ]
             })
             .collect();
-        let header = ["WORKSPACE", "USER", "CODE42 USERNAME", "STATUS", "DETAIL"].map(String::from);
+        let header = [
+            "WORKSPACE",
+            "USER",
+            "CODE42 USERNAME",
+            "STATUS",
+            "AGENT",
+            "COVERED",
+            "DETAIL",
+        ]
+        .map(String::from);
         out.push_str(&table(&header, &rows));
         out.push('\n');
     }
@@ -72,6 +90,24 @@ pub fn report(
         "{} WorkSpace(s): {} configured, {} compliant, {} drift, {} skipped, {} deferred, {} failed ({})\n",
         s.total, s.configured, s.compliant, s.drift, s.skipped, s.deferred, s.failed, report.mode
     ));
+    let c = &s.coverage;
+    if c.covered + c.not_covered > 0 {
+        let reasons: Vec<String> = c
+            .by_reason
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
+        out.push_str(&format!(
+            "coverage: {} of {} Windows WorkSpace(s) covered{}\n",
+            c.covered,
+            c.covered + c.not_covered,
+            if reasons.is_empty() {
+                String::new()
+            } else {
+                format!("; not covered: {}", reasons.join(", "))
+            }
+        ));
+    }
     if let Some(n) = report.enqueued {
         out.push_str(&format!("{n} WorkSpace(s) sent to the work queue\n"));
     }

@@ -29,7 +29,7 @@ Faults match by method, path prefix and an optional query substring
 
 Test hooks live under /_sim/ (no auth): state, counters, writes, faults
 (status with "retry_after" or any "headers", "delay_ms", "drop" to close the
-connection unanswered), chaos (a seeded random fault schedule), tokens (issued), config (latency_ms, rate_limit_per_second,
+connection unanswered), chaos (a seeded random fault schedule), tokens (issued), agents (add one), config (latency_ms, rate_limit_per_second,
 token_ttl_seconds, static_tokens), users, clients (rotate the API clients),
 expire-tokens, revoke-tokens. Run it on its own:
 
@@ -73,6 +73,8 @@ class SimState:
         self.token_ttl = float(seed.get("token_ttl_seconds", 900))
         self.orgs = [dict(o) for o in seed.get("orgs", [])]
         self.users = [dict(u) for u in seed.get("users", [])]
+        # Agents as GET /v1/agents returns them (agentId, userId, name, osHostname, appVersion, ...).
+        self.agents = [dict(a) for a in seed.get("agents", [])]
         # settings: legacy org id (str) -> key -> {value, locked, scope}
         self.settings = {
             str(org_id): {k: dict(v) for k, v in keys.items()}
@@ -408,6 +410,18 @@ class Handler(BaseHTTPRequestHandler):
                                   "user": user["userId"], "from": user["orgGuid"], "to": target})
                 user["orgGuid"] = target
             return self.send(204)
+        if method == "GET" and parts == ["agents"]:
+            # Filters and paging as the incydr SDK sends them (reference section 6).
+            page = int(query.get("page", 1))
+            size = int(query.get("pageSize", 500))
+            with st.lock:
+                found = [a for a in st.agents
+                         if ("userId" not in query or a.get("userId") == query["userId"])
+                         and ("active" not in query or str(a.get("active", True)).lower() == query["active"])]
+                found.sort(key=lambda a: (a.get("name") or "").lower(), reverse=query.get("srtDir") == "DESC")
+                data = {"agents": [dict(a, simulatorOnlyField=1) for a in found[(page - 1) * size: page * size]],
+                        "totalCount": len(found), "pageSize": size, "page": page}
+            return self.send(200, data)
         if method == "GET" and parts == ["orgs"]:
             with st.lock:
                 orgs = [st.org_json(o) for o in st.orgs]
@@ -488,6 +502,9 @@ class Handler(BaseHTTPRequestHandler):
                 if "console_accepts_gateway_tokens" in data:
                     st.console_accepts_gateway_tokens = bool(data["console_accepts_gateway_tokens"])
                 return self.send(200, {"ok": True})
+            if path == "/_sim/agents" and method == "POST":
+                st.agents.append(data)
+                return self.send(200, data)
             if path == "/_sim/users" and method == "POST":
                 st.users.append(data)
                 return self.send(200, data)

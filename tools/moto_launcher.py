@@ -11,9 +11,22 @@ import sys
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import MotoRequestHandler
+from moto.workspaces import models as workspaces_models
 
 # Without this every keep-alive request waits ~40 ms on delayed ACKs.
 MotoRequestHandler.disable_nagle_algorithm = True
+
+# moto leaves ComputerName empty; real WorkSpaces get one such as WSAMZN-ABC12345.
+# Derive it from the id (as the tests' fakes do) so agent matching runs over the wire.
+_workspace_init = workspaces_models.Workspace.__init__
+
+
+def _workspace_init_with_computer_name(self, *args, **kwargs):
+    _workspace_init(self, *args, **kwargs)
+    self.computer_name = "WSAMZN-" + self.workspace_id[3:].upper()
+
+
+workspaces_models.Workspace.__init__ = _workspace_init_with_computer_name
 
 
 def main():

@@ -28,6 +28,10 @@ fn info(w: &aws_sdk_workspaces::types::Workspace) -> Option<WorkspaceInfo> {
             .and_then(|p| p.operating_system_name())
             .map(|os| os.as_str().to_string()),
         state: w.state().map(|s| s.as_str().to_string()),
+        computer_name: w
+            .computer_name()
+            .filter(|n| !n.is_empty())
+            .map(str::to_string),
     })
 }
 

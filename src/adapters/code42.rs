@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::config::{Config, SettingsHost, SettingsToken};
-use crate::domain::model::{Code42Org, Code42User};
+use crate::domain::model::{Code42Agent, Code42Org, Code42User};
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::Code42Error;
 use crate::ports::{Code42, Code42Service, SecretSource};
@@ -41,6 +41,8 @@ const TOKEN_EARLY_REFRESH: Duration = Duration::from_secs(60);
 /// Do not start a request with less time than this left.
 const MIN_REQUEST_TIME: Duration = Duration::from_millis(250);
 const PAGE_SIZE: usize = 100;
+/// The incydr SDK's page size for `GET /v1/agents`.
+const AGENT_PAGE_SIZE: usize = 500;
 const MAX_PAGES: usize = 100;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -209,6 +211,32 @@ struct OrgDto {
     org_name: String,
     #[serde(default)]
     active: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AgentDto {
+    agent_id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    os_hostname: Option<String>,
+    #[serde(default)]
+    app_version: Option<String>,
+    #[serde(default)]
+    product_version: Option<String>,
+    #[serde(default)]
+    last_connected: Option<String>,
+    #[serde(default)]
+    agent_health_issue_types: Option<Vec<String>>,
+    #[serde(default)]
+    active: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct AgentsPage {
+    #[serde(default)]
+    agents: Vec<AgentDto>,
 }
 
 #[derive(Deserialize)]
@@ -652,6 +680,43 @@ impl Code42 for Code42Session<'_> {
         .map(|_| ())
     }
 
+    async fn list_agents(&self, user_id: &str) -> Result<Vec<Code42Agent>, Code42Error> {
+        // As the incydr SDK queries them (reference §6).
+        let mut agents = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let value = self
+                .get_json(
+                    false,
+                    &["v1", "agents"],
+                    &[
+                        ("userId", user_id.to_string()),
+                        ("active", "true".to_string()),
+                        ("srtKey", "NAME".to_string()),
+                        ("srtDir", "ASC".to_string()),
+                        ("pageSize", AGENT_PAGE_SIZE.to_string()),
+                        ("page", page.to_string()),
+                    ],
+                )
+                .await?;
+            let found: AgentsPage = from_value(&Method::GET, "/v1/agents", value)?;
+            let count = found.agents.len();
+            agents.extend(found.agents.into_iter().map(|a| Code42Agent {
+                agent_id: a.agent_id,
+                name: a.name,
+                os_hostname: a.os_hostname,
+                app_version: a.app_version,
+                product_version: a.product_version,
+                last_connected: a.last_connected,
+                health_issues: a.agent_health_issue_types.unwrap_or_default(),
+                active: a.active.unwrap_or(true),
+            }));
+            if count < AGENT_PAGE_SIZE {
+                break;
+            }
+        }
+        Ok(agents)
+    }
+
     async fn legacy_org_id(&self, org_guid: &str) -> Result<Option<i64>, Code42Error> {
         for page in 1..=MAX_PAGES {
             let value = self
@@ -846,6 +911,40 @@ fn from_value<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts reads; always answers the same secret.
+    struct CountingSource(std::sync::atomic::AtomicU32);
+
+    impl SecretSource for CountingSource {
+        fn fetch(
+            &self,
+        ) -> futures::future::BoxFuture<'_, Result<String, crate::error::SecretError>> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async { Ok(r#"{"api_url": "http://127.0.0.1:9", "token": "t"}"#.to_string()) })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_secret_is_re_read_once_it_is_older_than_its_max_age() {
+        let config = Config::from_lookup(|k| match k {
+            "CODE42_SECRET_ID" => Some("s".into()),
+            "CODE42_ORG" => Some("o".into()),
+            "CODE42_SECRET_REFRESH_SECONDS" => Some("900".into()),
+            _ => None,
+        })
+        .unwrap();
+        let source = Arc::new(CountingSource(Default::default()));
+        let client = Code42Client::new(&config, source.clone()).unwrap();
+        let reads = || source.0.load(std::sync::atomic::Ordering::SeqCst);
+        client.secret(false).await.unwrap();
+        client.secret(false).await.unwrap();
+        assert_eq!(reads(), 1, "cached while young");
+        tokio::time::advance(Duration::from_secs(901)).await;
+        client.secret(false).await.unwrap();
+        assert_eq!(reads(), 2, "re-read after 15 minutes");
+        client.secret(true).await.unwrap();
+        assert_eq!(reads(), 3, "re-read on demand (a 401)");
+    }
 
     #[test]
     fn endpoint_encodes_segments_and_keeps_base_path() {

@@ -533,3 +533,90 @@ async fn the_schedule_queues_unfinished_work_once_and_succeeds() {
     assert_eq!(out.report.enqueued, Some(2));
     assert_eq!(out.report.summary.failed, 2);
 }
+
+#[tokio::test]
+async fn verify_reports_each_agent_status_and_coverage() {
+    let ids = ["ws-ok", "ws-missing", "ws-old", "ws-sick", "ws-elsewhere"];
+    let c42 = code42(
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| {
+                user(
+                    &format!("u{i}"),
+                    &format!("{}@corp.example.com", &id[3..]),
+                    WS_ORG,
+                )
+            })
+            .collect(),
+        Some(COMPLIANT),
+    );
+    {
+        let mut s = c42.0.lock().unwrap();
+        s.agents.push(("u0".into(), agent_on("ws-ok", "1.4.0")));
+        s.agents.push(("u2".into(), agent_on("ws-old", "1.3.9")));
+        let mut sick = agent_on("ws-sick", "2.0.0");
+        sick.health_issues = vec!["NOT_CONNECTING".into()];
+        s.agents.push(("u3".into(), sick));
+        s.agents.push(("u4".into(), agent_on("ws-laptop", "2.0.0")));
+    }
+    let app = app(
+        config(&[("CODE42_PLAN", "enterprise")]),
+        workspaces(&ids.map(|id| (id, &id[3..], "WINDOWS_10"))),
+        c42,
+    );
+    let out = app
+        .handle(&json!({"action": "verify"}), deadline())
+        .await
+        .unwrap();
+    let by_id: std::collections::HashMap<&str, (&str, Option<&str>)> = out
+        .report
+        .workspaces
+        .iter()
+        .map(|w| {
+            (
+                w.workspace_id.as_deref().unwrap(),
+                (
+                    w.agent.as_ref().unwrap().status.as_str(),
+                    w.coverage.as_ref().unwrap().reason,
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(by_id["ws-ok"], ("ok", None));
+    assert_eq!(by_id["ws-missing"], ("missing", Some("agent_missing")));
+    assert_eq!(by_id["ws-old"], ("outdated", Some("agent_outdated")));
+    assert_eq!(by_id["ws-sick"], ("unhealthy", Some("agent_unhealthy")));
+    assert_eq!(
+        by_id["ws-elsewhere"],
+        ("unmatched", Some("agent_unmatched"))
+    );
+    let coverage = &out.report.summary.coverage;
+    assert_eq!((coverage.covered, coverage.not_covered), (1, 4));
+    assert!(out.report.needs_attention(), "verify exits 2");
+    // Agent findings are findings: the WorkSpaces themselves are compliant.
+    assert_eq!(out.report.summary.compliant, 5);
+}
+
+#[tokio::test]
+async fn a_creation_event_succeeds_while_the_agent_is_not_there_yet() {
+    let app = app(
+        config(&[]),
+        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "asmith@corp.example.com", "guid-default")],
+            Some(COMPLIANT),
+        ),
+    );
+    let out = app
+        .handle(&event("create-workspaces.json"), deadline())
+        .await
+        .unwrap();
+    let w = &out.report.workspaces[0];
+    assert_eq!(w.status, Status::Configured);
+    assert_eq!(w.agent.as_ref().unwrap().status.as_str(), "missing");
+    assert!(
+        !w.agent.as_ref().unwrap().version_checked,
+        "no plan: versions not checked"
+    );
+    assert_eq!(w.coverage.as_ref().unwrap().reason, Some("agent_missing"));
+}

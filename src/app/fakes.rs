@@ -8,7 +8,9 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::domain::ids::{DirectoryId, WorkspaceId};
-use crate::domain::model::{Code42Org, Code42User, Origin, Target, WorkMessage, WorkspaceInfo};
+use crate::domain::model::{
+    Code42Agent, Code42Org, Code42User, Origin, Target, WorkMessage, WorkspaceInfo,
+};
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::{AwsError, Code42Error};
 use crate::ports::{Code42, Code42Service, WorkQueue, Workspaces};
@@ -53,6 +55,8 @@ pub struct FakeState {
     pub ignore_puts: bool,
     /// Errors `find_user` answers with, one per call, before answering normally.
     pub find_errors: Vec<Code42Error>,
+    /// (user id, agent).
+    pub agents: Vec<(String, Code42Agent)>,
     pub moves: u32,
     pub puts: u32,
     pub setting_reads: u32,
@@ -112,6 +116,14 @@ impl Code42 for FakeCode42 {
             return Err(timeout("/v1/users/x/move"));
         }
         Ok(())
+    }
+    async fn list_agents(&self, user_id: &str) -> Result<Vec<Code42Agent>, Code42Error> {
+        let s = self.0.lock().unwrap();
+        Ok(s.agents
+            .iter()
+            .filter(|(u, _)| u == user_id)
+            .map(|(_, a)| a.clone())
+            .collect())
     }
     async fn legacy_org_id(&self, org_guid: &str) -> Result<Option<i64>, Code42Error> {
         Ok((org_guid == WS_ORG).then_some(1003))
@@ -187,12 +199,35 @@ pub fn workspaces(entries: &[(&str, &str, &str)]) -> FakeWorkspaces {
                         user_name: Some(user.to_string()),
                         operating_system: (!os.is_empty()).then(|| os.to_string()),
                         state: Some("AVAILABLE".into()),
+                        computer_name: Some(computer_name(id)),
                     },
                 )
             })
             .collect(),
         directories: HashMap::from([("d-12345678".to_string(), "corp.example.com".to_string())]),
         describe_calls: Mutex::new(0),
+    }
+}
+
+/// The computer name the fakes (and the test moto) give a WorkSpace.
+pub fn computer_name(workspace_id: &str) -> String {
+    format!(
+        "WSAMZN-{}",
+        workspace_id.trim_start_matches("ws-").to_ascii_uppercase()
+    )
+}
+
+/// A healthy agent on `workspace_id`'s host at `version`.
+pub fn agent_on(workspace_id: &str, version: &str) -> Code42Agent {
+    Code42Agent {
+        agent_id: format!("agent-{workspace_id}"),
+        name: Some(computer_name(workspace_id)),
+        os_hostname: Some(format!("{}.corp.example.com", computer_name(workspace_id))),
+        app_version: Some(version.into()),
+        product_version: None,
+        last_connected: None,
+        health_issues: Vec::new(),
+        active: true,
     }
 }
 

@@ -15,7 +15,9 @@ use tokio::time::Instant;
 use crate::config::Mode;
 use crate::domain::ids::WorkspaceId;
 use crate::domain::model::{FleetAction, FleetRequest, Origin, Target, WorkMessage};
-use crate::domain::report::{Action, InvocationReport, Status, Summary, WorkspaceReport};
+use crate::domain::report::{
+    Action, InvocationReport, Status, Summary, WorkspaceReport, coverage_of,
+};
 use crate::error::InvocationError;
 use crate::ports::{Code42Service, WorkQueue, Workspaces};
 
@@ -31,6 +33,22 @@ pub trait FleetProgress: Sync {
 
 pub struct NoProgress;
 impl FleetProgress for NoProgress {}
+
+/// Coverage depends on the org's final state: after an apply pass repaired
+/// it, the rows planned against the drifted org are judged again.
+fn refresh_coverage(report: &mut InvocationReport) {
+    let org_compliant = report
+        .org
+        .as_ref()
+        .is_none_or(|o| o.status != Status::Drift);
+    for w in report
+        .workspaces
+        .iter_mut()
+        .filter(|w| w.coverage.is_some())
+    {
+        w.coverage = Some(coverage_of(w, org_compliant));
+    }
+}
 
 /// Not compliant, and a check by the apply path could move its user.
 fn may_move(w: &WorkspaceReport) -> bool {
@@ -91,6 +109,12 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             return self.reconcile_rest(report, &targets, deadline).await;
         }
         if !may_write {
+            if self.config.plan.is_none() {
+                report.note = Some(format!(
+                    "CODE42_PLAN is not set, so agent versions were not checked: set it to your Incydr plan ({})",
+                    crate::domain::coverage::Code42Plan::NAMES.join(", ")
+                ));
+            }
             return fail_if_any_failed(report);
         }
         let moves = report.workspaces.iter().filter(|w| is_move(w)).count();
@@ -136,6 +160,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 }
             }
             report.org = applied.org.or(report.org);
+            refresh_coverage(&mut report);
         }
         report.summary = Summary::of(&report.workspaces);
         fail_if_any_failed(report)
@@ -228,6 +253,8 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 .await
                 .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
             report.org = org.org.or(report.org);
+            refresh_coverage(&mut report);
+            report.summary = Summary::of(&report.workspaces);
         }
         // Never report drift and succeed: the failure alarm must fire.
         if let Some(org) = report.org.as_ref().filter(|o| o.status == Status::Drift) {

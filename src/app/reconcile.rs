@@ -76,6 +76,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             mode: self.mode,
             workspaces: self.workspaces,
             code42: self.code42,
+            org_compliant: org_report.status != Status::Drift,
         };
         let results: Vec<(WorkspaceReport, Option<Code42Error>)> = futures::stream::iter(targets)
             .map(|t| {

@@ -7,8 +7,10 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use crate::config::{Config, Mode};
+use crate::domain::coverage::{AgentReport, assess_agent};
 use crate::domain::model::{Code42User, ResolvedOrg, Target, WorkspaceInfo};
 use crate::domain::plan::{self, Outcome, Plan};
+use crate::domain::report::coverage_of;
 use crate::domain::report::{Action, Status, WorkspaceReport};
 use crate::error::{AwsError, Code42Error};
 use crate::ports::{Code42, Workspaces};
@@ -59,6 +61,8 @@ pub struct WorkspaceCheck<'a, W, C> {
     pub mode: Mode,
     pub workspaces: &'a W,
     pub code42: &'a C,
+    /// Every org policy compliant (or made so): a condition of coverage.
+    pub org_compliant: bool,
 }
 
 impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
@@ -81,16 +85,21 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         let mut report = WorkspaceReport::new(Some(target.workspace_id.as_str()), Status::Failed);
         report.directory_id = target.directory_id.as_ref().map(ToString::to_string);
         report.workspaces_user = target.user_name.clone();
-        match self.check(target, org, &mut report).await {
-            Ok(()) => (report, None),
+        let result = match self.check(target, org, &mut report).await {
+            Ok(()) => None,
             Err(failure) => {
                 tracing::error!(error = %failure.message, retryable = failure.retryable, "WorkSpace failed");
                 report.status = Status::Failed;
                 report.error = Some(failure.message);
                 report.retryable = Some(failure.retryable);
-                (report, failure.global)
+                failure.global
             }
+        };
+        // Coverage is for Windows WorkSpaces: those whose agent was looked at, and failures.
+        if report.agent.is_some() || report.status == Status::Failed {
+            report.coverage = Some(coverage_of(&report, self.org_compliant));
         }
+        (report, result)
     }
 
     async fn check(
@@ -138,6 +147,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             .map_err(|e| Failure::permanent(e.to_string()))?;
         report.code42_username = Some(username.clone());
         let user = self.code42.find_user(&username).await?;
+        report.agent = Some(self.agent(user.as_ref(), info.as_ref()).await?);
         // Decide, then carry out.
         match plan::plan_user(&username, user.as_ref(), org, self.config.move_guards()) {
             Plan::Done {
@@ -172,6 +182,39 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
                 report.outside_org = false;
                 report.status = Status::Configured;
                 Ok(())
+            }
+        }
+    }
+
+    /// The agent on this WorkSpace. Read-only, and never a reason to fail the
+    /// WorkSpace (an agent appears minutes after its WorkSpace): a listing
+    /// that fails leaves the agent `unknown`, unless the cause is global.
+    async fn agent(
+        &self,
+        user: Option<&Code42User>,
+        info: Option<&WorkspaceInfo>,
+    ) -> Result<AgentReport, Failure> {
+        let plan = self.config.plan;
+        let Some(user) = user else {
+            return Ok(AgentReport::no_user(plan));
+        };
+        match self.code42.list_agents(&user.user_id).await {
+            Ok(agents) => {
+                let computer_name = info.and_then(|i| i.computer_name.as_deref());
+                let report = assess_agent(computer_name, &agents, plan);
+                tracing::info!(
+                    agent = report.status.as_str(),
+                    computer_name,
+                    app_version = report.app_version.as_deref(),
+                    product_version = report.product_version.as_deref(),
+                    "Code42 agent checked"
+                );
+                Ok(report)
+            }
+            Err(e) if e.global() => Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list the user's Code42 agents");
+                Ok(AgentReport::unknown(plan, e.to_string()))
             }
         }
     }

@@ -17,6 +17,8 @@ pub struct WorkspaceInfo {
     /// `OperatingSystemName`, e.g. `WINDOWS_SERVER_2022`; None when unknown.
     pub operating_system: Option<String>,
     pub state: Option<String>,
+    /// `ComputerName`: the host name its Code42 agent reports (empty while new).
+    pub computer_name: Option<String>,
 }
 
 impl WorkspaceInfo {
@@ -36,6 +38,20 @@ pub struct Code42User {
     pub org_name: String,
     pub active: bool,
     pub blocked: bool,
+}
+
+/// An agent as `GET /v1/agents` lists it (only the fields this tool reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Code42Agent {
+    pub agent_id: String,
+    pub name: Option<String>,
+    pub os_hostname: Option<String>,
+    pub app_version: Option<String>,
+    pub product_version: Option<String>,
+    pub last_connected: Option<String>,
+    /// `agentHealthIssueTypes`: empty when healthy.
+    pub health_issues: Vec<String>,
+    pub active: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

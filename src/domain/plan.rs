@@ -338,6 +338,7 @@ mod tests {
             user_name: Some(user.into()),
             operating_system: os.map(str::to_string),
             state: None,
+            computer_name: None,
         }
     }
 

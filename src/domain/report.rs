@@ -2,6 +2,9 @@
 
 use serde::Serialize;
 
+use std::collections::BTreeMap;
+
+use super::coverage::{AgentReport, AgentStatus};
 use super::watch_paths::SettingSnapshot;
 
 /// Exactly one per WorkSpace.
@@ -82,6 +85,12 @@ pub struct WorkspaceReport {
     /// The user is in Code42 but not in the WorkSpaces org (and was not moved).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub outside_org: bool,
+    /// The Code42 agent on this WorkSpace (Windows WorkSpaces that were checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentReport>,
+    /// Whether this Windows WorkSpace is protected, and if not why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
 }
 
 impl WorkspaceReport {
@@ -97,6 +106,8 @@ impl WorkspaceReport {
             error: None,
             retryable: None,
             outside_org: false,
+            agent: None,
+            coverage: None,
         }
     }
 
@@ -185,6 +196,15 @@ pub struct Summary {
     pub skipped: usize,
     pub deferred: usize,
     pub failed: usize,
+    /// Windows WorkSpaces only.
+    pub coverage: CoverageSummary,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CoverageSummary {
+    pub covered: usize,
+    pub not_covered: usize,
+    pub by_reason: BTreeMap<&'static str, usize>,
 }
 
 impl Summary {
@@ -202,6 +222,17 @@ impl Summary {
                 Status::Deferred => &mut s.deferred,
                 Status::Failed => &mut s.failed,
             } += 1;
+            match &w.coverage {
+                Some(c) if c.covered => s.coverage.covered += 1,
+                Some(c) => {
+                    s.coverage.not_covered += 1;
+                    *s.coverage
+                        .by_reason
+                        .entry(c.reason.unwrap_or("unknown"))
+                        .or_default() += 1;
+                }
+                None => {}
+            }
         }
         s
     }
@@ -242,13 +273,14 @@ impl InvocationReport {
     }
 
     /// For `verify` (exit 2): org drift, WorkSpaces in drift, users not yet
-    /// in Code42, or users outside the WorkSpaces org.
+    /// in Code42, users outside the WorkSpaces org, or Windows WorkSpaces not covered.
     pub fn needs_attention(&self) -> bool {
         self.org.as_ref().is_some_and(|o| o.status == Status::Drift)
             || self
                 .workspaces
                 .iter()
                 .any(|w| matches!(w.status, Status::Drift | Status::Deferred) || w.outside_org)
+            || self.summary.coverage.not_covered > 0
     }
 
     /// The failed WorkSpaces, if any.
@@ -260,9 +292,82 @@ impl InvocationReport {
     }
 }
 
+/// Whether a Windows WorkSpace is protected, and if not, the first reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    pub covered: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+/// Coverage of a checked Windows WorkSpace, given whether every org policy is compliant.
+pub fn coverage_of(w: &WorkspaceReport, org_compliant: bool) -> Coverage {
+    let reason = match w.status {
+        Status::Failed => Some("check_failed"),
+        Status::Deferred => Some("user_not_in_code42"),
+        _ if w.outside_org => Some("user_not_in_workspaces_org"),
+        Status::Skipped => Some("user_inactive"),
+        _ if !org_compliant => Some("org_settings_drift"),
+        _ => match w.agent.as_ref().map(|a| a.status) {
+            Some(AgentStatus::Ok) => None,
+            Some(AgentStatus::Missing) | None => Some("agent_missing"),
+            Some(AgentStatus::Outdated) => Some("agent_outdated"),
+            Some(AgentStatus::Unhealthy) => Some("agent_unhealthy"),
+            Some(AgentStatus::Unmatched) => Some("agent_unmatched"),
+            Some(AgentStatus::Unknown) => Some("agent_unknown"),
+        },
+    };
+    Coverage {
+        covered: reason.is_none(),
+        reason,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::coverage::{Code42Plan, assess_agent};
+    use crate::domain::model::Code42Agent;
+
+    fn agent(host: &str, version: &str, issues: &[&str]) -> Code42Agent {
+        Code42Agent {
+            agent_id: format!("a-{host}"),
+            name: Some(host.to_string()),
+            os_hostname: None,
+            app_version: Some(version.to_string()),
+            product_version: None,
+            last_connected: None,
+            health_issues: issues.iter().map(|s| s.to_string()).collect(),
+            active: true,
+        }
+    }
+
+    #[test]
+    fn coverage_names_the_first_reason() {
+        let mut w = WorkspaceReport::new(Some("ws-a"), Status::Compliant);
+        assert_eq!(coverage_of(&w, true).reason, Some("agent_missing"));
+        w.agent = Some(assess_agent(
+            Some("h"),
+            &[agent("h", "9.0", &[])],
+            Some(Code42Plan::Basic),
+        ));
+        assert_eq!(
+            coverage_of(&w, true),
+            Coverage {
+                covered: true,
+                reason: None
+            }
+        );
+        assert_eq!(coverage_of(&w, false).reason, Some("org_settings_drift"));
+        w.outside_org = true;
+        w.status = Status::Drift;
+        assert_eq!(
+            coverage_of(&w, true).reason,
+            Some("user_not_in_workspaces_org")
+        );
+        w.status = Status::Deferred;
+        assert_eq!(coverage_of(&w, true).reason, Some("user_not_in_code42"));
+    }
 
     #[test]
     fn summary_counts_every_status_and_adds_up() {

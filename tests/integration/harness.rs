@@ -200,6 +200,10 @@ impl Sim {
             .map(|t| t.as_str().unwrap().to_string())
             .collect()
     }
+    pub async fn add_agent(&self, agent: Value) {
+        self.hook(reqwest::Method::POST, "agents", Some(agent))
+            .await;
+    }
     pub async fn add_user(&self, user: Value) {
         self.hook(reqwest::Method::POST, "users", Some(user)).await;
     }
@@ -332,6 +336,14 @@ pub fn statuses(report: &Value) -> Vec<String> {
         .iter()
         .map(|w| w["status"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// The computer name the test moto gives a WorkSpace (tools/moto_launcher.py).
+pub fn computer_name(workspace_id: &str) -> String {
+    format!(
+        "WSAMZN-{}",
+        workspace_id.trim_start_matches("ws-").to_ascii_uppercase()
+    )
 }
 
 /// Run the CLI with arbitrary arguments; returns (exit code, stdout).

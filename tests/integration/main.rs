@@ -3,6 +3,7 @@
 
 mod architecture;
 mod chaos;
+mod coverage;
 mod fleet;
 mod harness;
 mod safety;

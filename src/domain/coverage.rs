@@ -1,0 +1,393 @@
+//! Is a WorkSpace protected? Its Code42 agent (matched by computer name, at
+//! the plan's minimum version, without health issues) and its coverage: the
+//! user in the WorkSpaces org, the org's policies compliant, the agent ok.
+
+use serde::Serialize;
+
+use super::model::Code42Agent;
+
+/// The customer's Incydr plan (`CODE42_PLAN`): it sets the minimum agent
+/// version and whether the backup file selection is managed. The seed names
+/// Professional/Enterprise/Horizon (1.4.0) and Basic/Advanced (8.5.1, with
+/// the backup step); Gov F2 and Gov F1 follow its audience groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code42Plan {
+    Professional,
+    Enterprise,
+    Horizon,
+    GovF2,
+    Basic,
+    Advanced,
+    GovF1,
+}
+
+impl Code42Plan {
+    pub const NAMES: [&'static str; 7] = [
+        "professional",
+        "enterprise",
+        "horizon",
+        "gov-f2",
+        "basic",
+        "advanced",
+        "gov-f1",
+    ];
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Some(match value.trim().to_ascii_lowercase().as_str() {
+            "professional" => Self::Professional,
+            "enterprise" => Self::Enterprise,
+            "horizon" => Self::Horizon,
+            "gov-f2" => Self::GovF2,
+            "basic" => Self::Basic,
+            "advanced" => Self::Advanced,
+            "gov-f1" => Self::GovF1,
+            _ => return None,
+        })
+    }
+
+    /// The legacy Code42 app (with backup) on Basic/Advanced/Gov F1.
+    pub fn manages_backup(self) -> bool {
+        matches!(self, Self::Basic | Self::Advanced | Self::GovF1)
+    }
+
+    pub fn minimum_agent_version(self) -> &'static str {
+        if self.manages_backup() {
+            "8.5.1"
+        } else {
+            "1.4.0"
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    Ok,
+    /// The user has no active agent.
+    Missing,
+    /// Below the plan's minimum version.
+    Outdated,
+    /// The agent reports health issues.
+    Unhealthy,
+    /// The user has agents, none on this WorkSpace's host (or no computer name yet).
+    Unmatched,
+    /// The agents could not be listed (the check itself failed).
+    Unknown,
+}
+
+impl AgentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Ok => "ok",
+            AgentStatus::Missing => "missing",
+            AgentStatus::Outdated => "outdated",
+            AgentStatus::Unhealthy => "unhealthy",
+            AgentStatus::Unmatched => "unmatched",
+            AgentStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// The agent found on a WorkSpace, as reported per WorkSpace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentReport {
+    pub status: AgentStatus,
+    pub agent_id: Option<String>,
+    pub hostname: Option<String>,
+    pub app_version: Option<String>,
+    pub product_version: Option<String>,
+    pub last_connected: Option<String>,
+    pub health_issues: Vec<String>,
+    /// False when no plan is configured (`CODE42_PLAN`): any version counts.
+    pub version_checked: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimum_version: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl AgentReport {
+    fn bare(status: AgentStatus, plan: Option<Code42Plan>, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            agent_id: None,
+            hostname: None,
+            app_version: None,
+            product_version: None,
+            last_connected: None,
+            health_issues: Vec::new(),
+            version_checked: plan.is_some(),
+            minimum_version: plan.map(Code42Plan::minimum_agent_version),
+            detail: Some(detail.into()),
+        }
+    }
+
+    /// For a WorkSpace whose user is not in Code42: there can be no agent.
+    pub fn no_user(plan: Option<Code42Plan>) -> Self {
+        Self::bare(AgentStatus::Missing, plan, "the user is not in Code42")
+    }
+
+    /// When the agents could not be listed.
+    pub fn unknown(plan: Option<Code42Plan>, error: impl Into<String>) -> Self {
+        Self::bare(AgentStatus::Unknown, plan, error)
+    }
+}
+
+/// The first DNS label, lower-cased (`WSAMZN-AB12.corp.example.com` -> `wsamzn-ab12`).
+fn host_label(name: &str) -> String {
+    name.trim()
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// Dotted numeric versions: `a < b`? Missing parts count as 0; each part
+/// counts by its leading digits (`8.5.1-beta` is 8.5.1).
+pub fn version_below(version: &str, minimum: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> {
+        v.trim()
+            .split('.')
+            .map(|p| {
+                p.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .unwrap_or(0)
+            })
+            .collect()
+    };
+    let (a, b) = (parts(version), parts(minimum));
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (
+            a.get(i).copied().unwrap_or(0),
+            b.get(i).copied().unwrap_or(0),
+        );
+        if x != y {
+            return x < y;
+        }
+    }
+    false
+}
+
+/// The agent on the WorkSpace `computer_name`, among the user's agents.
+pub fn assess_agent(
+    computer_name: Option<&str>,
+    agents: &[Code42Agent],
+    plan: Option<Code42Plan>,
+) -> AgentReport {
+    let active: Vec<&Code42Agent> = agents.iter().filter(|a| a.active).collect();
+    if active.is_empty() {
+        return AgentReport::bare(
+            AgentStatus::Missing,
+            plan,
+            "the user has no active Code42 agent",
+        );
+    }
+    let Some(host) = computer_name.map(host_label).filter(|h| !h.is_empty()) else {
+        return AgentReport::bare(
+            AgentStatus::Unmatched,
+            plan,
+            "the WorkSpace has no computer name yet",
+        );
+    };
+    let found = active.iter().find(|a| {
+        [a.os_hostname.as_deref(), a.name.as_deref()]
+            .into_iter()
+            .flatten()
+            .any(|n| host_label(n) == host)
+    });
+    let Some(agent) = found else {
+        let hosts: Vec<&str> = active
+            .iter()
+            .filter_map(|a| a.os_hostname.as_deref().or(a.name.as_deref()))
+            .collect();
+        return AgentReport::bare(
+            AgentStatus::Unmatched,
+            plan,
+            format!(
+                "none of the user's agents ({}) is on {host}",
+                hosts.join(", ")
+            ),
+        );
+    };
+    let version = agent
+        .app_version
+        .as_deref()
+        .or(agent.product_version.as_deref());
+    let minimum = plan.map(Code42Plan::minimum_agent_version);
+    let (status, detail) = match (minimum, version) {
+        (Some(min), None) => (
+            AgentStatus::Outdated,
+            Some(format!("no version reported; the plan needs {min}")),
+        ),
+        (Some(min), Some(v)) if version_below(v, min) => (
+            AgentStatus::Outdated,
+            Some(format!("version {v} is below the plan's {min}")),
+        ),
+        _ if !agent.health_issues.is_empty() => (
+            AgentStatus::Unhealthy,
+            Some(format!("health issues: {}", agent.health_issues.join(", "))),
+        ),
+        _ => (AgentStatus::Ok, None),
+    };
+    AgentReport {
+        status,
+        agent_id: Some(agent.agent_id.clone()),
+        hostname: agent.os_hostname.clone().or_else(|| agent.name.clone()),
+        app_version: agent.app_version.clone(),
+        product_version: agent.product_version.clone(),
+        last_connected: agent.last_connected.clone(),
+        health_issues: agent.health_issues.clone(),
+        version_checked: plan.is_some(),
+        minimum_version: minimum,
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(host: &str, version: &str, issues: &[&str]) -> Code42Agent {
+        Code42Agent {
+            agent_id: format!("a-{host}"),
+            name: Some(host.to_string()),
+            os_hostname: Some(format!("{host}.corp.example.com")),
+            app_version: Some(version.to_string()),
+            product_version: Some("2.0".into()),
+            last_connected: Some("2026-11-27T10:00:00Z".into()),
+            health_issues: issues.iter().map(|s| s.to_string()).collect(),
+            active: true,
+        }
+    }
+
+    #[test]
+    fn versions_compare_numerically_part_by_part() {
+        for (v, min, below) in [
+            ("1.4.0", "1.4.0", false),
+            ("1.10.0", "1.4.0", false),
+            ("1.3.9", "1.4.0", true),
+            ("8.5", "8.5.1", true),
+            ("8.5.1.12", "8.5.1", false),
+            ("11.0.0", "8.5.1", false),
+            ("8.5.1-beta", "8.5.1", false),
+            ("", "1.4.0", true),
+        ] {
+            assert_eq!(version_below(v, min), below, "{v} vs {min}");
+        }
+    }
+
+    #[test]
+    fn agent_table() {
+        let pro = Some(Code42Plan::Professional);
+        let basic = Some(Code42Plan::Basic);
+        let mut inactive = agent("wsamzn-aa", "2.0", &[]);
+        inactive.active = false;
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Vec<Code42Agent>,
+            Option<Code42Plan>,
+            AgentStatus,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "no agents",
+                Some("WSAMZN-AA"),
+                vec![],
+                pro,
+                AgentStatus::Missing,
+            ),
+            (
+                "only inactive",
+                Some("WSAMZN-AA"),
+                vec![inactive],
+                pro,
+                AgentStatus::Missing,
+            ),
+            (
+                "no computer name",
+                None,
+                vec![agent("wsamzn-aa", "2.0", &[])],
+                pro,
+                AgentStatus::Unmatched,
+            ),
+            (
+                "other host",
+                Some("WSAMZN-BB"),
+                vec![agent("laptop-1", "2.0", &[])],
+                pro,
+                AgentStatus::Unmatched,
+            ),
+            (
+                "fqdn matches",
+                Some("WSAMZN-AA"),
+                vec![agent("wsamzn-aa", "1.4.0", &[])],
+                pro,
+                AgentStatus::Ok,
+            ),
+            (
+                "outdated",
+                Some("wsamzn-aa"),
+                vec![agent("wsamzn-aa", "1.3.2", &[])],
+                pro,
+                AgentStatus::Outdated,
+            ),
+            (
+                "basic needs 8.5.1",
+                Some("wsamzn-aa"),
+                vec![agent("wsamzn-aa", "2.0", &[])],
+                basic,
+                AgentStatus::Outdated,
+            ),
+            (
+                "unhealthy",
+                Some("wsamzn-aa"),
+                vec![agent("wsamzn-aa", "1.5", &["NOT_CONNECTING"])],
+                pro,
+                AgentStatus::Unhealthy,
+            ),
+            (
+                "no plan: any version",
+                Some("wsamzn-aa"),
+                vec![agent("wsamzn-aa", "0.1", &[])],
+                None,
+                AgentStatus::Ok,
+            ),
+        ];
+        for (name, host, agents, plan, expected) in cases {
+            let report = assess_agent(host, &agents, plan);
+            assert_eq!(report.status, expected, "{name}: {report:?}");
+            assert_eq!(report.version_checked, plan.is_some(), "{name}");
+        }
+        let report = assess_agent(
+            Some("WSAMZN-AA"),
+            &[agent("wsamzn-aa", "1.5", &["NOT_CONNECTING"])],
+            pro,
+        );
+        assert_eq!(report.health_issues, ["NOT_CONNECTING"]);
+        assert_eq!(
+            report.hostname.as_deref(),
+            Some("wsamzn-aa.corp.example.com")
+        );
+    }
+
+    #[test]
+    fn plans_parse_and_set_minimums() {
+        for name in Code42Plan::NAMES {
+            assert!(Code42Plan::parse(name).is_some(), "{name}");
+        }
+        assert_eq!(
+            Code42Plan::parse("GOV-F1").unwrap().minimum_agent_version(),
+            "8.5.1"
+        );
+        assert_eq!(
+            Code42Plan::parse("horizon")
+                .unwrap()
+                .minimum_agent_version(),
+            "1.4.0"
+        );
+        assert!(Code42Plan::parse("gold").is_none());
+    }
+}

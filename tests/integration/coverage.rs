@@ -1,0 +1,119 @@
+//! Coverage over the wire: agents listed from the simulator as the incydr SDK
+//! queries them, matched to moto WorkSpaces by computer name.
+
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_shows_each_agent_status_and_coverage_and_exits_by_coverage() {
+    let names = [
+        "cov-ok",
+        "cov-missing",
+        "cov-old",
+        "cov-sick",
+        "cov-elsewhere",
+    ];
+    let users: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            user(
+                &format!("cu-{i}"),
+                &format!("{n}@corp.example.com"),
+                WORKSPACES_ORG_GUID,
+            )
+        })
+        .collect();
+    let mut seed = tenant(json!(users));
+    seed["settings"]["1003"] =
+        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    let sim = Sim::start(&seed);
+    let fleet = fleet(&names.map(|n| (n, WIN)));
+    let id = |i: usize| fleet.workspaces[i].0.clone();
+    let agent = |i: usize, host: String, version: &str, issues: Value| {
+        json!({"agentId": format!("ag-{i}"), "userId": format!("cu-{i}"), "name": host.clone(),
+               "osHostname": format!("{host}.corp.example.com"), "appVersion": version,
+               "productVersion": "2.0", "active": true, "agentHealthIssueTypes": issues,
+               "lastConnected": "2026-11-27T10:00:00.000Z", "agentType": "COMBINED"})
+    };
+    sim.add_agent(agent(0, computer_name(&id(0)), "1.4.2", json!([])))
+        .await;
+    sim.add_agent(agent(2, computer_name(&id(2)), "1.3.0", json!([])))
+        .await;
+    sim.add_agent(agent(
+        3,
+        computer_name(&id(3)),
+        "1.5.0",
+        json!(["NOT_CONNECTING"]),
+    ))
+    .await;
+    sim.add_agent(agent(4, "LAPTOP-7".into(), "1.5.0", json!([])))
+        .await;
+    // An inactive agent on the "missing" WorkSpace does not count.
+    let mut retired = agent(1, computer_name(&id(1)), "1.5.0", json!([]));
+    retired["active"] = json!(false);
+    sim.add_agent(retired).await;
+
+    let env = env(
+        &secret_for(&sim, "coverage"),
+        &[("CODE42_PLAN", "enterprise")],
+    );
+    let ids: Vec<String> = (0..5).map(id).collect();
+    let mut args = vec!["verify", "--output", "json"];
+    for w in &ids {
+        args.extend(["--workspace-id", w.as_str()]);
+    }
+    let (code, out) = cli(&env, &args);
+    assert_eq!(code, 2, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let by_id = |w: &str| {
+        report["workspaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["workspace_id"] == w)
+            .unwrap()
+            .clone()
+    };
+    let expected = [
+        ("ok", Value::Null),
+        ("missing", json!("agent_missing")),
+        ("outdated", json!("agent_outdated")),
+        ("unhealthy", json!("agent_unhealthy")),
+        ("unmatched", json!("agent_unmatched")),
+    ];
+    for (i, (status, reason)) in expected.iter().enumerate() {
+        let w = by_id(&ids[i]);
+        assert_eq!(w["agent"]["status"], *status, "{w}");
+        assert_eq!(w["coverage"]["reason"], *reason, "{w}");
+        assert_eq!(w["agent"]["version_checked"], true);
+    }
+    let ok = by_id(&ids[0]);
+    assert_eq!(ok["agent"]["agent_id"], "ag-0");
+    assert_eq!(ok["agent"]["app_version"], "1.4.2");
+    assert_eq!(ok["agent"]["minimum_version"], "1.4.0");
+    assert_eq!(
+        by_id(&ids[3])["agent"]["health_issues"],
+        json!(["NOT_CONNECTING"])
+    );
+    assert_eq!(
+        report["summary"]["coverage"],
+        json!({"covered": 1, "not_covered": 4, "by_reason": {"agent_missing": 1, "agent_outdated": 1,
+               "agent_unhealthy": 1, "agent_unmatched": 1}})
+    );
+    let sent = sim.counters().await["by_route"]["GET /v1/agents"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(sent, 5, "one agent listing per WorkSpace");
+
+    // The table names the reason; a covered WorkSpace alone exits 0.
+    let (code, table) = cli(&env, &["verify", "--workspace-id", &ids[2]]);
+    assert_eq!(code, 2);
+    assert!(
+        table.contains("agent_outdated") && table.contains("coverage: 0 of 1"),
+        "{table}"
+    );
+    let (code, out) = cli(&env, &["verify", "--workspace-id", &ids[0]]);
+    assert_eq!(code, 0, "{out}");
+}
