@@ -76,15 +76,15 @@ async fn chaos_backfill_and_replayed_events_end_in_the_expected_state() {
     let env = env(
         &secret,
         &[
-            ("CODE42_CONCURRENCY", "16"),
-            ("CODE42_MAX_RPS", "400"),
+            ("CODE42_CONCURRENCY", "32"),
+            ("CODE42_MAX_RPS", "0"),
             ("CODE42_REQUEST_TIMEOUT_SECONDS", "1"),
             ("CODE42_PROTECTED_ORGS", "Executives"),
         ],
     );
     let seeded_in = started.elapsed();
 
-    sim.chaos(json!({"seed": SEED, "p": {"429": 0.02, "5xx": 0.02, "slow": 0.004, "drop": 0.01, "redirect": 0.003},
+    sim.chaos(json!({"seed": SEED, "p": {"429": 0.015, "5xx": 0.015, "slow": 0.003, "drop": 0.008, "redirect": 0.002},
         "slow_ms": 1500, "storm_max": 3}))
         .await;
     let mut outputs: Vec<String> = Vec::new();
