@@ -7,14 +7,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 use workspaces_code42::adapters::{AwsApp, aws_app};
 use workspaces_code42::app::FleetProgress;
 use workspaces_code42::config::Config;
 use workspaces_code42::domain::model::{FilterField, FleetAction, FleetFilter, FleetRequest};
-use workspaces_code42::domain::report::{InvocationReport, WorkspaceReport};
+use workspaces_code42::domain::report::{InvocationReport, Status, WorkspaceReport};
 use workspaces_code42::render::{self, OutputFormat};
 
 /// Keep Amazon WorkSpaces users in their Code42 org, with the org's
@@ -30,6 +31,10 @@ use workspaces_code42::render::{self, OutputFormat};
 #[derive(Parser)]
 #[command(name = "workspaces-code42", version, about, long_about)]
 struct Cli {
+    /// More log output (debug for this tool, warnings from the AWS SDK);
+    /// RUST_LOG, when set, decides instead.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -82,6 +87,12 @@ enum Command {
         #[command(flatten)]
         fleet: FleetArgs,
     },
+    /// Print a shell completion script, e.g.
+    /// `workspaces-code42 completions bash > /etc/bash_completion.d/workspaces-code42`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args)]
@@ -95,9 +106,13 @@ struct FleetArgs {
     /// Only WorkSpaces of this WorkSpaces user name (case-insensitive).
     #[arg(long, value_name = "NAME")]
     user: Option<String>,
-    /// How to print the result: a table for people, JSON for machines.
+    /// How to print the result: a table for people, JSON or CSV for machines.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
+    /// Show only WorkSpaces with this status (repeatable); the summary counts all.
+    #[arg(long = "status", value_name = "STATUS",
+          value_parser = clap::builder::PossibleValuesParser::new(Status::ALL.map(Status::as_str)))]
+    statuses: Vec<String>,
     /// WorkSpaces checked at once (overrides CODE42_CONCURRENCY).
     #[arg(long, value_name = "N")]
     concurrency: Option<usize>,
@@ -123,26 +138,72 @@ impl FleetArgs {
     }
 }
 
+/// BSD's EX_USAGE: the command line was wrong (not "drift found", which is 2).
+const EXIT_USAGE: u8 = 64;
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(EXIT_USAGE),
+            };
+        }
+    };
+    let default_filter = if cli.verbose {
+        "workspaces_code42=debug,warn"
+    } else {
+        "workspaces_code42=info,error"
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("workspaces_code42=info,warn")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
         .init();
-    let cli = Cli::parse();
+    // invoke prints what the Lambda would return; JSON runs print one document either way.
+    let json_errors = match &cli.command {
+        Command::Invoke { .. } => true,
+        Command::Backfill { fleet, .. } | Command::Verify { fleet } => {
+            fleet.output == OutputFormat::Json
+        }
+        Command::Completions { .. } => false,
+    };
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
-            println!(
-                "{}",
-                serde_json::json!({ "error": format!("{e:#}"), "retryable": false })
-            );
+            let message = one_line(&e);
+            eprintln!("error: {message}");
+            if json_errors {
+                println!(
+                    "{}",
+                    serde_json::json!({ "error": message, "retryable": false, "result": null })
+                );
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error chain on one line, with the fix for the failures people hit first.
+fn one_line(e: &anyhow::Error) -> String {
+    let text = format!("{e:#}").replace('\n', " ");
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("sso") && (lower.contains("expired") || lower.contains("invalid")) {
+        return format!(
+            "{text} — the AWS SSO session has expired: run `aws sso login --profile {}`",
+            std::env::var("AWS_PROFILE").unwrap_or_else(|_| "<profile>".into())
+        );
+    }
+    if lower.contains("no credentials") || lower.contains("credentialsnotloaded") {
+        return format!(
+            "{text} — no AWS credentials: set AWS_PROFILE (or run `aws configure` / `aws sso login`)"
+        );
+    }
+    text
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -168,6 +229,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(_) => ExitCode::SUCCESS,
                 None => ExitCode::FAILURE,
             })
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "workspaces-code42",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Verify { fleet } => {
             let request = FleetRequest {
@@ -225,7 +295,10 @@ async fn invoke(event: PathBuf, timeout: u64) -> anyhow::Result<ExitCode> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     let (json, code) = match app.handle(&payload, deadline).await {
         Ok(output) => (output.lambda_response(), ExitCode::SUCCESS),
-        Err(failure) => (failure.to_json(), ExitCode::FAILURE),
+        Err(failure) => {
+            eprintln!("error: {}", failure.error);
+            (failure.to_json(), ExitCode::FAILURE)
+        }
     };
     println!("{}", serde_json::to_string_pretty(&json)?);
     Ok(code)
@@ -271,14 +344,23 @@ async fn fleet_run(
     if let Some(bar) = &progress.0 {
         bar.finish_and_clear();
     }
+    let statuses: Vec<Status> = args
+        .statuses
+        .iter()
+        .filter_map(|s| Status::parse(s))
+        .collect();
     match result {
         Ok(report) => {
-            print!("{}", render::report(args.output, &report, None));
+            let shown = render::only_statuses(&report, &statuses);
+            print!("{}", render::report(args.output, &shown, None));
             Ok(Some(report))
         }
         Err(failure) => {
             match &failure.report {
-                Some(report) => print!("{}", render::report(args.output, report, Some(&failure))),
+                Some(report) => {
+                    let shown = render::only_statuses(report, &statuses);
+                    print!("{}", render::report(args.output, &shown, Some(&failure)))
+                }
                 None if args.output == OutputFormat::Json => {
                     println!("{}", serde_json::to_string_pretty(&failure.to_json())?)
                 }

@@ -1,12 +1,53 @@
 //! The CLI's output: a table for people, JSON for machines.
 
+use serde_json::Value;
+
 use crate::app::InvocationFailure;
-use crate::domain::report::InvocationReport;
+use crate::domain::report::{InvocationReport, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
+    /// Aligned columns and summary lines, for people.
     Table,
+    /// The result document (on failure: `{"error", "retryable", "result"}`).
     Json,
+    /// One row per WorkSpace; nested fields flattened with `_`.
+    Csv,
+}
+
+/// The CSV columns: the JSON record's fields, nested ones flattened with `_`.
+pub const CSV_COLUMNS: [&str; 22] = [
+    "workspace_id",
+    "directory_id",
+    "workspaces_user",
+    "code42_username",
+    "status",
+    "reason",
+    "error",
+    "retryable",
+    "outside_org",
+    "agent_status",
+    "agent_agent_id",
+    "agent_hostname",
+    "agent_app_version",
+    "agent_product_version",
+    "agent_last_connected",
+    "agent_health_issues",
+    "agent_version_checked",
+    "agent_minimum_version",
+    "agent_detail",
+    "coverage_covered",
+    "coverage_reason",
+    "actions",
+];
+
+/// Only the WorkSpaces with one of `statuses` (all when empty); the summary stays whole.
+pub fn only_statuses(report: &InvocationReport, statuses: &[Status]) -> InvocationReport {
+    let mut shown = report.clone();
+    if !statuses.is_empty() {
+        shown.workspaces.retain(|w| statuses.contains(&w.status));
+    }
+    shown
 }
 
 /// What to print on standard output for a (possibly failed) fleet run.
@@ -15,6 +56,9 @@ pub fn report(
     report: &InvocationReport,
     failure: Option<&InvocationFailure>,
 ) -> String {
+    if format == OutputFormat::Csv {
+        return csv(report);
+    }
     if format == OutputFormat::Json {
         let value = match failure {
             Some(f) => f.to_json(),
@@ -118,6 +162,38 @@ pub fn report(
     out
 }
 
+fn csv(report: &InvocationReport) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let _ = writer.write_record(CSV_COLUMNS);
+    for w in &report.workspaces {
+        let record = serde_json::to_value(w).unwrap_or_default();
+        let row: Vec<String> = CSV_COLUMNS.iter().map(|c| cell(&record, c)).collect();
+        let _ = writer.write_record(&row);
+    }
+    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// A column's text: `agent_status` is `record.agent.status`; lists of
+/// strings are joined with `;`, other structures stay JSON.
+fn cell(record: &Value, column: &str) -> String {
+    let value = match column.split_once('_') {
+        Some((outer @ ("agent" | "coverage"), inner)) => {
+            record.get(outer).and_then(|o| o.get(inner))
+        }
+        _ => record.get(column),
+    };
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(";"),
+        Some(other) => other.to_string(),
+    }
+}
+
 /// Left-aligned columns, the last one free.
 fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
     let widths: Vec<usize> = (0..N)
@@ -166,5 +242,30 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_str(&report(OutputFormat::Json, &r, None)).unwrap();
         assert_eq!(json["workspaces"][1]["status"], "deferred");
+    }
+
+    #[test]
+    fn csv_has_one_row_per_workspace_and_flattened_columns() {
+        use crate::domain::coverage::{Code42Plan, assess_agent};
+        let mut r = InvocationReport::new("verify", "verify");
+        let mut w = WorkspaceReport::new(Some("ws-a"), Status::Compliant)
+            .with_reason("a, \"quoted\" reason");
+        w.agent = Some(assess_agent(Some("h"), &[], Some(Code42Plan::Basic)));
+        r.workspaces = vec![w, WorkspaceReport::new(Some("ws-b"), Status::Deferred)];
+        let text = report(OutputFormat::Csv, &r, None);
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        assert_eq!(
+            reader.headers().unwrap().iter().collect::<Vec<_>>(),
+            CSV_COLUMNS
+        );
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 2);
+        let col = |name: &str| CSV_COLUMNS.iter().position(|c| *c == name).unwrap();
+        assert_eq!(&rows[0][col("reason")], "a, \"quoted\" reason");
+        assert_eq!(&rows[0][col("agent_status")], "missing");
+        assert_eq!(&rows[0][col("agent_minimum_version")], "8.5.1");
+        assert_eq!(&rows[1][col("status")], "deferred");
+        let only = only_statuses(&r, &[Status::Deferred]);
+        assert_eq!(only.workspaces.len(), 1);
     }
 }

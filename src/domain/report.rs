@@ -35,6 +35,10 @@ impl Status {
         Status::Failed,
     ];
 
+    pub fn parse(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// The name used in JSON and tables.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -3,6 +3,7 @@
 
 mod architecture;
 mod chaos;
+mod cli;
 mod coverage;
 mod fleet;
 mod harness;

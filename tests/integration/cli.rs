@@ -1,0 +1,103 @@
+//! The command line as a user meets it: exit codes, where errors go, CSV and
+//! status filters, completions.
+
+use serde_json::json;
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_errors_exit_64_not_the_drift_code() {
+    let env = env("unused", &[]);
+    for args in [
+        vec!["verify", "--no-such-flag"],
+        vec!["frobnicate"],
+        vec!["backfill", "--output", "yaml"],
+        vec!["verify", "--status", "happy"],
+    ] {
+        let (code, stdout, stderr) = cli_in("us-east-1", "warn", &env, &args);
+        assert_eq!(code, 64, "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: usage goes to stderr");
+        assert!(!stderr.is_empty());
+    }
+    let (code, stdout, _) = cli_in("us-east-1", "warn", &env, &["--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Exit codes"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_are_one_line_on_stderr_and_a_json_document_only_when_asked() {
+    let mut env = env("unused", &[]);
+    env.remove("CODE42_ORG");
+    let (code, stdout, stderr) = cli_in("us-east-1", "warn", &env, &["verify"]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.is_empty(),
+        "nothing on stdout for a table run: {stdout}"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains("CODE42_ORG is not set"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Error {") && !stderr.contains("Some("),
+        "no debug formatting: {stderr}"
+    );
+    let (code, stdout, _) = cli_in("us-east-1", "warn", &env, &["verify", "--output", "json"]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(doc["error"].as_str().unwrap().contains("CODE42_ORG"));
+    assert_eq!(
+        (doc["retryable"].clone(), doc["result"].clone()),
+        (json!(false), json!(null))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_output_and_the_status_filter() {
+    let sim = Sim::start(&tenant(json!([user(
+        "cs-1",
+        "csvin@corp.example.com",
+        WORKSPACES_ORG_GUID
+    )])));
+    let fleet = fleet(&[("csvin", WIN), ("csvnew", WIN)]);
+    let env = env(&secret_for(&sim, "csv"), &[]);
+    let mut args = vec!["verify", "--output", "csv"];
+    for (id, _) in &fleet.workspaces {
+        args.extend(["--workspace-id", id.as_str()]);
+    }
+    let (code, out) = cli(&env, &args);
+    assert_eq!(code, 2, "{out}");
+    let mut reader = csv::Reader::from_reader(out.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(&headers[0], "workspace_id");
+    assert!(
+        headers.iter().any(|h| h == "agent_status")
+            && headers.iter().any(|h| h == "coverage_reason")
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    let status = headers.iter().position(|h| h == "status").unwrap();
+    let mut statuses: Vec<&str> = rows.iter().map(|r| &r[status]).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["compliant", "deferred"]);
+
+    args.extend(["--status", "deferred"]);
+    let (_, out) = cli(&env, &args);
+    let rows = csv::Reader::from_reader(out.as_bytes()).records().count();
+    assert_eq!(rows, 1, "{out}");
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    let env = env("unused", &[]);
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, stdout, _) = cli_in("us-east-1", "warn", &env, &["completions", shell]);
+        assert_eq!(code, 0, "{shell}");
+        assert!(
+            stdout.contains("backfill") && stdout.contains("max-moves"),
+            "{shell}"
+        );
+    }
+}
