@@ -94,6 +94,8 @@ pub struct Config {
     pub start_margin: Duration,
     /// The Incydr plan: the agents' minimum version (None: versions are not checked).
     pub plan: Option<Code42Plan>,
+    /// `CODE42_MOVE_WITH_OTHER_DEVICES=skip`: never move a user whose other devices would move too.
+    pub skip_with_other_devices: bool,
 }
 
 impl Config {
@@ -109,6 +111,7 @@ impl Config {
         MoveGuards {
             protected_orgs: &self.protected_orgs,
             move_from_orgs: &self.move_from_orgs,
+            skip_with_other_devices: self.skip_with_other_devices,
         }
     }
 
@@ -262,6 +265,16 @@ impl Config {
             ),
             deferred_attempts: number(&get, "CODE42_DEFERRED_ATTEMPTS", 8, 0)?.min(1000) as u32,
             start_margin: Duration::from_secs(number(&get, "CODE42_START_MARGIN_SECONDS", 5, 0)?),
+            skip_with_other_devices: match get("CODE42_MOVE_WITH_OTHER_DEVICES").as_deref() {
+                None | Some("move") => false,
+                Some("skip") => true,
+                Some(_) => {
+                    return Err(invalid(
+                        "CODE42_MOVE_WITH_OTHER_DEVICES",
+                        "must be move or skip",
+                    ));
+                }
+            },
             plan: get("CODE42_PLAN")
                 .map(|p| {
                     Code42Plan::parse(&p).ok_or_else(|| ConfigError::Invalid {

@@ -152,6 +152,11 @@ pub fn report(
             }
         ));
     }
+    if let Some(n) = report.moves_with_other_devices {
+        out.push_str(&format!(
+            "{n} user(s) to move have other devices (laptops, other desktops) that move with them: see each move's other_devices\n"
+        ));
+    }
     if let Some(n) = report.enqueued {
         out.push_str(&format!("{n} WorkSpace(s) sent to the work queue\n"));
     }

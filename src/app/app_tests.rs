@@ -620,3 +620,56 @@ async fn a_creation_event_succeeds_while_the_agent_is_not_there_yet() {
     );
     assert_eq!(w.coverage.as_ref().unwrap().reason, Some("agent_missing"));
 }
+
+#[tokio::test]
+async fn a_move_reports_the_users_other_devices_or_skips_them_when_asked() {
+    let setup = |extra: &[(&str, &str)]| {
+        let c42 = code42(
+            vec![user("1", "a@corp.example.com", "guid-default")],
+            Some(COMPLIANT),
+        );
+        {
+            let mut s = c42.0.lock().unwrap();
+            s.agents.push(("1".into(), agent_on("ws-a", "2.0")));
+            s.agents.push(("1".into(), agent_on("ws-laptop", "2.0")));
+        }
+        app(
+            config(extra),
+            workspaces(&[("ws-a", "a", "WINDOWS_10")]),
+            c42,
+        )
+    };
+    let dry = FleetRequest {
+        dry_run: true,
+        ..backfill(5, false)
+    };
+    let app = setup(&[]);
+    let report = app.fleet(&dry, deadline(), &NoProgress).await.unwrap();
+    assert_eq!(report.moves_with_other_devices, Some(1));
+    let crate::domain::report::Action::MoveUser { other_devices, .. } =
+        &report.workspaces[0].actions[0];
+    assert_eq!(
+        other_devices,
+        &["WSAMZN-LAPTOP.corp.example.com".to_string()]
+    );
+    let report = app
+        .fleet(&backfill(5, false), deadline(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(statuses(&report), [Status::Configured]);
+
+    let app = setup(&[("CODE42_MOVE_WITH_OTHER_DEVICES", "skip")]);
+    let report = app
+        .fleet(&backfill(5, false), deadline(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(statuses(&report), [Status::Skipped]);
+    assert!(
+        report.workspaces[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("WSAMZN-LAPTOP")
+    );
+    assert_eq!(app.code42.0.lock().unwrap().moves, 0);
+}

@@ -105,6 +105,15 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         report.org = plan.org;
         report.workspaces = plan.workspaces;
         report.summary = Summary::of(&report.workspaces);
+        let with_other_devices = report
+            .workspaces
+            .iter()
+            .flat_map(|w| &w.actions)
+            .filter(|a| matches!(a, Action::MoveUser { other_devices, .. } if !other_devices.is_empty()))
+            .count();
+        if with_other_devices > 0 {
+            report.moves_with_other_devices = Some(with_other_devices);
+        }
         if request.action == FleetAction::Reconcile {
             return self.reconcile_rest(report, &targets, deadline).await;
         }

@@ -8,8 +8,10 @@ use tracing::Instrument;
 
 use crate::config::{Config, Mode};
 use crate::domain::coverage::{AgentReport, assess_agent};
-use crate::domain::model::{Code42User, ResolvedOrg, Target, WorkspaceInfo};
-use crate::domain::plan::{self, Outcome, Plan};
+use crate::domain::model::{
+    Code42Agent, Code42User, FleetFilter, ResolvedOrg, Target, WorkspaceInfo,
+};
+use crate::domain::plan::{self, Identity, Outcome, Plan};
 use crate::domain::report::coverage_of;
 use crate::domain::report::{Action, Status, WorkspaceReport};
 use crate::error::{AwsError, Code42Error};
@@ -147,9 +149,25 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             .map_err(|e| Failure::permanent(e.to_string()))?;
         report.code42_username = Some(username.clone());
         let user = self.code42.find_user(&username).await?;
-        report.agent = Some(self.agent(user.as_ref(), info.as_ref()).await?);
+        let agents = match &user {
+            Some(u) => Some(self.code42.list_agents(&u.user_id).await),
+            None => None,
+        };
+        report.agent = Some(self.agent(agents.as_ref(), info.as_ref())?);
+        let other_devices = match (&user, &agents) {
+            (Some(u), Some(listed)) if u.org_guid != org.guid => {
+                self.other_devices(&identity, info.as_ref(), listed).await?
+            }
+            _ => Vec::new(),
+        };
         // Decide, then carry out.
-        match plan::plan_user(&username, user.as_ref(), org, self.config.move_guards()) {
+        match plan::plan_user(
+            &username,
+            user.as_ref(),
+            org,
+            self.config.move_guards(),
+            &other_devices,
+        ) {
             Plan::Done {
                 status,
                 reason,
@@ -186,22 +204,22 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         }
     }
 
-    /// The agent on this WorkSpace. Read-only, and never a reason to fail the
-    /// WorkSpace (an agent appears minutes after its WorkSpace): a listing
-    /// that fails leaves the agent `unknown`, unless the cause is global.
-    async fn agent(
+    /// The agent on this WorkSpace. Never a reason to fail the WorkSpace (an
+    /// agent appears minutes after its WorkSpace): a listing that failed
+    /// leaves the agent `unknown`, unless the cause is global.
+    fn agent(
         &self,
-        user: Option<&Code42User>,
+        agents: Option<&Result<Vec<Code42Agent>, Code42Error>>,
         info: Option<&WorkspaceInfo>,
     ) -> Result<AgentReport, Failure> {
         let plan = self.config.plan;
-        let Some(user) = user else {
+        let Some(agents) = agents else {
             return Ok(AgentReport::no_user(plan));
         };
-        match self.code42.list_agents(&user.user_id).await {
+        match agents {
             Ok(agents) => {
                 let computer_name = info.and_then(|i| i.computer_name.as_deref());
-                let report = assess_agent(computer_name, &agents, plan);
+                let report = assess_agent(computer_name, agents, plan);
                 tracing::info!(
                     agent = report.status.as_str(),
                     computer_name,
@@ -211,12 +229,49 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
                 );
                 Ok(report)
             }
-            Err(e) if e.global() => Err(e.into()),
+            Err(e) if e.global() => Err(e.clone().into()),
             Err(e) => {
                 tracing::warn!(error = %e, "could not list the user's Code42 agents");
                 Ok(AgentReport::unknown(plan, e.to_string()))
             }
         }
+    }
+
+    /// The user's agents on none of their WorkSpaces: they would move too.
+    async fn other_devices(
+        &self,
+        identity: &Identity,
+        info: Option<&WorkspaceInfo>,
+        agents: &Result<Vec<Code42Agent>, Code42Error>,
+    ) -> Result<Vec<String>, Failure> {
+        let agents = match agents {
+            Ok(agents) if agents.is_empty() => return Ok(Vec::new()),
+            Ok(agents) => agents,
+            Err(e) if self.config.skip_with_other_devices => {
+                return Err(Failure {
+                    message: format!(
+                        "cannot tell which of the user's devices would move with them ({e}); not moved"
+                    ),
+                    retryable: true,
+                    global: None,
+                });
+            }
+            Err(_) => return Ok(Vec::new()),
+        };
+        let mut hosts: Vec<String> = info
+            .and_then(|i| i.computer_name.clone())
+            .into_iter()
+            .collect();
+        if let Some(directory) = &identity.directory_id {
+            let filter = FleetFilter {
+                directory_ids: vec![directory.clone()],
+                workspace_ids: Vec::new(),
+                user: Some(identity.user.clone()),
+            };
+            let theirs = self.workspaces.list_workspaces(&filter).await?;
+            hosts.extend(theirs.into_iter().filter_map(|w| w.computer_name));
+        }
+        Ok(plan::other_devices(agents, &hosts))
     }
 
     /// DescribeWorkspaces with bounded retries: a new WorkSpace can take a

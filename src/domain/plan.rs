@@ -3,7 +3,7 @@
 //! application layer gathers the observations and carries the plan out.
 
 use super::ids::DirectoryId;
-use super::model::{Code42User, ResolvedOrg, Target, WorkspaceInfo};
+use super::model::{Code42Agent, Code42User, ResolvedOrg, Target, WorkspaceInfo};
 use super::report::{Action, Status};
 
 /// A decision that ends the WorkSpace's check.
@@ -81,6 +81,8 @@ pub struct MoveGuards<'a> {
     pub protected_orgs: &'a [String],
     /// If non-empty, users are moved only out of these orgs.
     pub move_from_orgs: &'a [String],
+    /// `CODE42_MOVE_WITH_OTHER_DEVICES=skip`: leave a user whose other devices would move too.
+    pub skip_with_other_devices: bool,
 }
 
 impl MoveGuards<'_> {
@@ -119,12 +121,43 @@ pub enum Plan {
     Move { action: Action, reason: String },
 }
 
+/// The user's active agents that are on none of `workspace_hosts` (the
+/// computer names of all of the user's WorkSpaces): they move with the user.
+pub fn other_devices(agents: &[Code42Agent], workspace_hosts: &[String]) -> Vec<String> {
+    let label = |n: &str| {
+        n.trim()
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    let hosts: Vec<String> = workspace_hosts.iter().map(|h| label(h)).collect();
+    agents
+        .iter()
+        .filter(|a| a.active)
+        .filter(|a| {
+            ![a.os_hostname.as_deref(), a.name.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|n| hosts.contains(&label(n)))
+        })
+        .map(|a| {
+            a.os_hostname
+                .clone()
+                .or_else(|| a.name.clone())
+                .unwrap_or_else(|| a.agent_id.clone())
+        })
+        .collect()
+}
+
 /// The plan for a WorkSpace whose Code42 username is `username`.
+/// `other_devices`: the user's agents that are on none of their WorkSpaces.
 pub fn plan_user(
     username: &str,
     user: Option<&Code42User>,
     org: &ResolvedOrg,
     guards: MoveGuards<'_>,
+    other_devices: &[String],
 ) -> Plan {
     let done = |status, reason: Option<String>, outside_org| Plan::Done {
         status,
@@ -158,6 +191,17 @@ pub fn plan_user(
     if let Some(reason) = guards.refusal(user) {
         return done(Status::Skipped, Some(reason), true);
     }
+    if guards.skip_with_other_devices && !other_devices.is_empty() {
+        return done(
+            Status::Skipped,
+            Some(format!(
+                "moving {} would also move their other device(s) {} (CODE42_MOVE_WITH_OTHER_DEVICES=skip); not moved",
+                user.username,
+                other_devices.join(", ")
+            )),
+            true,
+        );
+    }
     Plan::Move {
         action: Action::MoveUser {
             user_id: user.user_id.clone(),
@@ -167,11 +211,22 @@ pub fn plan_user(
             to_org_guid: org.guid.clone(),
             to_org_name: org.name.clone(),
             applied: false,
+            other_devices: other_devices.to_vec(),
         },
-        reason: format!(
-            "would move {} from org {:?} to {:?}",
-            user.username, user.org_name, org.name
-        ),
+        reason: if other_devices.is_empty() {
+            format!(
+                "would move {} from org {:?} to {:?}",
+                user.username, user.org_name, org.name
+            )
+        } else {
+            format!(
+                "would move {} from org {:?} to {:?}, with their other device(s) {}",
+                user.username,
+                user.org_name,
+                org.name,
+                other_devices.join(", ")
+            )
+        },
     }
 }
 
@@ -219,10 +274,12 @@ mod tests {
         let open = MoveGuards {
             protected_orgs: &protected,
             move_from_orgs: &none,
+            skip_with_other_devices: false,
         };
         let only_default = MoveGuards {
             protected_orgs: &protected,
             move_from_orgs: &from,
+            skip_with_other_devices: false,
         };
         type Case<'a> = (
             &'a str,
@@ -283,7 +340,7 @@ mod tests {
             ),
         ];
         for (name, u, guards, expected, needle) in cases {
-            let plan = plan_user("a@x.com", u.as_ref(), &org(), guards);
+            let plan = plan_user("a@x.com", u.as_ref(), &org(), guards, &[]);
             assert_eq!(status_of(&plan), expected, "{name}");
             let text = match &plan {
                 Plan::Done { reason, .. } => reason.clone().unwrap_or_default(),
@@ -299,12 +356,14 @@ mod tests {
         let guards = MoveGuards {
             protected_orgs: &none,
             move_from_orgs: &none,
+            skip_with_other_devices: false,
         };
         let Plan::Move { action, .. } = plan_user(
             "a@x.com",
             Some(&user("g-default", true, false)),
             &org(),
             guards,
+            &[],
         ) else {
             panic!("expected a move")
         };
@@ -318,6 +377,65 @@ mod tests {
             (from_org_guid.as_str(), to_org_guid.as_str(), applied),
             ("g-default", "g-ws", false)
         );
+    }
+
+    #[test]
+    fn other_devices_are_the_agents_on_none_of_the_users_workspaces() {
+        let agent = |id: &str, host: &str, active: bool| Code42Agent {
+            agent_id: id.into(),
+            name: None,
+            os_hostname: Some(host.into()),
+            app_version: None,
+            product_version: None,
+            last_connected: None,
+            health_issues: vec![],
+            active,
+        };
+        let agents = [
+            agent("1", "WSAMZN-A.corp.example.com", true),
+            agent("2", "LAPTOP-9", true),
+            agent("3", "OLD-PC", false),
+            agent("4", "wsamzn-b", true),
+        ];
+        let hosts = ["WSAMZN-A".to_string(), "WSAMZN-B".to_string()];
+        assert_eq!(other_devices(&agents, &hosts), ["LAPTOP-9"]);
+        let none: Vec<String> = vec![];
+        let skip = MoveGuards {
+            protected_orgs: &none,
+            move_from_orgs: &none,
+            skip_with_other_devices: true,
+        };
+        let laptop = ["LAPTOP-9".to_string()];
+        let plan = plan_user(
+            "a@x.com",
+            Some(&user("g-default", true, false)),
+            &org(),
+            skip,
+            &laptop,
+        );
+        assert!(
+            matches!(&plan, Plan::Done { status: Status::Skipped, outside_org: true, reason: Some(r) } if r.contains("LAPTOP-9")),
+            "{plan:?}"
+        );
+        let move_too = MoveGuards {
+            skip_with_other_devices: false,
+            ..skip
+        };
+        let Plan::Move {
+            action: Action::MoveUser { other_devices, .. },
+            reason,
+        } = plan_user(
+            "a@x.com",
+            Some(&user("g-default", true, false)),
+            &org(),
+            move_too,
+            &laptop,
+        )
+        else {
+            panic!()
+        };
+        assert_eq!(other_devices, ["LAPTOP-9"]);
+        assert!(reason.contains("LAPTOP-9"));
     }
 
     fn target(user: Option<&str>) -> Target {

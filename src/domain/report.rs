@@ -66,6 +66,10 @@ pub enum Action {
         to_org_name: String,
         /// False in verify mode, or when the move was not made.
         applied: bool,
+        /// The user's other agents (a laptop, another VDI): they move too and
+        /// take the WorkSpaces org's settings.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        other_devices: Vec<String>,
     },
 }
 
@@ -257,6 +261,9 @@ pub struct InvocationReport {
     /// WorkSpaces whose user is not in Code42 yet, queued again for a later check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requeued: Option<usize>,
+    /// Planned (or made) moves whose user has other devices that move too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moves_with_other_devices: Option<usize>,
     pub org: Option<OrgReport>,
     pub workspaces: Vec<WorkspaceReport>,
     pub summary: Summary,
@@ -270,6 +277,7 @@ impl InvocationReport {
             note: None,
             enqueued: None,
             requeued: None,
+            moves_with_other_devices: None,
             org: None,
             workspaces: Vec::new(),
             summary: Summary::default(),

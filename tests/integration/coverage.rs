@@ -117,3 +117,75 @@ async fn verify_shows_each_agent_status_and_coverage_and_exits_by_coverage() {
     let (code, out) = cli(&env, &["verify", "--workspace-id", &ids[0]]);
     assert_eq!(code, 0, "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_move_names_the_other_devices_that_go_along_or_is_skipped_for_them() {
+    let sim = Sim::start(&tenant(json!([
+        user("bl-1", "blast@corp.example.com", "880000000000000002"),
+        user("bl-2", "blast2@corp.example.com", "880000000000000002"),
+    ])));
+    let fleet = fleet(&[("blast", WIN), ("blast2", WIN)]);
+    for (i, user_id) in ["bl-1", "bl-2"].iter().enumerate() {
+        let ws = &fleet.workspaces[i].0;
+        for (n, host) in [computer_name(ws), format!("LAPTOP-{i}")]
+            .into_iter()
+            .enumerate()
+        {
+            sim.add_agent(
+                json!({"agentId": format!("ag-{user_id}-{n}"), "userId": user_id,
+                "name": host, "osHostname": host, "appVersion": "1.5.0", "active": true}),
+            )
+            .await;
+        }
+    }
+    let args = |dry: bool| {
+        let mut a = vec![
+            "backfill",
+            "--output",
+            "json",
+            "--workspace-id",
+            fleet.workspaces[0].0.as_str(),
+        ];
+        if dry {
+            a.push("--dry-run");
+        }
+        a
+    };
+    let env_move = env(&secret_for(&sim, "blast-move"), &[]);
+    let (code, out) = cli(&env_move, &args(true));
+    assert_eq!(code, 0, "{out}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["moves_with_other_devices"], 1);
+    assert_eq!(
+        plan["workspaces"][0]["actions"][0]["other_devices"],
+        json!(["LAPTOP-0"])
+    );
+    let (code, _) = cli(&env_move, &args(false));
+    assert_eq!(code, 0);
+    assert_eq!(sim.user_org("bl-1").await, WORKSPACES_ORG_GUID);
+
+    let env_skip = env(
+        &secret_for(&sim, "blast-skip"),
+        &[("CODE42_MOVE_WITH_OTHER_DEVICES", "skip")],
+    );
+    let (code, out) = cli(
+        &env_skip,
+        &[
+            "backfill",
+            "--output",
+            "json",
+            "--workspace-id",
+            &fleet.workspaces[1].0,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["workspaces"][0]["status"], "skipped");
+    assert!(
+        report["workspaces"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("LAPTOP-1")
+    );
+    assert_eq!(sim.user_org("bl-2").await, "880000000000000002");
+}
