@@ -96,6 +96,8 @@ pub struct Config {
     pub plan: Option<Code42Plan>,
     /// `CODE42_MOVE_WITH_OTHER_DEVICES=skip`: never move a user whose other devices would move too.
     pub skip_with_other_devices: bool,
+    /// Deactivate the agent of a terminated WorkSpace.
+    pub deactivate_on_terminate: bool,
 }
 
 impl Config {
@@ -265,6 +267,16 @@ impl Config {
             ),
             deferred_attempts: number(&get, "CODE42_DEFERRED_ATTEMPTS", 8, 0)?.min(1000) as u32,
             start_margin: Duration::from_secs(number(&get, "CODE42_START_MARGIN_SECONDS", 5, 0)?),
+            deactivate_on_terminate: match get("CODE42_DEACTIVATE_ON_TERMINATE").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => {
+                    return Err(invalid(
+                        "CODE42_DEACTIVATE_ON_TERMINATE",
+                        "must be true or false",
+                    ));
+                }
+            },
             skip_with_other_devices: match get("CODE42_MOVE_WITH_OTHER_DEVICES").as_deref() {
                 None | Some("move") => false,
                 Some("skip") => true,

@@ -22,6 +22,7 @@ pub use crate::error::InputError;
 pub const WORKSPACES_SOURCE: &str = "aws.workspaces";
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 pub const CREATE_WORKSPACES: &str = "CreateWorkspaces";
+pub const TERMINATE_WORKSPACES: &str = "TerminateWorkspaces";
 pub const ACCESS_DETAIL_TYPE: &str = "WorkSpaces Access";
 pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
 /// CloudTrail's placeholder for values it will not log.
@@ -31,6 +32,8 @@ const REDACTED: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     CreateWorkspaces(CreateWorkspacesCall),
+    /// WorkSpaces were terminated: their agents may be deactivated.
+    TerminateWorkspaces(TerminateWorkspacesCall),
     /// A user signed in to this WorkSpace.
     Access(Target),
     SqsBatch(Vec<SqsItem>),
@@ -61,6 +64,7 @@ impl Input {
     pub fn kind(&self) -> &'static str {
         match self {
             Input::CreateWorkspaces(_) => CREATE_WORKSPACES,
+            Input::TerminateWorkspaces(_) => TERMINATE_WORKSPACES,
             Input::Access(_) => ACCESS_DETAIL_TYPE,
             Input::SqsBatch(_) => "SqsBatch",
             Input::Fleet(r) => r.action.as_str(),
@@ -102,7 +106,28 @@ struct CloudTrailDetail {
     event_source: Option<String>,
     error_code: Option<String>,
     error_message: Option<String>,
+    request_parameters: Option<RequestParameters>,
     response_elements: Option<ResponseElements>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct RequestParameters {
+    terminate_workspace_requests: Option<Vec<TerminateRequest>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct TerminateRequest {
+    workspace_id: Option<String>,
+}
+
+/// A `TerminateWorkspaces` call: the WorkSpaces it terminated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminateWorkspacesCall {
+    /// Set when the whole call failed (then nothing was terminated).
+    pub call_error: Option<String>,
+    pub workspace_ids: Vec<WorkspaceId>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +149,8 @@ struct PendingRequest {
 #[serde(rename_all = "camelCase", default)]
 struct FailedRequest {
     workspace_request: Option<WorkspaceRequest>,
+    /// In the failed requests of calls on existing WorkSpaces (terminate).
+    workspace_id: Option<String>,
     error_code: Option<String>,
     error_message: Option<String>,
 }
@@ -179,6 +206,9 @@ fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
         InputError::Malformed(format!("detail is not a CloudTrail API call record: {e}"))
     })?;
     let event_name = detail.event_name.as_deref().unwrap_or("");
+    if event_name == TERMINATE_WORKSPACES {
+        return parse_terminate(detail).map(Input::TerminateWorkspaces);
+    }
     if event_name != CREATE_WORKSPACES {
         return Err(InputError::Unsupported(format!(
             "received the CloudTrail record of {event_name:?} (eventSource {:?})",
@@ -231,6 +261,47 @@ fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
         targets,
         failed,
     }))
+}
+
+/// The requested WorkSpaces, less those in `failedRequests` (not terminated).
+fn parse_terminate(detail: CloudTrailDetail) -> Result<TerminateWorkspacesCall, InputError> {
+    if let Some(code) = detail.error_code.filter(|c| !c.is_empty()) {
+        return Ok(TerminateWorkspacesCall {
+            call_error: Some(code),
+            workspace_ids: Vec::new(),
+        });
+    }
+    let failed: Vec<String> = detail
+        .response_elements
+        .and_then(|r| r.failed_requests)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|f| f.workspace_id)
+        .collect();
+    let requests = detail
+        .request_parameters
+        .and_then(|p| p.terminate_workspace_requests)
+        .ok_or_else(|| {
+            InputError::Malformed(
+                "TerminateWorkspaces event without detail.requestParameters.terminateWorkspaceRequests".into(),
+            )
+        })?;
+    let mut workspace_ids = Vec::new();
+    for (i, request) in requests.into_iter().enumerate() {
+        let at = format!("detail.requestParameters.terminateWorkspaceRequests[{i}].workspaceId");
+        let raw = request
+            .workspace_id
+            .ok_or_else(|| InputError::Malformed(format!("{at} is missing")))?;
+        let id =
+            WorkspaceId::parse(&raw).map_err(|e| InputError::Malformed(format!("{at}: {e}")))?;
+        if !failed.contains(&raw) {
+            workspace_ids.push(id);
+        }
+    }
+    Ok(TerminateWorkspacesCall {
+        call_error: None,
+        workspace_ids,
+    })
 }
 
 fn target(index: usize, p: PendingRequest) -> Result<Target, InputError> {
@@ -338,6 +409,10 @@ fn parse_sqs_body(body: Option<&str>) -> Result<Vec<Target>, InputError> {
     }
     match parse_input(&body)? {
         Input::CreateWorkspaces(call) => Ok(call.targets),
+        Input::TerminateWorkspaces(_) => Err(InputError::Unsupported(
+            "a TerminateWorkspaces event inside a queue message (its rule targets the function)"
+                .into(),
+        )),
         Input::Access(target) => Ok(vec![target]),
         Input::SqsBatch(_) => Err(InputError::Unsupported("a nested batch".into())),
         Input::Fleet(_) => Err(InputError::Unsupported(
@@ -443,9 +518,37 @@ mod tests {
 
     #[test]
     fn other_cloudtrail_calls_are_refused_by_name() {
-        let err = parse_input(&event("terminate-workspaces.json")).unwrap_err();
+        let mut reboot = event("terminate-workspaces.json");
+        reboot["detail"]["eventName"] = "RebootWorkspaces".into();
+        let err = parse_input(&reboot).unwrap_err();
         assert!(matches!(err, InputError::Unsupported(_)));
-        assert!(err.to_string().contains("TerminateWorkspaces"), "{err}");
+        assert!(err.to_string().contains("RebootWorkspaces"), "{err}");
+    }
+
+    #[test]
+    fn terminate_events_name_the_terminated_workspaces_only() {
+        let Input::TerminateWorkspaces(call) =
+            parse_input(&event("terminate-workspaces.json")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(call.workspace_ids[0].as_str(), "ws-4xk2p9q7m");
+        let mut v = event("terminate-workspaces.json");
+        v["detail"]["requestParameters"]["terminateWorkspaceRequests"] =
+            serde_json::json!([{"workspaceId": "ws-aaa11111"}, {"workspaceId": "ws-bbb22222"}]);
+        v["detail"]["responseElements"]["failedRequests"] = serde_json::json!([{"workspaceId": "ws-bbb22222", "errorCode": "InvalidResourceState"}]);
+        let Input::TerminateWorkspaces(call) = parse_input(&v).unwrap() else {
+            panic!()
+        };
+        assert_eq!(call.workspace_ids.len(), 1);
+        v["detail"]["requestParameters"]["terminateWorkspaceRequests"][0]["workspaceId"] =
+            "x".into();
+        assert!(
+            parse_input(&v)
+                .unwrap_err()
+                .to_string()
+                .contains("terminateWorkspaceRequests[0]")
+        );
     }
 
     #[test]

@@ -68,6 +68,12 @@ pub trait Code42: Send + Sync {
         user_id: &str,
     ) -> impl Future<Output = Result<Vec<Code42Agent>, Code42Error>> + Send;
 
+    /// Deactivate one agent (idempotent).
+    fn deactivate_agent(
+        &self,
+        agent_id: &str,
+    ) -> impl Future<Output = Result<(), Code42Error>> + Send;
+
     /// None when the org has no value for `key`.
     fn get_setting(
         &self,
@@ -165,6 +171,12 @@ impl<T: Code42> Code42 for &T {
         user_id: &str,
     ) -> impl Future<Output = Result<Vec<Code42Agent>, Code42Error>> + Send {
         (**self).list_agents(user_id)
+    }
+    fn deactivate_agent(
+        &self,
+        agent_id: &str,
+    ) -> impl Future<Output = Result<(), Code42Error>> + Send {
+        (**self).deactivate_agent(agent_id)
     }
     fn put_setting(
         &self,

@@ -410,6 +410,17 @@ class Handler(BaseHTTPRequestHandler):
                                   "user": user["userId"], "from": user["orgGuid"], "to": target})
                 user["orgGuid"] = target
             return self.send(204)
+        if method == "POST" and parts == ["agents", "deactivate"]:
+            try:
+                ids = json.loads(body or b"{}").get("agentIds") or []
+            except json.JSONDecodeError:
+                raise BadRequest("body is not JSON")
+            with st.lock:
+                st.writes.append({"method": "POST", "path": self.path, "body": json.loads(body)})
+                for a in st.agents:
+                    if a.get("agentId") in ids:
+                        a["active"] = False
+            return self.send(204)
         if method == "GET" and parts == ["agents"]:
             # Filters and paging as the incydr SDK sends them (reference section 6).
             page = int(query.get("page", 1))

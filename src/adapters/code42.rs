@@ -717,6 +717,18 @@ impl Code42 for Code42Session<'_> {
         Ok(agents)
     }
 
+    async fn deactivate_agent(&self, agent_id: &str) -> Result<(), Code42Error> {
+        self.call(
+            Method::POST,
+            false,
+            &["v1", "agents", "deactivate"],
+            &[],
+            Some(&json!({ "agentIds": [agent_id] })),
+        )
+        .await
+        .map(|_| ())
+    }
+
     async fn legacy_org_id(&self, org_guid: &str) -> Result<Option<i64>, Code42Error> {
         for page in 1..=MAX_PAGES {
             let value = self

@@ -647,7 +647,10 @@ async fn a_move_reports_the_users_other_devices_or_skips_them_when_asked() {
     let report = app.fleet(&dry, deadline(), &NoProgress).await.unwrap();
     assert_eq!(report.moves_with_other_devices, Some(1));
     let crate::domain::report::Action::MoveUser { other_devices, .. } =
-        &report.workspaces[0].actions[0];
+        &report.workspaces[0].actions[0]
+    else {
+        panic!("expected a move")
+    };
     assert_eq!(
         other_devices,
         &["WSAMZN-LAPTOP.corp.example.com".to_string()]
@@ -672,4 +675,54 @@ async fn a_move_reports_the_users_other_devices_or_skips_them_when_asked() {
             .contains("WSAMZN-LAPTOP")
     );
     assert_eq!(app.code42.0.lock().unwrap().moves, 0);
+}
+
+#[tokio::test]
+async fn a_terminated_workspaces_agent_is_deactivated_only_when_enabled_and_only_that_one() {
+    let setup = |extra: &[(&str, &str)]| {
+        let c42 = code42(
+            vec![user("1", "asmith@corp.example.com", WS_ORG)],
+            Some(COMPLIANT),
+        );
+        {
+            let mut s = c42.0.lock().unwrap();
+            s.agents.push(("1".into(), agent_on("ws-4xk2p9q7m", "2.0")));
+            s.agents.push(("1".into(), agent_on("ws-laptop", "2.0")));
+        }
+        app(
+            config(extra),
+            workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
+            c42,
+        )
+    };
+    let terminate = event("terminate-workspaces.json");
+    // Off by default: a clear no-op, no Code42 call.
+    let off = setup(&[]);
+    let out = off.handle(&terminate, deadline()).await.unwrap();
+    assert!(
+        out.report
+            .note
+            .unwrap()
+            .contains("CODE42_DEACTIVATE_ON_TERMINATE is off")
+    );
+    assert_eq!(off.code42.0.lock().unwrap().user_lookups, 0);
+    // Verify mode reports what it would deactivate.
+    let verify = setup(&[
+        ("CODE42_DEACTIVATE_ON_TERMINATE", "true"),
+        ("CODE42_MODE", "verify"),
+    ]);
+    let out = verify.handle(&terminate, deadline()).await.unwrap();
+    assert_eq!(statuses(&out.report), [Status::Drift]);
+    assert!(verify.code42.0.lock().unwrap().deactivations.is_empty());
+    // On: exactly the WorkSpace's agent, never the laptop; again: a no-op.
+    let on = setup(&[("CODE42_DEACTIVATE_ON_TERMINATE", "true")]);
+    let out = on.handle(&terminate, deadline()).await.unwrap();
+    assert_eq!(statuses(&out.report), [Status::Configured]);
+    assert_eq!(
+        on.code42.0.lock().unwrap().deactivations,
+        ["agent-ws-4xk2p9q7m"]
+    );
+    let out = on.handle(&terminate, deadline()).await.unwrap();
+    assert_eq!(statuses(&out.report), [Status::Skipped]);
+    assert_eq!(on.code42.0.lock().unwrap().deactivations.len(), 1);
 }

@@ -57,6 +57,7 @@ pub struct FakeState {
     pub find_errors: Vec<Code42Error>,
     /// (user id, agent).
     pub agents: Vec<(String, Code42Agent)>,
+    pub deactivations: Vec<String>,
     pub moves: u32,
     pub puts: u32,
     pub setting_reads: u32,
@@ -124,6 +125,14 @@ impl Code42 for FakeCode42 {
             .filter(|(u, _)| u == user_id)
             .map(|(_, a)| a.clone())
             .collect())
+    }
+    async fn deactivate_agent(&self, agent_id: &str) -> Result<(), Code42Error> {
+        let mut s = self.0.lock().unwrap();
+        s.deactivations.push(agent_id.to_string());
+        for (_, a) in s.agents.iter_mut().filter(|(_, a)| a.agent_id == agent_id) {
+            a.active = false;
+        }
+        Ok(())
     }
     async fn legacy_org_id(&self, org_guid: &str) -> Result<Option<i64>, Code42Error> {
         Ok((org_guid == WS_ORG).then_some(1003))

@@ -28,6 +28,10 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 .create_workspaces(call, deadline)
                 .await
                 .map(Output::plain),
+            Input::TerminateWorkspaces(call) => self
+                .terminate_workspaces(call, deadline)
+                .await
+                .map(Output::plain),
             Input::Access(target) => self
                 .checked(kind, vec![target], Vec::new(), deadline)
                 .await

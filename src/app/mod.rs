@@ -11,6 +11,7 @@ mod handler;
 mod org;
 mod outcome;
 mod reconcile;
+mod terminate;
 mod workspace;
 
 pub use context::App;

@@ -77,7 +77,10 @@ async fn moves_the_user_and_records_where_from() {
         from_org_guid,
         applied,
         ..
-    } = &out.workspaces[0].actions[0];
+    } = &out.workspaces[0].actions[0]
+    else {
+        panic!("expected a move")
+    };
     assert_eq!((from_org_guid.as_str(), *applied), ("guid-default", true));
     let org = out.org.unwrap();
     assert_eq!(org.status, Status::Configured);

@@ -194,8 +194,9 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
                     to_org_guid = %org.guid, "moved Code42 user (and all of their devices)"
                 );
                 let mut action = action;
-                let Action::MoveUser { applied, .. } = &mut action;
-                *applied = true;
+                if let Action::MoveUser { applied, .. } = &mut action {
+                    *applied = true;
+                }
                 report.actions.push(action);
                 report.outside_org = false;
                 report.status = Status::Configured;

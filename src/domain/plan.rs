@@ -372,7 +372,10 @@ mod tests {
             to_org_guid,
             applied,
             ..
-        } = action;
+        } = action
+        else {
+            panic!("expected a move")
+        };
         assert_eq!(
             (from_org_guid.as_str(), to_org_guid.as_str(), applied),
             ("g-default", "g-ws", false)

@@ -71,6 +71,13 @@ pub enum Action {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         other_devices: Vec<String>,
     },
+    /// The agent of a terminated WorkSpace (`POST /v1/agents/deactivate`).
+    DeactivateAgent {
+        agent_id: String,
+        hostname: Option<String>,
+        /// False in verify mode.
+        applied: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

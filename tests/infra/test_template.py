@@ -88,6 +88,13 @@ def test_creation_rule_matches_creation_events(name):
     assert matches(rule_patterns()[CREATION_RULE], event(name))
 
 
+def test_terminate_rule_matches_terminate_events_only():
+    pattern = rule_patterns()["FunctionWorkspacesTerminated"]
+    assert matches(pattern, event("terminate-workspaces.json"))
+    assert not matches(pattern, event("create-workspaces.json"))
+    assert not matches(pattern, event("workspaces-access.json"))
+
+
 def test_creation_rule_ignores_unrelated_events():
     pattern = rule_patterns()[CREATION_RULE]
     assert not matches(pattern, event("terminate-workspaces.json"))

@@ -189,3 +189,55 @@ async fn a_move_names_the_other_devices_that_go_along_or_is_skipped_for_them() {
     );
     assert_eq!(sim.user_org("bl-2").await, "880000000000000002");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn terminating_a_workspace_deactivates_its_agent_and_no_other() {
+    let sim = Sim::start(&tenant(json!([user(
+        "tm-1",
+        "leaver@corp.example.com",
+        WORKSPACES_ORG_GUID
+    )])));
+    let fleet = fleet(&[("leaver", WIN)]);
+    let ws = fleet.workspaces[0].0.clone();
+    for (id, host) in [
+        ("ag-ws", computer_name(&ws)),
+        ("ag-laptop", "LAPTOP-LEAVER".to_string()),
+    ] {
+        sim.add_agent(
+            json!({"agentId": id, "userId": "tm-1", "name": host, "osHostname": host,
+            "appVersion": "1.5.0", "active": true}),
+        )
+        .await;
+    }
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("events/terminate-workspaces.json")).unwrap(),
+    )
+    .unwrap();
+    event["detail"]["requestParameters"]["terminateWorkspaceRequests"] =
+        json!([{"workspaceId": ws}]);
+    let name = secret_for(&sim, "terminate");
+
+    let (code, out) = invoke_cli(&env(&name, &[]), &event);
+    assert_eq!(code, 0, "{out}");
+    assert!(out["note"].as_str().unwrap().contains("is off"), "{out}");
+    assert_eq!(sim.counters().await["writes"], 0);
+
+    let (code, out) = invoke_cli(
+        &env(&name, &[("CODE42_DEACTIVATE_ON_TERMINATE", "true")]),
+        &event,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["workspaces"][0]["status"], "configured");
+    assert_eq!(
+        out["workspaces"][0]["actions"][0]["action"],
+        "deactivate_agent"
+    );
+    let deactivations: Vec<Value> = sim
+        .writes()
+        .await
+        .into_iter()
+        .filter(|w| w["path"] == "/v1/agents/deactivate")
+        .map(|w| w["body"].clone())
+        .collect();
+    assert_eq!(deactivations, [json!({"agentIds": ["ag-ws"]})]);
+}

@@ -448,10 +448,11 @@ async fn a_failed_create_call_is_a_no_op_and_other_events_are_refused() {
     assert!(out["note"].as_str().unwrap().contains("AccessDenied"));
     assert_eq!(out["summary"]["total"], 0);
 
-    let other: Value = serde_json::from_str(
+    let mut other: Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("events/terminate-workspaces.json")).unwrap(),
     )
     .unwrap();
+    other["detail"]["eventName"] = json!("RebootWorkspaces");
     let (code, out) = invoke_cli(&env, &other);
     assert_eq!(code, 1);
     assert!(
