@@ -98,6 +98,12 @@ pub struct Config {
     pub skip_with_other_devices: bool,
     /// Deactivate the agent of a terminated WorkSpace.
     pub deactivate_on_terminate: bool,
+    /// Paths the backup file selection must include (Basic, Advanced, Gov F1).
+    pub backup_paths: Vec<String>,
+    /// Write the org's own device defaults even when it inherits them.
+    pub backup_break_inheritance: bool,
+    /// Ask existing devices to take the new defaults (unverified flags).
+    pub backup_publish: bool,
 }
 
 impl Config {
@@ -107,6 +113,13 @@ impl Config {
             key: self.watch_paths_key.clone(),
             paths: self.watch_paths.clone(),
         })]
+    }
+
+    /// The backup paths to manage: only on plans whose guide step includes them.
+    pub fn backup_paths(&self) -> Option<&[String]> {
+        self.plan
+            .filter(|p| p.manages_backup())
+            .map(|_| self.backup_paths.as_slice())
     }
 
     pub fn move_guards(&self) -> MoveGuards<'_> {
@@ -267,6 +280,11 @@ impl Config {
             ),
             deferred_attempts: number(&get, "CODE42_DEFERRED_ATTEMPTS", 8, 0)?.min(1000) as u32,
             start_margin: Duration::from_secs(number(&get, "CODE42_START_MARGIN_SECONDS", 5, 0)?),
+            backup_paths: get("CODE42_BACKUP_PATHS")
+                .map(|v| list(&v))
+                .unwrap_or_else(|| vec!["D:/Users/".to_string()]),
+            backup_break_inheritance: flag(&get, "CODE42_BACKUP_BREAK_INHERITANCE")?,
+            backup_publish: flag(&get, "CODE42_BACKUP_PUBLISH")?,
             deactivate_on_terminate: match get("CODE42_DEACTIVATE_ON_TERMINATE").as_deref() {
                 None | Some("false") => false,
                 Some("true") => true,
@@ -317,6 +335,14 @@ fn list(v: &str) -> Vec<String> {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+fn flag(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<bool, ConfigError> {
+    match get(var).as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(invalid(var, "must be true or false")),
+    }
 }
 
 fn number(

@@ -68,6 +68,19 @@ pub trait Code42: Send + Sync {
         user_id: &str,
     ) -> impl Future<Output = Result<Vec<Code42Agent>, Code42Error>> + Send;
 
+    /// The console's whole org object (device defaults and inheritance included).
+    fn get_org_object(
+        &self,
+        legacy_org_id: i64,
+    ) -> impl Future<Output = Result<serde_json::Value, Code42Error>> + Send;
+
+    /// Write the whole org object back (as the console API requires).
+    fn put_org_object(
+        &self,
+        legacy_org_id: i64,
+        org: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), Code42Error>> + Send;
+
     /// Deactivate one agent (idempotent).
     fn deactivate_agent(
         &self,
@@ -177,6 +190,19 @@ impl<T: Code42> Code42 for &T {
         agent_id: &str,
     ) -> impl Future<Output = Result<(), Code42Error>> + Send {
         (**self).deactivate_agent(agent_id)
+    }
+    fn get_org_object(
+        &self,
+        legacy_org_id: i64,
+    ) -> impl Future<Output = Result<serde_json::Value, Code42Error>> + Send {
+        (**self).get_org_object(legacy_org_id)
+    }
+    fn put_org_object(
+        &self,
+        legacy_org_id: i64,
+        org: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), Code42Error>> + Send {
+        (**self).put_org_object(legacy_org_id, org)
     }
     fn put_setting(
         &self,

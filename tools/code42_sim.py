@@ -452,6 +452,27 @@ class Handler(BaseHTTPRequestHandler):
                 ]
             return self.send(200, self.legacy_wrap(
                 {"totalCount": len(orgs), "orgs": orgs[(page - 1) * size: page * size]}, query))
+        if len(parts) == 2 and parts[0] == "Org":
+            # The whole org object with device defaults and inheritance (reference section 5b).
+            with st.lock:
+                org = st.org_by_legacy(parts[1])
+                if org is None:
+                    return self.send(404, [{"name": "SYSTEM", "description": "Organization was not found"}])
+                if method == "GET":
+                    provider = org.get("deviceDefaultsFrom", org["legacyOrgId"])
+                    data = {"orgId": org["legacyOrgId"], "orgUid": org["orgGuid"], "orgName": org["orgName"],
+                            "status": "Active", "orgInheritDto": {"orgIdProvidingDeviceDefaults": provider},
+                            "deviceDefaults": org.get("deviceDefaults", {})}
+                    return self.send(200, self.legacy_wrap(data, query))
+                if method == "PUT":
+                    try:
+                        sent = json.loads(body)
+                    except json.JSONDecodeError:
+                        raise BadRequest("body is not JSON")
+                    st.writes.append({"method": "PUT", "path": self.path, "body": sent})
+                    org["deviceDefaults"] = sent.get("deviceDefaults", {})
+                    org["deviceDefaultsFrom"] = org["legacyOrgId"]
+                    return self.send(200, self.legacy_wrap(sent, {}))
         if len(parts) == 2 and parts[0] in st.settings_paths:
             legacy_id = parts[1]
             with st.lock:

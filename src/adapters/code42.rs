@@ -717,6 +717,42 @@ impl Code42 for Code42Session<'_> {
         Ok(agents)
     }
 
+    async fn get_org_object(&self, legacy_org_id: i64) -> Result<Value, Code42Error> {
+        // py42's query for the org's settings and device defaults (reference §5b).
+        self.get_json(
+            true,
+            &["api", "v1", "Org", &legacy_org_id.to_string()],
+            &[
+                ("incSettings", "true".to_string()),
+                ("incDeviceDefaults", "true".to_string()),
+                ("incInheritedOrgInfo", "true".to_string()),
+            ],
+        )
+        .await
+    }
+
+    async fn put_org_object(&self, legacy_org_id: i64, org: &Value) -> Result<(), Code42Error> {
+        // As py42 sends it: the whole org, with deviceDefaults.settings carrying
+        // the same serviceBackupConfig.
+        let mut body = org.get("data").cloned().unwrap_or_else(|| org.clone());
+        if let Some(backup) = body.pointer("/deviceDefaults/serviceBackupConfig").cloned()
+            && let Some(defaults) = body
+                .get_mut("deviceDefaults")
+                .and_then(Value::as_object_mut)
+        {
+            defaults.insert("settings".into(), json!({ "serviceBackupConfig": backup }));
+        }
+        self.call(
+            Method::PUT,
+            true,
+            &["api", "v1", "Org", &legacy_org_id.to_string()],
+            &[],
+            Some(&body),
+        )
+        .await
+        .map(|_| ())
+    }
+
     async fn deactivate_agent(&self, agent_id: &str) -> Result<(), Code42Error> {
         self.call(
             Method::POST,

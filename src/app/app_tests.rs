@@ -726,3 +726,97 @@ async fn a_terminated_workspaces_agent_is_deactivated_only_when_enabled_and_only
     assert_eq!(statuses(&out.report), [Status::Skipped]);
     assert_eq!(on.code42.0.lock().unwrap().deactivations.len(), 1);
 }
+
+fn org_with_backup_sets(provider: i64) -> serde_json::Value {
+    json!({"data": {"orgId": 1003, "orgName": "WorkSpaces", "orgInheritDto": {"orgIdProvidingDeviceDefaults": provider},
+    "deviceDefaults": {"serviceBackupConfig": {"backupConfig": {"backupSets": [
+        {"@id": "1", "name": "Default", "destinations": [{"@id": "9"}],
+         "backupPaths": {"pathset": [{"@os": "Linux", "path": [{"@include": ":user/"}, {"@exclude": ":user/AppData/"}]}]}}
+    ]}}}}})
+}
+
+#[tokio::test]
+async fn a_basic_plan_backfill_adds_d_users_once_and_a_second_run_writes_nothing() {
+    let c42 = code42(
+        vec![user("1", "a@corp.example.com", WS_ORG)],
+        Some(COMPLIANT),
+    );
+    c42.0.lock().unwrap().org_object = org_with_backup_sets(1003);
+    let app = app(
+        config(&[("CODE42_PLAN", "basic")]),
+        workspaces(&[("ws-a", "a", "WINDOWS_10")]),
+        c42,
+    );
+    let report = app
+        .fleet(&backfill(5, false), deadline(), &NoProgress)
+        .await
+        .unwrap();
+    let backup = report
+        .org
+        .as_ref()
+        .unwrap()
+        .policies
+        .iter()
+        .find(|p| p.policy == "backup_file_selection")
+        .unwrap();
+    assert_eq!(backup.status, Status::Configured, "{}", backup.finding);
+    assert_eq!(app.code42.0.lock().unwrap().org_puts, 1);
+    let stored = app.code42.0.lock().unwrap().org_object.clone();
+    assert_eq!(
+        stored.pointer("/data/deviceDefaults/serviceBackupConfig/backupConfig/backupSets/0/backupPaths/pathset/0/path").unwrap(),
+        &json!([{"@include": ":user/"}, {"@include": "D:/Users/"}, {"@exclude": ":user/AppData/"}])
+    );
+    let report = app
+        .fleet(&backfill(5, false), deadline(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(report.org.as_ref().unwrap().status, Status::Compliant);
+    assert_eq!(
+        app.code42.0.lock().unwrap().org_puts,
+        1,
+        "a second run writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn inherited_backup_defaults_are_reported_not_written_and_block_nothing_else() {
+    let c42 = code42(
+        vec![user("1", "a@corp.example.com", "guid-default")],
+        Some(COMPLIANT),
+    );
+    c42.0.lock().unwrap().org_object = org_with_backup_sets(1001);
+    let app = app(
+        config(&[("CODE42_PLAN", "advanced")]),
+        workspaces(&[("ws-a", "a", "WINDOWS_10")]),
+        c42,
+    );
+    let report = app
+        .fleet(&backfill(5, false), deadline(), &NoProgress)
+        .await
+        .unwrap();
+    let org = report.org.as_ref().unwrap();
+    let backup = org
+        .policies
+        .iter()
+        .find(|p| p.policy == "backup_file_selection")
+        .unwrap();
+    assert_eq!(backup.status, Status::Drift);
+    assert!(
+        backup.finding.contains("inherited from org 1001"),
+        "{}",
+        backup.finding
+    );
+    assert_eq!(
+        statuses(&report),
+        [Status::Configured],
+        "the user still moved"
+    );
+    assert_eq!(
+        report.workspaces[0].coverage.as_ref().unwrap().reason,
+        Some("org_settings_drift")
+    );
+    assert_eq!(app.code42.0.lock().unwrap().org_puts, 0);
+    // The schedule does not fail for it (the operator decides), it reports it.
+    let schedule = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+    assert!(app.handle(&schedule, deadline()).await.is_ok());
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::domain::model::ResolvedOrg;
-use crate::domain::watch_paths::SettingSnapshot;
+use crate::domain::report::PolicyReport;
 
 /// Entries that count only while younger than the caller's time to live.
 pub struct TtlCache<K, V> {
@@ -38,8 +38,8 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     }
 }
 
-/// The org and each policy's stored setting, as last found compliant.
-pub type OrgCache = TtlCache<(), (ResolvedOrg, Vec<Option<SettingSnapshot>>)>;
+/// The org and each policy's report, as last found compliant.
+pub type OrgCache = TtlCache<(), (ResolvedOrg, Vec<PolicyReport>)>;
 
 /// WorkSpace id -> found compliant.
 pub type ComplianceCache = TtlCache<String, ()>;

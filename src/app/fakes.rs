@@ -58,6 +58,10 @@ pub struct FakeState {
     /// (user id, agent).
     pub agents: Vec<(String, Code42Agent)>,
     pub deactivations: Vec<String>,
+    /// The console's org object (`{"data": {...}}`).
+    pub org_object: serde_json::Value,
+    pub org_reads: u32,
+    pub org_puts: u32,
     pub moves: u32,
     pub puts: u32,
     pub setting_reads: u32,
@@ -125,6 +129,17 @@ impl Code42 for FakeCode42 {
             .filter(|(u, _)| u == user_id)
             .map(|(_, a)| a.clone())
             .collect())
+    }
+    async fn get_org_object(&self, _: i64) -> Result<serde_json::Value, Code42Error> {
+        let mut s = self.0.lock().unwrap();
+        s.org_reads += 1;
+        Ok(s.org_object.clone())
+    }
+    async fn put_org_object(&self, _: i64, org: &serde_json::Value) -> Result<(), Code42Error> {
+        let mut s = self.0.lock().unwrap();
+        s.org_puts += 1;
+        s.org_object = serde_json::json!({ "data": org });
+        Ok(())
     }
     async fn deactivate_agent(&self, agent_id: &str) -> Result<(), Code42Error> {
         let mut s = self.0.lock().unwrap();

@@ -265,8 +265,15 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             refresh_coverage(&mut report);
             report.summary = Summary::of(&report.workspaces);
         }
-        // Never report drift and succeed: the failure alarm must fire.
-        if let Some(org) = report.org.as_ref().filter(|o| o.status == Status::Drift) {
+        // Never report drift this run could repair and succeed: the failure
+        // alarm must fire. (Backup defaults that are inherited or locked need
+        // the operator: they show as not covered instead.)
+        let unrepaired = report.org.as_ref().filter(|o| {
+            o.policies
+                .iter()
+                .any(|p| p.status == Status::Drift && p.policy != "backup_file_selection")
+        });
+        if let Some(org) = unrepaired {
             let finding = org.finding.clone();
             return Err(InvocationFailure::new(
                 InvocationError::OrgNotRepaired { finding },

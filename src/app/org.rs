@@ -3,9 +3,11 @@
 //! merged and verified by reading it back.
 
 use crate::config::{Config, Mode};
+use crate::domain::backup::{BackupAssessment, assess_backup, merge_backup};
 use crate::domain::model::ResolvedOrg;
 use crate::domain::policy::OrgPolicy;
 use crate::domain::report::{OrgReport, PolicyReport, Status};
+use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::InvocationError;
 use crate::ports::{Clock, Code42};
 
@@ -29,19 +31,16 @@ impl<C: Code42> OrgCheck<'_, C> {
         let policies = self.config.org_policies();
         let now = self.clock.now();
         if reuse_recent
-            && let Some(((org, snapshots), _)) = self.cache.get(&(), self.config.org_check_ttl, now)
+            && let Some(((org, reports), _)) = self.cache.get(&(), self.config.org_check_ttl, now)
         {
-            let reports = policies
-                .iter()
-                .zip(snapshots)
-                .map(|(p, snapshot)| PolicyReport {
-                    policy: p.name(),
-                    setting_key: p.key().to_string(),
+            let reports = reports
+                .into_iter()
+                .map(|r| PolicyReport {
                     status: Status::Compliant,
-                    before: snapshot.clone(),
-                    after: snapshot,
+                    before: r.after.clone(),
                     finding: "compliant".into(),
                     would_write: None,
+                    ..r
                 })
                 .collect();
             let report = OrgReport::new(&org, reports, true);
@@ -52,10 +51,12 @@ impl<C: Code42> OrgCheck<'_, C> {
         for policy in &policies {
             reports.push(self.ensure(&org, policy.as_ref()).await?);
         }
+        if let Some(paths) = self.config.backup_paths() {
+            reports.push(self.ensure_backup(&org, paths).await?);
+        }
         if reports.iter().all(|r| r.status != Status::Drift) {
-            let snapshots = reports.iter().map(|r| r.after.clone()).collect();
             self.cache
-                .put((), (org.clone(), snapshots), self.clock.now());
+                .put((), (org.clone(), reports.clone()), self.clock.now());
         }
         let report = OrgReport::new(&org, reports, false);
         Ok((org, report))
@@ -102,6 +103,97 @@ impl<C: Code42> OrgCheck<'_, C> {
             name: org.org_name,
             legacy_id,
         })
+    }
+
+    /// The backup file selection (Basic, Advanced, Gov F1): the whole org
+    /// object is read, assessed, merged, written back and read back.
+    /// Inherited defaults and locked sets are drift with a reason, not errors.
+    async fn ensure_backup(
+        &self,
+        org: &ResolvedOrg,
+        paths: &[String],
+    ) -> Result<PolicyReport, InvocationError> {
+        let before = self.code42.get_org_object(org.legacy_id).await?;
+        let finding = assess_backup(&before, org.legacy_id, paths);
+        let snapshot = |a: &BackupAssessment, raw: &serde_json::Value| {
+            Some(SettingSnapshot {
+                raw: raw
+                    .pointer("/data/deviceDefaults/serviceBackupConfig/backupConfig/backupSets")
+                    .or_else(|| {
+                        raw.pointer("/deviceDefaults/serviceBackupConfig/backupConfig/backupSets")
+                    })
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+                items: a.includes.clone(),
+                unparsable: None,
+                locked: !a.locked.is_empty(),
+                scope: Some(
+                    if a.inherited_from.is_some() {
+                        "INHERITED"
+                    } else {
+                        "ORG"
+                    }
+                    .into(),
+                ),
+            })
+        };
+        let mut report = PolicyReport {
+            policy: "backup_file_selection",
+            setting_key: "deviceDefaults.serviceBackupConfig.backupConfig.backupSets".into(),
+            status: Status::Compliant,
+            before: snapshot(&finding, &before),
+            after: snapshot(&finding, &before),
+            finding: finding.describe(),
+            would_write: None,
+        };
+        if finding.compliant() {
+            return Ok(report);
+        }
+        let may_write = finding.inherited_from.is_none() || self.config.backup_break_inheritance;
+        if finding.missing.is_empty() || !may_write {
+            // Nothing this tool may change (locked sets, inherited defaults): report it.
+            report.status = Status::Drift;
+            if finding.inherited_from.is_some() {
+                report.finding.push_str(
+                    "; set CODE42_BACKUP_BREAK_INHERITANCE=true to write this org's own defaults (unverified API behaviour), or add the path on the providing org",
+                );
+            }
+            return Ok(report);
+        }
+        let mut merged = merge_backup(&before, paths);
+        if self.mode == Mode::Verify {
+            report.status = Status::Drift;
+            report.after = None;
+            report.would_write = Some(assess_backup(&merged, org.legacy_id, paths).includes);
+            return Ok(report);
+        }
+        if self.config.backup_publish {
+            publish(&mut merged);
+        }
+        tracing::info!(org = %org.guid, legacy_org_id = org.legacy_id, finding = %report.finding, "writing the org's device backup defaults");
+        self.code42.put_org_object(org.legacy_id, &merged).await?;
+        let after = self.code42.get_org_object(org.legacy_id).await?;
+        let check = assess_backup(&after, org.legacy_id, paths);
+        if !check.missing.is_empty() {
+            return Err(InvocationError::SettingNotVerified {
+                key: report.setting_key.clone(),
+                org_id: org.legacy_id,
+                readback: check.includes.join(", "),
+                finding: check.describe(),
+            });
+        }
+        report.status = if check.compliant() {
+            Status::Configured
+        } else {
+            Status::Drift
+        };
+        report.after = snapshot(&check, &after);
+        report.finding = if check.compliant() {
+            finding.describe()
+        } else {
+            check.describe()
+        };
+        Ok(report)
     }
 
     /// One policy: read, assess, and in apply mode merge, write (locked) and read back.
@@ -160,5 +252,31 @@ impl<C: Code42> OrgCheck<'_, C> {
         report.status = Status::Configured;
         report.after = after;
         Ok(report)
+    }
+}
+
+/// Ask devices to take the new defaults (reference §5c, unverified): the
+/// `@publish` flag on the setting, `publishMode`, a fresh `configDateMs` and
+/// `customConfig`. Off unless `CODE42_BACKUP_PUBLISH=true`.
+fn publish(org: &mut serde_json::Value) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    if let Some(defaults) = org
+        .get_mut("deviceDefaults")
+        .and_then(|d| d.as_object_mut())
+    {
+        defaults.insert("publishMode".into(), serde_json::json!(true));
+        defaults.insert("configDateMs".into(), serde_json::json!(now_ms));
+        if let Some(backup) = defaults
+            .get_mut("serviceBackupConfig")
+            .and_then(|b| b.as_object_mut())
+        {
+            backup.insert("@publish".into(), serde_json::json!(true));
+        }
+    }
+    if let Some(o) = org.as_object_mut() {
+        o.insert("customConfig".into(), serde_json::json!(true));
     }
 }

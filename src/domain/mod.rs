@@ -1,5 +1,6 @@
 //! Pure domain logic: no I/O, no clocks, unit-tested in place.
 
+pub mod backup;
 pub mod coverage;
 pub mod ids;
 pub mod model;

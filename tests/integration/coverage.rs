@@ -241,3 +241,92 @@ async fn terminating_a_workspace_deactivates_its_agent_and_no_other() {
         .collect();
     assert_eq!(deactivations, [json!({"agentIds": ["ag-ws"]})]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_basic_plan_backfill_adds_d_users_to_the_backup_selection_once() {
+    let mut seed = tenant(json!([user(
+        "bk-1",
+        "backup@corp.example.com",
+        WORKSPACES_ORG_GUID
+    )]));
+    seed["settings"]["1003"] =
+        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    seed["orgs"][2]["deviceDefaults"] = json!({"serviceBackupConfig": {"backupConfig": {"backupSets": {
+    "@locked": "true",
+    "backupSet": [
+        {"@id": "1", "name": "Default", "destinations": [{"@id": "9"}],
+         "backupPaths": {"pathset": [{"@os": "Linux", "path": {"@include": ":user/"}}]}},
+        {"@id": "2", "name": "Legal hold", "destinations": {"@locked": "true", "destination": []},
+         "backupPaths": {"pathset": [{"@os": "Linux", "path": []}]}}
+    ]}}}});
+    let sim = Sim::start(&seed);
+    let fleet = fleet(&[("backup", WIN)]);
+    let env = env(&secret_for(&sim, "backup"), &[("CODE42_PLAN", "basic")]);
+    let args = [
+        "backfill",
+        "--output",
+        "json",
+        "--workspace-id",
+        fleet.workspaces[0].0.as_str(),
+    ];
+
+    let (code, out) = cli(
+        &env,
+        &[
+            "backfill",
+            "--dry-run",
+            "--output",
+            "json",
+            "--workspace-id",
+            &fleet.workspaces[0].0,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let policy = |report: &Value| {
+        report["org"]["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["policy"] == "backup_file_selection")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(policy(&plan)["status"], "drift");
+    assert_eq!(policy(&plan)["would_write"], json!([":user/", "D:/Users/"]));
+    assert_eq!(sim.counters().await["writes"], 0);
+
+    let (code, out) = cli(&env, &args);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        policy(&serde_json::from_str(&out).unwrap())["status"],
+        "configured"
+    );
+    let state = sim.state().await;
+    let sets =
+        &state["orgs"][2]["deviceDefaults"]["serviceBackupConfig"]["backupConfig"]["backupSets"];
+    assert_eq!(sets["@locked"], "true");
+    assert_eq!(
+        sets["backupSet"][0]["backupPaths"]["pathset"][0]["path"],
+        json!([{"@include": ":user/"}, {"@include": "D:/Users/"}])
+    );
+    assert_eq!(
+        sets["backupSet"][1]["backupPaths"]["pathset"][0]["path"],
+        json!([]),
+        "legal hold untouched"
+    );
+    let writes = sim.counters().await["writes"].as_u64().unwrap();
+    assert_eq!(writes, 1);
+
+    let (code, out) = cli(&env, &args);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        policy(&serde_json::from_str(&out).unwrap())["status"],
+        "compliant"
+    );
+    assert_eq!(
+        sim.counters().await["writes"].as_u64().unwrap(),
+        writes,
+        "a second run writes nothing"
+    );
+}

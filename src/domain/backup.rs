@@ -1,0 +1,370 @@
+//! The org's device backup file selection (Incydr Basic, Advanced, Gov F1:
+//! the seed adds `D:\Users\`, written `D:/Users/`). Read from and written to
+//! the console's whole `Org` object (reference §5b): every backup set that is
+//! neither a legal-hold set nor locked gets the missing include paths
+//! appended after its existing includes; nothing is dropped or reordered,
+//! lock flags stay as found. Locked sets and inherited defaults are reported.
+
+use serde_json::{Value, json};
+
+/// What is wrong with the org's backup file selection, if anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupAssessment {
+    /// `(set name, missing paths)` for sets this tool may change.
+    pub missing: Vec<(String, Vec<String>)>,
+    /// Sets (or file selections) locked in the console: reported, never changed.
+    pub locked: Vec<String>,
+    pub legal_hold_sets: usize,
+    /// The org providing the device defaults, when it is not this org.
+    pub inherited_from: Option<String>,
+    /// Include paths of the sets this tool manages, for reports.
+    pub includes: Vec<String>,
+    /// No backup set was found at all.
+    pub no_sets: bool,
+}
+
+impl BackupAssessment {
+    /// Compliant: no manageable set misses a path, and some set carries them.
+    pub fn compliant(&self) -> bool {
+        self.missing.is_empty()
+            && self.inherited_from.is_none()
+            && !self.no_sets
+            && !self.includes.is_empty()
+    }
+
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(from) = &self.inherited_from {
+            parts.push(format!("device defaults are inherited from org {from}"));
+        }
+        for (set, paths) in &self.missing {
+            parts.push(format!("backup set {set:?} misses {}", paths.join(", ")));
+        }
+        if !self.locked.is_empty() {
+            parts.push(format!(
+                "locked in the console (not changed): {}",
+                self.locked.join(", ")
+            ));
+        }
+        if self.no_sets {
+            parts.push("no backup set in the device defaults".into());
+        }
+        if parts.is_empty() {
+            "compliant".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+fn is_true(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// The org object under `data` (a GET's envelope) or the object itself.
+fn org_object(org: &Value) -> &Value {
+    org.get("data").filter(|d| d.is_object()).unwrap_or(org)
+}
+
+fn backup_sets_mut(org: &mut Value) -> Option<&mut Value> {
+    let org = if org.get("data").is_some_and(Value::is_object) {
+        org.get_mut("data")?
+    } else {
+        org
+    };
+    org.pointer_mut("/deviceDefaults/serviceBackupConfig/backupConfig/backupSets")
+}
+
+/// Each set, as listed (a list, `{"@locked", "backupSet": [...] | {...}}`, or one object).
+fn sets(backup_sets: &Value) -> Vec<&Value> {
+    let inner = backup_sets.get("backupSet").unwrap_or(backup_sets);
+    match inner {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(_) => vec![inner],
+        _ => Vec::new(),
+    }
+}
+
+fn sets_mut(backup_sets: &mut Value) -> Vec<&mut Value> {
+    let inner = if backup_sets.get("backupSet").is_some() {
+        backup_sets.get_mut("backupSet").expect("checked")
+    } else {
+        backup_sets
+    };
+    match inner {
+        Value::Array(items) => items.iter_mut().collect(),
+        Value::Object(_) => vec![inner],
+        _ => Vec::new(),
+    }
+}
+
+fn set_name(set: &Value, index: usize) -> String {
+    set.get("name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("#{}", index + 1))
+}
+
+fn legal_hold(set: &Value) -> bool {
+    set.get("destinations")
+        .is_some_and(|d| d.get("@locked").is_some())
+}
+
+/// The include paths of an unlocked file selection; None when it is locked.
+fn includes(set: &Value) -> Option<Vec<String>> {
+    let pathset = set.pointer("/backupPaths/pathset")?;
+    let paths = match pathset {
+        Value::Object(o) if is_true(o.get("@locked")) => return None,
+        Value::Object(o) => o.get("paths").cloned().unwrap_or(Value::Null),
+        Value::Array(items) => items.first().cloned().unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    let entries = match paths.get("path") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(one @ Value::Object(_)) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    Some(
+        entries
+            .iter()
+            .filter_map(|p| {
+                p.get("@include")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect(),
+    )
+}
+
+pub fn assess_backup(org: &Value, org_id: i64, paths: &[String]) -> BackupAssessment {
+    let object = org_object(org);
+    let mut a = BackupAssessment::default();
+    let provider = object
+        .pointer("/orgInheritDto/orgIdProvidingDeviceDefaults")
+        .and_then(|v| match v {
+            Value::Number(n) => n.as_i64().map(|n| n.to_string()),
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        });
+    if let Some(p) = provider.filter(|p| *p != org_id.to_string()) {
+        a.inherited_from = Some(p);
+    }
+    let Some(backup_sets) =
+        object.pointer("/deviceDefaults/serviceBackupConfig/backupConfig/backupSets")
+    else {
+        a.no_sets = true;
+        return a;
+    };
+    let all = sets(backup_sets);
+    a.no_sets = all.is_empty();
+    for (i, set) in all.into_iter().enumerate() {
+        let name = set_name(set, i);
+        if legal_hold(set) {
+            a.legal_hold_sets += 1;
+            continue;
+        }
+        let selection = if is_true(set.get("@locked")) {
+            None
+        } else {
+            includes(set)
+        };
+        let Some(found) = selection else {
+            a.locked.push(name);
+            continue;
+        };
+        let missing: Vec<String> = paths
+            .iter()
+            .filter(|p| !found.contains(p))
+            .cloned()
+            .collect();
+        a.includes.extend(found);
+        if !missing.is_empty() {
+            a.missing.push((name, missing));
+        }
+    }
+    a
+}
+
+/// The whole org object with the missing paths appended to every manageable
+/// set's includes (after its last include; excludes keep their place).
+pub fn merge_backup(org: &Value, paths: &[String]) -> Value {
+    let mut merged = org_object(org).clone();
+    let Some(backup_sets) = backup_sets_mut(&mut merged) else {
+        return merged;
+    };
+    for set in sets_mut(backup_sets) {
+        if legal_hold(set) || is_true(set.get("@locked")) {
+            continue;
+        }
+        let Some(found) = includes(set) else { continue };
+        let missing: Vec<&String> = paths.iter().filter(|p| !found.contains(p)).collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let Some(pathset) = set.pointer_mut("/backupPaths/pathset") else {
+            continue;
+        };
+        let paths_object = match pathset {
+            Value::Array(items) => {
+                if items.is_empty() {
+                    items.push(json!({"@os": "Linux"}));
+                }
+                &mut items[0]
+            }
+            Value::Object(o) => o.entry("paths").or_insert_with(|| json!({"@os": "Linux"})),
+            _ => continue,
+        };
+        let Some(object) = paths_object.as_object_mut() else {
+            continue;
+        };
+        if is_true(object.get("@cleared")) {
+            object.insert("@cleared".into(), json!("false"));
+        }
+        let entries = object.entry("path").or_insert_with(|| json!([]));
+        if entries.is_object() {
+            *entries = json!([entries.clone()]);
+        }
+        let Value::Array(list) = entries else {
+            continue;
+        };
+        let after_includes = list
+            .iter()
+            .rposition(|p| p.get("@include").is_some())
+            .map_or(0, |i| i + 1);
+        for (k, path) in missing.into_iter().enumerate() {
+            list.insert(after_includes + k, json!({"@include": path}));
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org(backup_sets: Value, provider: i64) -> Value {
+        json!({"data": {"orgId": 1003, "orgInheritDto": {"orgIdProvidingDeviceDefaults": provider},
+            "deviceDefaults": {"serviceBackupConfig": {"backupConfig": {"backupSets": backup_sets}}}}})
+    }
+
+    fn set(name: &str, pathset: Value) -> Value {
+        json!({"@id": "1", "name": name, "backupPaths": {"pathset": pathset}, "destinations": [{"@id": "2"}]})
+    }
+
+    fn want() -> Vec<String> {
+        vec!["D:/Users/".to_string()]
+    }
+
+    #[test]
+    fn appends_after_the_includes_keeps_excludes_and_a_second_merge_is_stable() {
+        let o = org(
+            json!([set(
+                "Default",
+                json!([{"@os": "Linux", "path": [{"@include": "C:/Users/"}, {"@exclude": "C:/Users/Admin/"}]}])
+            )]),
+            1003,
+        );
+        let a = assess_backup(&o, 1003, &want());
+        assert!(!a.compliant());
+        assert_eq!(a.missing, vec![("Default".to_string(), want())]);
+        let merged = merge_backup(&o, &want());
+        let path = merged.pointer("/deviceDefaults/serviceBackupConfig/backupConfig/backupSets/0/backupPaths/pathset/0/path").unwrap();
+        assert_eq!(
+            path,
+            &json!([{"@include": "C:/Users/"}, {"@include": "D:/Users/"}, {"@exclude": "C:/Users/Admin/"}])
+        );
+        assert!(assess_backup(&merged, 1003, &want()).compliant());
+        assert_eq!(
+            merge_backup(&merged, &want()),
+            merged,
+            "nothing more to add"
+        );
+    }
+
+    #[test]
+    fn every_shape_of_the_reference() {
+        // A single path object, a cleared selection, the locked number of sets,
+        // a locked set, a locked file selection, a legal-hold set.
+        let single = set(
+            "Single",
+            json!([{"@os": "Linux", "path": {"@include": ":user/"}}]),
+        );
+        let cleared = set("Cleared", json!([{"@cleared": "true", "@os": "Linux"}]));
+        let mut locked_set = set("LockedSet", json!([{"@os": "Linux", "path": []}]));
+        locked_set["@locked"] = json!("true");
+        let locked_selection = set(
+            "LockedSelection",
+            json!({"@locked": "true", "paths": {"@os": "Linux", "path": []}}),
+        );
+        let mut hold = set("Hold", json!([{"@os": "Linux", "path": []}]));
+        hold["destinations"] = json!({"@locked": "true", "destination": []});
+        let o = org(
+            json!({"@locked": "true", "backupSet": [single, cleared, locked_set, locked_selection, hold]}),
+            1003,
+        );
+        let a = assess_backup(&o, 1003, &want());
+        assert_eq!(a.missing.len(), 2);
+        assert_eq!(a.locked, ["LockedSet", "LockedSelection"]);
+        assert_eq!(a.legal_hold_sets, 1);
+        let merged = merge_backup(&o, &want());
+        let sets = merged
+            .pointer("/deviceDefaults/serviceBackupConfig/backupConfig/backupSets")
+            .unwrap();
+        assert_eq!(sets["@locked"], "true", "lock flags stay as found");
+        assert_eq!(
+            sets["backupSet"][0]["backupPaths"]["pathset"][0]["path"],
+            json!([{"@include": ":user/"}, {"@include": "D:/Users/"}])
+        );
+        assert_eq!(
+            sets["backupSet"][1]["backupPaths"]["pathset"][0]["@cleared"],
+            "false"
+        );
+        assert_eq!(
+            sets["backupSet"][1]["backupPaths"]["pathset"][0]["path"],
+            json!([{"@include": "D:/Users/"}])
+        );
+        assert_eq!(
+            sets["backupSet"][2],
+            o["data"]["deviceDefaults"]["serviceBackupConfig"]["backupConfig"]["backupSets"]["backupSet"]
+                [2]
+        );
+        assert_eq!(
+            sets["backupSet"][3],
+            o["data"]["deviceDefaults"]["serviceBackupConfig"]["backupConfig"]["backupSets"]["backupSet"]
+                [3]
+        );
+        assert_eq!(
+            sets["backupSet"][4],
+            o["data"]["deviceDefaults"]["serviceBackupConfig"]["backupConfig"]["backupSets"]["backupSet"]
+                [4]
+        );
+        let again = assess_backup(&merged, 1003, &want());
+        assert!(again.missing.is_empty() && again.locked.len() == 2);
+        // A single set object (not a list).
+        let one = org(set("Only", json!([{"@os": "Linux", "path": []}])), 1003);
+        assert_eq!(assess_backup(&one, 1003, &want()).missing.len(), 1);
+        assert!(assess_backup(&merge_backup(&one, &want()), 1003, &want()).compliant());
+    }
+
+    #[test]
+    fn inherited_defaults_are_named_and_only_locked_sets_are_not_compliant() {
+        let o = org(
+            json!([set(
+                "Default",
+                json!([{"@os": "Linux", "path": [{"@include": "D:/Users/"}]}])
+            )]),
+            1001,
+        );
+        let a = assess_backup(&o, 1003, &want());
+        assert_eq!(a.inherited_from.as_deref(), Some("1001"));
+        assert!(!a.compliant() && a.describe().contains("inherited from org 1001"));
+        let mut locked = set("L", json!([]));
+        locked["@locked"] = json!(true);
+        let only_locked = org(json!([locked]), 1003);
+        assert!(!assess_backup(&only_locked, 1003, &want()).compliant());
+    }
+}
