@@ -39,6 +39,8 @@ pub enum Input {
     SqsBatch(Vec<SqsItem>),
     /// A whole-fleet run: manual backfill or verify, or the scheduled reconciliation.
     Fleet(FleetRequest),
+    /// `{"action": "doctor"}`: the read-only checklist, with the function's own role and network.
+    Doctor,
 }
 
 /// The manual payload, e.g. `{"action": "verify", "directory_ids": ["d-12345678"]}`.
@@ -68,6 +70,7 @@ impl Input {
             Input::Access(_) => ACCESS_DETAIL_TYPE,
             Input::SqsBatch(_) => "SqsBatch",
             Input::Fleet(r) => r.action.as_str(),
+            Input::Doctor => "doctor",
         }
     }
 }
@@ -415,7 +418,7 @@ fn parse_sqs_body(body: Option<&str>) -> Result<Vec<Target>, InputError> {
         )),
         Input::Access(target) => Ok(vec![target]),
         Input::SqsBatch(_) => Err(InputError::Unsupported("a nested batch".into())),
-        Input::Fleet(_) => Err(InputError::Unsupported(
+        Input::Fleet(_) | Input::Doctor => Err(InputError::Unsupported(
             "a fleet run inside a queue message".into(),
         )),
     }
@@ -424,15 +427,16 @@ fn parse_sqs_body(body: Option<&str>) -> Result<Vec<Target>, InputError> {
 fn parse_manual(payload: &Value) -> Result<Input, InputError> {
     let p: ManualPayload = serde_json::from_value(payload.clone()).map_err(|e| {
         InputError::Malformed(format!(
-            "manual payload: {e}; expected {{\"action\": \"backfill\" | \"verify\", \"directory_ids\", \"workspace_ids\", \"user\", \"dry_run\", \"max_moves\", \"enqueue\"}}"
+            "manual payload: {e}; expected {{\"action\": \"backfill\" | \"verify\" | \"doctor\", \"directory_ids\", \"workspace_ids\", \"user\", \"dry_run\", \"max_moves\", \"enqueue\"}}"
         ))
     })?;
     let action = match p.action.as_str() {
         "backfill" => FleetAction::Backfill,
         "verify" => FleetAction::Verify,
+        "doctor" => return Ok(Input::Doctor),
         other => {
             return Err(InputError::Unsupported(format!(
-                "manual payload with action {other:?} (expected \"backfill\" or \"verify\")"
+                "manual payload with action {other:?} (expected \"backfill\", \"verify\" or \"doctor\")"
             )));
         }
     };

@@ -87,6 +87,19 @@ enum Command {
         #[command(flatten)]
         fleet: FleetArgs,
     },
+    /// A read-only checklist of everything apply needs: AWS access, the
+    /// secret, tokens, the org, the settings resource and key, the user-name
+    /// template on sample users, guard-rail orgs, the plan. Each check says
+    /// what it found and the exact fix. Writes nothing. Exits 0 when
+    /// everything apply needs works (warnings allowed), 1 otherwise.
+    Doctor {
+        /// A checklist for people, or JSON.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+        /// Time budget.
+        #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+        timeout: u64,
+    },
     /// Print a shell completion script, e.g.
     /// `workspaces-code42 completions bash > /etc/bash_completion.d/workspaces-code42`.
     Completions {
@@ -171,6 +184,7 @@ async fn main() -> ExitCode {
             fleet.output == OutputFormat::Json
         }
         Command::Completions { .. } => false,
+        Command::Doctor { output, .. } => *output == OutputFormat::Json,
     };
     match run(cli).await {
         Ok(code) => code,
@@ -228,6 +242,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(match fleet_run(&app, &fleet, &request).await? {
                 Some(_) => ExitCode::SUCCESS,
                 None => ExitCode::FAILURE,
+            })
+        }
+        Command::Doctor { output, timeout } => {
+            let app = app_from_env(|_| {}).await?;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+            let report = app.doctor(deadline).await;
+            print!("{}", render::report(output, &report, None));
+            let failed = report
+                .doctor
+                .iter()
+                .flatten()
+                .any(|c| c.result == workspaces_code42::domain::report::CheckResult::Fail);
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
             })
         }
         Command::Completions { shell } => {

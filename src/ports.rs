@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::domain::model::{
-    Code42Agent, Code42Org, Code42User, FleetFilter, WorkMessage, WorkspaceInfo,
+    Code42Agent, Code42Org, Code42User, DirectoryInfo, FleetFilter, WorkMessage, WorkspaceInfo,
 };
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::{AwsError, Code42Error, SecretError};
@@ -27,6 +27,10 @@ pub trait Workspaces: Send + Sync {
         &self,
         id: &WorkspaceId,
     ) -> impl Future<Output = Result<Option<WorkspaceInfo>, AwsError>> + Send;
+
+    /// Every directory registered with WorkSpaces.
+    fn list_directories(&self)
+    -> impl Future<Output = Result<Vec<DirectoryInfo>, AwsError>> + Send;
 
     /// The directory's DNS name (`DirectoryName`), None if it is not registered.
     fn directory_name(

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::app::InvocationFailure;
-use crate::domain::report::{InvocationReport, Status};
+use crate::domain::report::{Check, CheckResult, InvocationReport, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -58,6 +58,9 @@ pub fn report(
 ) -> String {
     if format == OutputFormat::Csv {
         return csv(report);
+    }
+    if let (OutputFormat::Table, Some(checks)) = (format, &report.doctor) {
+        return checklist(checks, report.note.as_deref());
     }
     if format == OutputFormat::Json {
         let value = match failure {
@@ -163,6 +166,26 @@ pub fn report(
     if let Some(note) = &report.note {
         out.push_str(note);
         out.push('\n');
+    }
+    out
+}
+
+/// `doctor`'s checklist: one line per check, the fix beneath.
+fn checklist(checks: &[Check], note: Option<&str>) -> String {
+    let mut out = String::new();
+    for c in checks {
+        let mark = match c.result {
+            CheckResult::Pass => "PASS",
+            CheckResult::Warn => "WARN",
+            CheckResult::Fail => "FAIL",
+        };
+        out.push_str(&format!("{mark}  {:<24} {}\n", c.name, c.found));
+        if let Some(fix) = &c.fix {
+            out.push_str(&format!("      {:<24} fix: {fix}\n", ""));
+        }
+    }
+    if let Some(note) = note {
+        out.push_str(&format!("\n{note}\n"));
     }
     out
 }

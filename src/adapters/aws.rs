@@ -12,7 +12,7 @@ use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::error::{AwsError, SecretError};
 use futures::future::BoxFuture;
 
-use crate::domain::model::{FleetFilter, WorkspaceInfo};
+use crate::domain::model::{DirectoryInfo, FleetFilter, WorkspaceInfo};
 use crate::ports::{SecretSource, Workspaces};
 
 /// DescribeWorkspaces takes at most 25 ids per call.
@@ -149,6 +149,26 @@ impl Workspaces for AwsWorkspaces {
                     .as_deref()
                     .is_some_and(|u| u.eq_ignore_ascii_case(user))
             });
+        }
+        Ok(found)
+    }
+
+    async fn list_directories(&self) -> Result<Vec<DirectoryInfo>, AwsError> {
+        let mut found = Vec::new();
+        let mut pages = self
+            .client
+            .describe_workspace_directories()
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeWorkspaceDirectories", e))?;
+            found.extend(page.directories().iter().filter_map(|d| {
+                Some(DirectoryInfo {
+                    directory_id: d.directory_id()?.to_string(),
+                    name: d.directory_name().map(str::to_string),
+                    kind: d.directory_type().map(|t| t.as_str().to_string()),
+                })
+            }));
         }
         Ok(found)
     }

@@ -820,3 +820,91 @@ async fn inherited_backup_defaults_are_reported_not_written_and_block_nothing_el
     let schedule = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
     assert!(app.handle(&schedule, deadline()).await.is_ok());
 }
+
+fn doctor_results(
+    report: &crate::domain::report::InvocationReport,
+) -> Vec<(&'static str, crate::domain::report::CheckResult)> {
+    report
+        .doctor
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|c| (c.name, c.result))
+        .collect()
+}
+
+#[tokio::test]
+async fn doctor_passes_a_healthy_set_up_and_writes_nothing() {
+    use crate::domain::report::CheckResult::*;
+    let app = app(
+        config(&[
+            ("CODE42_PLAN", "enterprise"),
+            ("CODE42_PROTECTED_ORGS", "Executives"),
+        ]),
+        workspaces(&[("ws-a", "asmith", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "asmith@corp.example.com", WS_ORG)],
+            Some(COMPLIANT),
+        ),
+    );
+    let out = app
+        .handle(&json!({"action": "doctor"}), deadline())
+        .await
+        .unwrap();
+    let results = doctor_results(&out.report);
+    assert!(results.iter().all(|(_, r)| *r == Pass), "{results:?}");
+    for name in [
+        "workspaces directories",
+        "code42 secret",
+        "gateway token",
+        "target org",
+        "org settings resource",
+        "watch-path setting",
+        "user names",
+        "protected orgs",
+        "plan",
+    ] {
+        assert!(
+            results.iter().any(|(n, _)| *n == name),
+            "{name} missing: {results:?}"
+        );
+    }
+    let s = app.code42.0.lock().unwrap();
+    assert_eq!((s.moves, s.puts), (0, 0));
+}
+
+#[tokio::test]
+async fn doctor_fails_a_wrong_template_and_a_typo_in_protected_orgs_and_warns_what_apply_changes() {
+    use crate::domain::report::CheckResult::*;
+    let app = app(
+        config(&[
+            ("CODE42_USERNAME_DOMAIN", "wrong.example"),
+            ("CODE42_PROTECTED_ORGS", "Execs"),
+        ]),
+        workspaces(&[
+            ("ws-a", "asmith", "WINDOWS_10"),
+            ("ws-b", "bjones", "WINDOWS_10"),
+        ]),
+        code42(
+            vec![
+                user("1", "asmith@corp.example.com", WS_ORG),
+                user("2", "bjones@corp.example.com", WS_ORG),
+            ],
+            Some("[':main']"),
+        ),
+    );
+    let report = app.doctor(deadline()).await;
+    let results = doctor_results(&report);
+    let result_of = |name: &str| results.iter().find(|(n, _)| *n == name).map(|(_, r)| *r);
+    assert_eq!(result_of("user names"), Some(Fail));
+    assert_eq!(result_of("protected orgs"), Some(Fail));
+    assert_eq!(result_of("watch-path setting"), Some(Warn));
+    assert_eq!(result_of("plan"), Some(Warn));
+    let checks = report.doctor.as_ref().unwrap();
+    let names = checks.iter().find(|c| c.name == "user names").unwrap();
+    assert!(
+        names.found.contains("0 of 2") && names.fix.as_deref().unwrap().contains("CODE42_USERNAME"),
+        "{names:?}"
+    );
+    assert_eq!(app.code42.0.lock().unwrap().puts, 0);
+}

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::domain::model::{
-    Code42Agent, Code42Org, Code42User, Origin, Target, WorkMessage, WorkspaceInfo,
+    Code42Agent, Code42Org, Code42User, DirectoryInfo, Origin, Target, WorkMessage, WorkspaceInfo,
 };
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::{AwsError, Code42Error};
@@ -39,6 +39,17 @@ impl Workspaces for FakeWorkspaces {
     ) -> Result<Option<WorkspaceInfo>, AwsError> {
         *self.describe_calls.lock().unwrap() += 1;
         Ok(self.workspaces.get(id.as_str()).cloned())
+    }
+    async fn list_directories(&self) -> Result<Vec<DirectoryInfo>, AwsError> {
+        Ok(self
+            .directories
+            .iter()
+            .map(|(id, name)| DirectoryInfo {
+                directory_id: id.clone(),
+                name: Some(name.clone()),
+                kind: Some("SIMPLE_AD".into()),
+            })
+            .collect())
     }
     async fn directory_name(&self, id: &DirectoryId) -> Result<Option<String>, AwsError> {
         Ok(self.directories.get(id.as_str()).cloned())
@@ -152,9 +163,13 @@ impl Code42 for FakeCode42 {
     async fn legacy_org_id(&self, org_guid: &str) -> Result<Option<i64>, Code42Error> {
         Ok((org_guid == WS_ORG).then_some(1003))
     }
-    async fn get_setting(&self, _: i64, _: &str) -> Result<Option<SettingSnapshot>, Code42Error> {
+    async fn get_setting(&self, _: i64, key: &str) -> Result<Option<SettingSnapshot>, Code42Error> {
         let mut s = self.0.lock().unwrap();
         s.setting_reads += 1;
+        // One stored setting: the default watch-path key's.
+        if key != crate::config::DEFAULT_WATCH_PATHS_KEY {
+            return Ok(None);
+        }
         Ok(s.setting.clone())
     }
     async fn put_setting(

@@ -37,6 +37,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 .await
                 .map(Output::plain),
             Input::SqsBatch(items) => self.sqs_batch(items, deadline).await,
+            Input::Doctor => Ok(Output::plain(self.doctor(deadline).await)),
             Input::Fleet(request) => self
                 .fleet(&request, deadline, &NoProgress)
                 .await

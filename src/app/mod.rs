@@ -4,6 +4,7 @@
 
 mod cache;
 mod context;
+mod doctor;
 #[cfg(test)]
 mod fakes;
 mod fleet;

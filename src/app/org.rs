@@ -62,7 +62,7 @@ impl<C: Code42> OrgCheck<'_, C> {
         Ok((org, report))
     }
 
-    async fn resolve(&self) -> Result<ResolvedOrg, InvocationError> {
+    pub(crate) async fn resolve(&self) -> Result<ResolvedOrg, InvocationError> {
         let wanted = &self.config.org;
         let orgs = self.code42.list_orgs().await?;
         let active: Vec<_> = orgs.into_iter().filter(|o| o.active).collect();

@@ -30,6 +30,15 @@ impl WorkspaceInfo {
     }
 }
 
+/// A directory registered with WorkSpaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryInfo {
+    pub directory_id: String,
+    pub name: Option<String>,
+    /// `DirectoryType`, e.g. `SIMPLE_AD`, `AD_CONNECTOR`, `AWS_IAM_IDENTITY_CENTER`.
+    pub kind: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Code42User {
     pub user_id: String,

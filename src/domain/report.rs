@@ -253,6 +253,55 @@ impl Summary {
     }
 }
 
+/// One line of `doctor`'s checklist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckResult {
+    Pass,
+    /// Works, but `apply` would change something, or a recommended setting is missing.
+    Warn,
+    /// Something `apply` needs does not work.
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub result: CheckResult,
+    /// What was found (never a secret's value).
+    pub found: String,
+    /// The exact fix, when it is not a pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    pub fn pass(name: &'static str, found: impl Into<String>) -> Self {
+        Self {
+            name,
+            result: CheckResult::Pass,
+            found: found.into(),
+            fix: None,
+        }
+    }
+    pub fn warn(name: &'static str, found: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            name,
+            result: CheckResult::Warn,
+            found: found.into(),
+            fix: Some(fix.into()),
+        }
+    }
+    pub fn fail(name: &'static str, found: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            name,
+            result: CheckResult::Fail,
+            found: found.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InvocationReport {
     /// `apply` or `verify`.
@@ -268,6 +317,9 @@ pub struct InvocationReport {
     /// WorkSpaces whose user is not in Code42 yet, queued again for a later check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requeued: Option<usize>,
+    /// `doctor`: the read-only checklist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doctor: Option<Vec<Check>>,
     /// Planned (or made) moves whose user has other devices that move too.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moves_with_other_devices: Option<usize>,
@@ -285,6 +337,7 @@ impl InvocationReport {
             enqueued: None,
             requeued: None,
             moves_with_other_devices: None,
+            doctor: None,
             org: None,
             workspaces: Vec::new(),
             summary: Summary::default(),

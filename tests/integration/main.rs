@@ -5,6 +5,7 @@ mod architecture;
 mod chaos;
 mod cli;
 mod coverage;
+mod doctor;
 mod fleet;
 mod harness;
 mod safety;

@@ -1,0 +1,333 @@
+//! `doctor`: a read-only checklist of everything `apply` needs, each check
+//! with what was found and the exact fix. Nothing is ever written.
+
+use tokio::time::Instant;
+
+use crate::config::Mode;
+use crate::domain::ids::DirectoryId;
+use crate::domain::model::{Code42Org, FleetFilter};
+use crate::domain::report::{Check, CheckResult, InvocationReport};
+use crate::domain::watch_paths::assess;
+use crate::error::{Code42Error, InvocationError};
+use crate::ports::{Code42, Code42Service, WorkQueue, Workspaces};
+
+use super::context::App;
+use super::org::OrgCheck;
+
+/// User names tried against Code42 (a sample, not the fleet).
+const SAMPLE: usize = 5;
+
+impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
+    pub async fn doctor(&self, deadline: Instant) -> InvocationReport {
+        let mut report = self.report("doctor");
+        let mut checks = Vec::new();
+        let c = &self.config;
+        checks.push(Check::pass(
+            "configuration",
+            format!(
+                "mode {}, org {:?}, secret {:?}, watch-path key {}",
+                c.mode.as_str(),
+                c.org,
+                c.secret_id,
+                c.watch_paths_key
+            ),
+        ));
+        self.check_directories(&mut checks).await;
+        let code42 = self.code42.session(deadline);
+        if let Some(orgs) = self.check_code42_access(&code42, &mut checks).await {
+            self.check_org_and_settings(&code42, &orgs, &mut checks)
+                .await;
+            self.check_usernames(&code42, &mut checks).await;
+        }
+        checks.push(match c.plan {
+            None => Check::warn(
+                "plan",
+                "CODE42_PLAN is not set: agent versions are not checked",
+                "set CODE42_PLAN (template parameter Plan) to professional, enterprise, horizon, gov-f2, basic, advanced or gov-f1",
+            ),
+            Some(p) => Check::pass(
+                "plan",
+                format!("agents must be at {} or newer", p.minimum_agent_version()),
+            ),
+        });
+        report.note = Some(match checks.iter().filter(|c| c.result == CheckResult::Fail).count() {
+            0 => "everything apply needs works (warnings are what apply would change or recommended settings)".into(),
+            n => format!("{n} check(s) failed: apply would not work; fix them and run doctor again"),
+        });
+        report.doctor = Some(checks);
+        report
+    }
+
+    async fn check_directories(&self, checks: &mut Vec<Check>) {
+        checks.push(match self.workspaces.list_directories().await {
+            Ok(dirs) if dirs.is_empty() => Check::warn(
+                "workspaces directories",
+                "no directory is registered with WorkSpaces in this region",
+                "check AWS_REGION (or --region) and the account",
+            ),
+            Ok(dirs) => Check::pass(
+                "workspaces directories",
+                dirs.iter()
+                    .map(|d| {
+                        format!(
+                            "{} ({}, {})",
+                            d.directory_id,
+                            d.kind.as_deref().unwrap_or("?"),
+                            d.name.as_deref().unwrap_or("no DNS name")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            Err(e) => Check::fail(
+                "workspaces directories",
+                e.to_string(),
+                "check the AWS credentials and region; the role needs workspaces:DescribeWorkspaceDirectories and DescribeWorkspaces",
+            ),
+        });
+    }
+
+    /// The secret, the host policy and the gateway token, through the first
+    /// Code42 call; the orgs when it works.
+    async fn check_code42_access(
+        &self,
+        code42: &impl Code42,
+        checks: &mut Vec<Check>,
+    ) -> Option<Vec<Code42Org>> {
+        match code42.list_orgs().await {
+            Ok(orgs) => {
+                checks.push(Check::pass(
+                    "code42 secret",
+                    format!(
+                        "secret {:?} read and well formed; its hosts pass the host policy",
+                        self.config.secret_id
+                    ),
+                ));
+                checks.push(Check::pass(
+                    "gateway token",
+                    format!("accepted; {} org(s) visible", orgs.len()),
+                ));
+                Some(orgs)
+            }
+            Err(Code42Error::Secret(e)) => {
+                checks.push(Check::fail(
+                    "code42 secret",
+                    e.to_string(),
+                    "fix the secret as the message says (see the README's secret format)",
+                ));
+                None
+            }
+            Err(e @ Code42Error::Unauthorized { .. }) => {
+                checks.push(Check::pass("code42 secret", "read and well formed"));
+                checks.push(Check::fail(
+                    "gateway token",
+                    e.to_string(),
+                    "check api_client_id / api_client_secret and that the API client is enabled",
+                ));
+                None
+            }
+            Err(e) => {
+                checks.push(Check::fail(
+                    "code42 api",
+                    e.to_string(),
+                    "check api_url in the secret and the network path to Code42",
+                ));
+                None
+            }
+        }
+    }
+
+    async fn check_org_and_settings(
+        &self,
+        code42: &impl Code42,
+        orgs: &[Code42Org],
+        checks: &mut Vec<Check>,
+    ) {
+        let c = &self.config;
+        for (name, list, fix) in [
+            (
+                "protected orgs",
+                &c.protected_orgs,
+                "CODE42_PROTECTED_ORGS names an org that does not exist: a typo leaves its users unprotected",
+            ),
+            (
+                "move-from orgs",
+                &c.move_from_orgs,
+                "CODE42_MOVE_FROM_ORGS names an org that does not exist",
+            ),
+        ] {
+            if list.is_empty() {
+                continue;
+            }
+            let unknown: Vec<&String> = list
+                .iter()
+                .filter(|o| {
+                    !orgs
+                        .iter()
+                        .any(|org| &org.org_guid == *o || &org.org_name == *o)
+                })
+                .collect();
+            checks.push(if unknown.is_empty() {
+                Check::pass(name, format!("all exist: {}", list.join(", ")))
+            } else {
+                Check::fail(
+                    name,
+                    format!(
+                        "not found: {}",
+                        unknown
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    fix,
+                )
+            });
+        }
+        let org_check = OrgCheck {
+            config: c,
+            mode: Mode::Verify,
+            code42,
+            cache: &self.org_cache,
+            clock: self.clock.as_ref(),
+        };
+        let org = match org_check.resolve().await {
+            Ok(org) => {
+                checks.push(Check::pass(
+                    "target org",
+                    format!(
+                        "{:?} ({}), numeric id {} (console token accepted)",
+                        org.name, org.guid, org.legacy_id
+                    ),
+                ));
+                org
+            }
+            Err(e) => {
+                let fix = match &e {
+                    InvocationError::Code42(
+                        Code42Error::Unauthorized { .. } | Code42Error::Forbidden { .. },
+                    ) => {
+                        "the console resources refused the token: try CODE42_SETTINGS_TOKEN=gateway and/or CODE42_SETTINGS_HOST=api"
+                    }
+                    InvocationError::LegacyOrgIdNotFound { .. } => {
+                        "set CODE42_ORG_ID to the number in the console's organization URL"
+                    }
+                    _ => {
+                        "set CODE42_ORG to the WorkSpaces org's orgGuid or exact name (create the org first, as Code42's guide says)"
+                    }
+                };
+                checks.push(Check::fail("target org", e.to_string(), fix));
+                return;
+            }
+        };
+        let key = &c.watch_paths_key;
+        match code42.get_setting(org.legacy_id, key).await {
+            Err(e) => checks.push(Check::fail(
+                "org settings resource",
+                e.to_string(),
+                "try CODE42_SETTINGS_HOST=api, CODE42_SETTINGS_TOKEN=gateway, or CODE42_SETTINGS_PATH=OrgSetting, and run doctor again",
+            )),
+            Ok(stored) => {
+                checks.push(Check::pass(
+                    "org settings resource",
+                    format!("answers with CODE42_SETTINGS_HOST={:?}, CODE42_SETTINGS_TOKEN={:?}", c.settings_host, c.settings_token),
+                ));
+                let finding = assess(stored.as_ref(), &c.watch_paths);
+                checks.push(match &stored {
+                    None => Check::warn("watch-path setting", format!("{key} is not set on org {}", org.legacy_id), "apply will write it (locked)"),
+                    Some(s) if finding.unparsable.is_some() => Check::fail(
+                        "watch-path setting",
+                        format!("{key} = {:?}: {}", s.raw, finding.describe()),
+                        "fix the value by hand in the console; this tool never rewrites a value it cannot read item by item",
+                    ),
+                    Some(s) if finding.compliant() => Check::pass("watch-path setting", format!("{key} = {:?}, locked, set on the org", s.raw)),
+                    Some(s) => Check::warn(
+                        "watch-path setting",
+                        format!("{key} = {:?} (locked {}, scope {:?}): {}", s.raw, s.locked, s.scope, finding.describe()),
+                        "apply will merge and lock it",
+                    ),
+                });
+                if !key.starts_with("artemis_") {
+                    let artemis = format!("artemis_{key}");
+                    if let Ok(Some(found)) = code42.get_setting(org.legacy_id, &artemis).await {
+                        checks.push(Check::warn(
+                            "artemis key",
+                            format!("{artemis} exists ({:?})", found.raw),
+                            format!("if your agents are the new Incydr agent, set CODE42_WATCH_PATHS_KEY={artemis}"),
+                        ));
+                    }
+                }
+            }
+        }
+        if c.backup_paths().is_some() {
+            checks.push(match code42.get_org_object(org.legacy_id).await {
+                Ok(_) => Check::pass("device defaults", "the org's device backup defaults are readable"),
+                Err(e) => Check::fail("device defaults", e.to_string(), "the API client needs to read the org (GET /api/v1/Org/{id}) for the backup file selection"),
+            });
+        }
+    }
+
+    /// The user-name template applied to a sample of real WorkSpaces users.
+    async fn check_usernames(&self, code42: &impl Code42, checks: &mut Vec<Check>) {
+        let listed = match self
+            .workspaces
+            .list_workspaces(&FleetFilter::default())
+            .await
+        {
+            Ok(listed) => listed,
+            Err(e) => {
+                checks.push(Check::fail(
+                    "user names",
+                    e.to_string(),
+                    "the role needs workspaces:DescribeWorkspaces",
+                ));
+                return;
+            }
+        };
+        let sample: Vec<_> = listed
+            .iter()
+            .filter(|w| !w.known_not_windows() && w.user_name.is_some())
+            .take(SAMPLE)
+            .collect();
+        if sample.is_empty() {
+            checks.push(Check::warn(
+                "user names",
+                "no Windows WorkSpace to try the user-name template on",
+                "run doctor again once WorkSpaces exist",
+            ));
+            return;
+        }
+        let mut found = 0;
+        let mut tried = Vec::new();
+        for w in &sample {
+            let user = w.user_name.as_deref().unwrap_or_default();
+            let directory = w.directory_id.as_deref().unwrap_or_default();
+            let name = match DirectoryId::parse(directory) {
+                Ok(d) if self.config.username.needs_directory_name() => {
+                    self.workspaces.directory_name(&d).await.ok().flatten()
+                }
+                _ => None,
+            };
+            let Ok(username) = self.config.username.map(user, directory, name.as_deref()) else {
+                continue;
+            };
+            if matches!(code42.find_user(&username).await, Ok(Some(_))) {
+                found += 1;
+            }
+            tried.push(username);
+        }
+        let text = format!(
+            "{found} of {} sample users found in Code42 ({})",
+            sample.len(),
+            tried.join(", ")
+        );
+        let fix = "check CODE42_USERNAME_TEMPLATE / CODE42_USERNAME_DOMAIN against the usernames in the Code42 console (users also appear only after their first sign-in)";
+        checks.push(if found == sample.len() {
+            Check::pass("user names", text)
+        } else if found == 0 && sample.len() >= 2 {
+            Check::fail("user names", text, fix)
+        } else {
+            Check::warn("user names", text, fix)
+        });
+    }
+}

@@ -1,0 +1,103 @@
+//! `doctor` over the wire: a healthy set-up and broken ones, each with the
+//! right finding and fix, exit 0 or 1, and never a write.
+
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+fn checks(out: &str) -> Vec<Value> {
+    let report: Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    report["doctor"].as_array().unwrap().clone()
+}
+
+fn check<'a>(checks: &'a [Value], name: &str) -> &'a Value {
+    checks
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {checks:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_on_a_healthy_and_on_broken_set_ups() {
+    let mut seed = tenant(json!([user(
+        "dr-1",
+        "doc@corp.example.com",
+        WORKSPACES_ORG_GUID
+    )]));
+    // A Java-style list of bare items, and an artemis_ key beside it.
+    seed["settings"]["1003"] = json!({
+        WATCH_KEY: {"value": "[:main, D:]", "locked": true, "scope": "ORG"},
+        format!("artemis_{WATCH_KEY}"): {"value": "[':main']", "locked": false, "scope": "ORG"}});
+    let sim = Sim::start(&seed);
+    let _fleet = fleet(&[("doc", WIN)]);
+    let secret = secret_for(&sim, "doctor");
+
+    let healthy = env(&secret, &[("CODE42_PLAN", "professional")]);
+    let (code, table) = cli(&healthy, &["doctor"]);
+    assert_eq!(code, 0, "{table}");
+    assert!(
+        table.contains("PASS  target org") && table.contains("WARN  watch-path setting"),
+        "{table}"
+    );
+    let (code, out) = cli(&healthy, &["doctor", "--output", "json"]);
+    assert_eq!(code, 0);
+    let found = checks(&out);
+    assert_eq!(
+        check(&found, "watch-path setting")["fix"],
+        "apply will merge and lock it"
+    );
+    assert!(
+        check(&found, "artemis key")["fix"]
+            .as_str()
+            .unwrap()
+            .contains("CODE42_WATCH_PATHS_KEY=artemis_")
+    );
+    assert_eq!(check(&found, "user names")["result"], "pass");
+
+    // The org missing: a failure naming the fix, exit 1.
+    let (code, out) = cli(
+        &env(&secret, &[("CODE42_ORG", "No Such Org")]),
+        &["doctor", "--output", "json"],
+    );
+    assert_eq!(code, 1, "{out}");
+    let found = checks(&out);
+    assert_eq!(check(&found, "target org")["result"], "fail");
+    assert!(
+        check(&found, "target org")["fix"]
+            .as_str()
+            .unwrap()
+            .contains("CODE42_ORG")
+    );
+
+    // A 403 on the settings resource: the fix names the knobs to try.
+    sim.fault(json!({"method": "GET", "path": "/api/v1/OrgSettings", "status": 403, "times": -1}))
+        .await;
+    let (code, out) = cli(&healthy, &["doctor", "--output", "json"]);
+    assert_eq!(code, 1, "{out}");
+    let settings = check(&checks(&out), "org settings resource").clone();
+    assert_eq!(settings["result"], "fail");
+    assert!(
+        settings["fix"]
+            .as_str()
+            .unwrap()
+            .contains("CODE42_SETTINGS_HOST=api"),
+        "{settings}"
+    );
+
+    // A malformed secret: named field, never the value.
+    let broken = format!("doctor-broken-{}", std::process::id());
+    seed_aws(
+        json!({"secrets": [{"name": broken, "value": {"api_url": sim.url, "api_client_id": CLIENT_ID}}]}),
+    );
+    let (code, out) = cli(&env(&broken, &[]), &["doctor", "--output", "json"]);
+    assert_eq!(code, 1, "{out}");
+    let secret_check = check(&checks(&out), "code42 secret").clone();
+    assert!(
+        secret_check["found"]
+            .as_str()
+            .unwrap()
+            .contains("api_client_secret"),
+        "{secret_check}"
+    );
+    assert_eq!(sim.counters().await["writes"], 0, "doctor never writes");
+}
