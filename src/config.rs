@@ -42,6 +42,26 @@ pub enum SettingsHost {
     Api,
 }
 
+impl SettingsHost {
+    /// The `CODE42_SETTINGS_HOST` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettingsHost::Console => "console",
+            SettingsHost::Api => "api",
+        }
+    }
+}
+
+impl SettingsToken {
+    /// The `CODE42_SETTINGS_TOKEN` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettingsToken::Console => "console",
+            SettingsToken::Gateway => "gateway",
+        }
+    }
+}
+
 /// Which token the console resources accept (reference §8, §10: uncertain).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettingsToken {

@@ -230,7 +230,11 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             Ok(stored) => {
                 checks.push(Check::pass(
                     "org settings resource",
-                    format!("answers with CODE42_SETTINGS_HOST={:?}, CODE42_SETTINGS_TOKEN={:?}", c.settings_host, c.settings_token),
+                    format!(
+                        "answers with CODE42_SETTINGS_HOST={}, CODE42_SETTINGS_TOKEN={}",
+                        c.settings_host.as_str(),
+                        c.settings_token.as_str()
+                    ),
                 ));
                 let finding = assess(stored.as_ref(), &c.watch_paths);
                 checks.push(match &stored {
@@ -243,7 +247,13 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                     Some(s) if finding.compliant() => Check::pass("watch-path setting", format!("{key} = {:?}, locked, set on the org", s.raw)),
                     Some(s) => Check::warn(
                         "watch-path setting",
-                        format!("{key} = {:?} (locked {}, scope {:?}): {}", s.raw, s.locked, s.scope, finding.describe()),
+                        format!(
+                            "{key} = {:?} (locked {}, scope {}): {}",
+                            s.raw,
+                            s.locked,
+                            s.scope.as_deref().unwrap_or("none"),
+                            finding.describe()
+                        ),
                         "apply will merge and lock it",
                     ),
                 });

@@ -39,6 +39,7 @@ async fn doctor_on_a_healthy_and_on_broken_set_ups() {
         table.contains("PASS  target org") && table.contains("WARN  watch-path setting"),
         "{table}"
     );
+    println!("doctor, healthy:\n{table}");
     let (code, out) = cli(&healthy, &["doctor", "--output", "json"]);
     assert_eq!(code, 0);
     let found = checks(&out);
@@ -55,6 +56,8 @@ async fn doctor_on_a_healthy_and_on_broken_set_ups() {
     assert_eq!(check(&found, "user names")["result"], "pass");
 
     // The org missing: a failure naming the fix, exit 1.
+    let (_, table) = cli(&env(&secret, &[("CODE42_ORG", "No Such Org")]), &["doctor"]);
+    println!("doctor, org missing:\n{table}");
     let (code, out) = cli(
         &env(&secret, &[("CODE42_ORG", "No Such Org")]),
         &["doctor", "--output", "json"],
