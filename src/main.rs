@@ -11,9 +11,10 @@ use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
+use workspaces_code42::adapters::lambda::function_environment;
 use workspaces_code42::adapters::{AwsApp, aws_app};
 use workspaces_code42::app::FleetProgress;
-use workspaces_code42::config::Config;
+use workspaces_code42::config::{Config, Mode};
 use workspaces_code42::domain::model::{FilterField, FleetAction, FleetFilter, FleetRequest};
 use workspaces_code42::domain::report::{InvocationReport, Status, WorkspaceReport};
 use workspaces_code42::render::{self, OutputFormat};
@@ -35,6 +36,23 @@ struct Cli {
     /// RUST_LOG, when set, decides instead.
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// Run with the deployed function's settings (its environment: secret,
+    /// org, mode, templates, protected orgs, plan, queue). Environment
+    /// variables set here still win and are listed as overrides, except that
+    /// a function in verify mode keeps the CLI in verify.
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        env = "WORKSPACES_CODE42_FUNCTION"
+    )]
+    function_name: Option<String>,
+    /// The AWS profile (as in the aws and sam CLIs) [env: AWS_PROFILE].
+    #[arg(long, global = true, value_name = "NAME")]
+    profile: Option<String>,
+    /// The AWS region [env: AWS_REGION].
+    #[arg(long, global = true, value_name = "REGION")]
+    region: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -178,6 +196,11 @@ async fn main() -> ExitCode {
         )
         .init();
     // invoke prints what the Lambda would return; JSON runs print one document either way.
+    let aws = AwsOptions {
+        function_name: cli.function_name.clone(),
+        profile: cli.profile.clone(),
+        region: cli.region.clone(),
+    };
     let json_errors = match &cli.command {
         Command::Invoke { .. } => true,
         Command::Backfill { fleet, .. } | Command::Verify { fleet } => {
@@ -186,7 +209,7 @@ async fn main() -> ExitCode {
         Command::Completions { .. } => false,
         Command::Doctor { output, .. } => *output == OutputFormat::Json,
     };
-    match run(cli).await {
+    match run(cli, &aws).await {
         Ok(code) => code,
         Err(e) => {
             let message = one_line(&e);
@@ -220,9 +243,16 @@ fn one_line(e: &anyhow::Error) -> String {
     text
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// How to reach AWS, and whose settings to run with.
+struct AwsOptions {
+    function_name: Option<String>,
+    profile: Option<String>,
+    region: Option<String>,
+}
+
+async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Invoke { event, timeout } => invoke(event, timeout).await,
+        Command::Invoke { event, timeout } => invoke(aws, event, timeout).await,
         Command::Backfill {
             fleet,
             dry_run,
@@ -231,7 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             queue_url,
         } => {
             let filter = fleet.filter()?;
-            let app = build(&fleet, queue_url).await?;
+            let app = build(aws, &fleet, queue_url).await?;
             let request = FleetRequest {
                 action: FleetAction::Backfill,
                 filter,
@@ -245,7 +275,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Doctor { output, timeout } => {
-            let app = app_from_env(|_| {}).await?;
+            let app = app_from_env(aws, |_| {}).await?;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
             let report = app.doctor(deadline).await;
             print!("{}", render::report(output, &report, None));
@@ -277,7 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 max_moves: 0,
                 enqueue: Some(false),
             };
-            let app = build(&fleet, None).await?;
+            let app = build(aws, &fleet, None).await?;
             Ok(match fleet_run(&app, &fleet, &request).await? {
                 Some(report) if report.needs_attention() => ExitCode::from(2),
                 Some(_) => ExitCode::SUCCESS,
@@ -287,17 +317,65 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The application on AWS: configuration from the environment (with the
-/// command line's overrides), AWS from the standard chain.
-async fn app_from_env(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<AwsApp> {
-    let mut config = Config::from_env()?;
+/// The application on AWS: AWS from the standard chain (with --profile and
+/// --region), configuration from the environment over the deployed
+/// function's (with --function-name), then the command line's overrides.
+async fn app_from_env(
+    aws: &AwsOptions,
+    adjust: impl FnOnce(&mut Config),
+) -> anyhow::Result<AwsApp> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(profile) = &aws.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &aws.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    let sdk = loader.load().await;
+    let mut config = match &aws.function_name {
+        None => Config::from_env()?,
+        Some(name) => {
+            let deployed = function_environment(&sdk, name).await?;
+            let local = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+            let overrides: Vec<&String> = deployed.keys().filter(|k| local(k).is_some()).collect();
+            eprintln!(
+                "using the configuration of function {name} ({} setting(s)){}",
+                deployed.len(),
+                if overrides.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; overridden here: {}",
+                        overrides
+                            .iter()
+                            .map(|k| k.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            );
+            let mut config =
+                Config::from_lookup(|k| local(k).or_else(|| deployed.get(k).cloned()))?;
+            // A deployed verify function is a ceiling for the CLI too.
+            if deployed
+                .get("CODE42_MODE")
+                .is_some_and(|m| m.eq_ignore_ascii_case("verify"))
+            {
+                config.mode = Mode::Verify;
+            }
+            config
+        }
+    };
     adjust(&mut config);
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     Ok(aws_app(config, &sdk))
 }
 
-async fn build(args: &FleetArgs, queue_url: Option<String>) -> anyhow::Result<AwsApp> {
-    app_from_env(|config| {
+async fn build(
+    aws: &AwsOptions,
+    args: &FleetArgs,
+    queue_url: Option<String>,
+) -> anyhow::Result<AwsApp> {
+    app_from_env(aws, |config| {
         if let Some(n) = args.concurrency.filter(|n| *n > 0) {
             config.concurrency = n;
         }
@@ -308,7 +386,7 @@ async fn build(args: &FleetArgs, queue_url: Option<String>) -> anyhow::Result<Aw
     .await
 }
 
-async fn invoke(event: PathBuf, timeout: u64) -> anyhow::Result<ExitCode> {
+async fn invoke(aws: &AwsOptions, event: PathBuf, timeout: u64) -> anyhow::Result<ExitCode> {
     let text = if event.as_os_str() == "-" {
         let mut s = String::new();
         std::io::stdin()
@@ -321,7 +399,7 @@ async fn invoke(event: PathBuf, timeout: u64) -> anyhow::Result<ExitCode> {
     };
     let payload: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("event file {} is not JSON", event.display()))?;
-    let app = app_from_env(|_| {}).await?;
+    let app = app_from_env(aws, |_| {}).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     let (json, code) = match app.handle(&payload, deadline).await {
         Ok(output) => (output.lambda_response(), ExitCode::SUCCESS),

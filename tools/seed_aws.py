@@ -5,12 +5,15 @@ Input (a JSON file or '-' for stdin):
   {"region": "us-east-1",
    "directories": [{"name": "corp.example.com"}],
    "workspaces": [{"directory": 0, "user": "asmith", "os": "WINDOWS_SERVER_2022"}],
-   "secrets": [{"name": "code42/api", "value": {...} or "raw string"}]}
+   "secrets": [{"name": "code42/api", "value": {...} or "raw string"}],
+   "functions": [{"name": "workspaces-code42-handler", "env": {"CODE42_ORG": "..."}}]}
 Output (stdout): {"directories": ["d-..."], "workspaces": [{"workspace_id", "directory_id", "user"}],
                   "secrets": ["arn:..."]}
 """
 import argparse
+import io
 import json
+import zipfile
 import sys
 
 import boto3
@@ -57,6 +60,21 @@ def main():
                                "user": p["UserName"]} for p in r["PendingRequests"]]
         out["failed"] += [{"user": f["WorkspaceRequest"]["UserName"], "error_code": f["ErrorCode"]}
                           for f in r["FailedRequests"]]
+    for f in spec.get("functions", []):
+        # A deployed function's configuration (the CLI's --function-name reads it).
+        iam = client("iam")
+        try:
+            role = iam.create_role(RoleName=f"{f['name']}-role", AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                        "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+        except iam.exceptions.EntityAlreadyExistsException:
+            role = iam.get_role(RoleName=f"{f['name']}-role")["Role"]["Arn"]
+        package = io.BytesIO()
+        with zipfile.ZipFile(package, "w") as z:
+            z.writestr("bootstrap", "#!/bin/sh\n")
+        out.setdefault("functions", []).append(client("lambda").create_function(
+            FunctionName=f["name"], Runtime="provided.al2023", Role=role, Handler="bootstrap",
+            Code={"ZipFile": package.getvalue()}, Environment={"Variables": f.get("env", {})})["FunctionArn"])
     for s in spec.get("secrets", []):
         value = s["value"] if isinstance(s["value"], str) else json.dumps(s["value"])
         out["secrets"].append(client("secretsmanager").create_secret(Name=s["name"], SecretString=value)["ARN"])

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod code42;
+pub mod lambda;
 pub mod sqs;
 
 use std::sync::Arc;

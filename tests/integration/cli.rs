@@ -101,3 +101,59 @@ fn completions_are_printed_for_each_shell() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn function_name_runs_with_the_deployed_settings_and_keeps_its_verify_ceiling() {
+    let sim = Sim::start(&tenant(json!([user(
+        "fn-1",
+        "fnuser@corp.example.com",
+        "880000000000000002"
+    )])));
+    let fleet = fleet(&[("fnuser", WIN)]);
+    let secret = secret_for(&sim, "function");
+    let function = format!("workspaces-code42-{}", std::process::id());
+    seed_aws(json!({"functions": [{"name": function, "env": {
+        "CODE42_SECRET_ID": secret, "CODE42_ORG": "WorkSpaces", "CODE42_MODE": "verify",
+        "CODE42_PROTECTED_ORGS": "Executives"}}]}));
+    // Nothing but AWS access locally, and a local attempt to lift the mode.
+    let mut local: std::collections::HashMap<String, String> =
+        [("CODE42_MODE".to_string(), "apply".to_string())].into();
+    local.insert("WORKSPACES_DESCRIBE_BACKOFF_MS".into(), "50".into());
+    let ws = fleet.workspaces[0].0.clone();
+    let (code, stdout, stderr) = cli_in(
+        "us-east-1",
+        "warn",
+        &local,
+        &[
+            "backfill",
+            "--function-name",
+            &function,
+            "--workspace-id",
+            &ws,
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("using the configuration of function {function}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("overridden here: CODE42_MODE"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        report["mode"], "verify",
+        "the deployed verify mode is a ceiling"
+    );
+    assert_eq!(report["workspaces"][0]["status"], "drift");
+    assert_eq!(sim.counters().await["writes"], 0);
+    // An unknown function is a clear error.
+    let (code, _, stderr) = cli_in(
+        "us-east-1",
+        "warn",
+        &local,
+        &["verify", "--function-name", "no-such-function"],
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("GetFunctionConfiguration"), "{stderr}");
+}
