@@ -43,13 +43,31 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 .await
                 .map(Output::plain),
         };
-        match &outcome {
-            Ok(output) => {
-                tracing::info!(result = %serde_json::to_string(&output.report).unwrap_or_default(), "invocation succeeded")
+        // One log line per WorkSpace, then the summary on its own: no single
+        // log event holds a whole fleet's report (Logs Insights queries them).
+        let report = match &outcome {
+            Ok(output) => Some(&output.report),
+            Err(failure) => failure.report.as_deref(),
+        };
+        if let Some(report) = report {
+            for w in &report.workspaces {
+                tracing::info!(
+                    workspace_id = w.workspace_id.as_deref().unwrap_or("-"),
+                    status = w.status.as_str(),
+                    coverage = w.coverage.as_ref().map(|c| c.reason.unwrap_or("covered")),
+                    outcome = %serde_json::to_string(w).unwrap_or_default(),
+                    "WorkSpace outcome"
+                );
             }
+        }
+        let summary = report.map(|r| serde_json::to_string(&r.summary).unwrap_or_default());
+        let org = report
+            .and_then(|r| r.org.as_ref())
+            .map(|o| format!("{} ({})", o.status.as_str(), o.finding));
+        match &outcome {
+            Ok(_) => tracing::info!(input = kind, summary, org, "invocation succeeded"),
             Err(failure) => {
-                tracing::error!(error = %failure.error, retryable = failure.retryable(),
-                result = %serde_json::to_string(&failure.report).unwrap_or_default(), "invocation failed")
+                tracing::error!(input = kind, error = %failure.error, retryable = failure.retryable(), summary, org, "invocation failed")
             }
         }
         outcome

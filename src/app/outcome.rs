@@ -41,6 +41,15 @@ impl InvocationFailure {
             "result": self.report,
         })
     }
+
+    /// As `to_json`, with the result cut like a Lambda response.
+    pub fn to_lambda_json(&self) -> Value {
+        serde_json::json!({
+            "error": self.error.to_string(),
+            "retryable": self.retryable(),
+            "result": self.report.as_ref().map(|r| r.for_response()),
+        })
+    }
 }
 
 /// The invocation fails when any WorkSpace failed, carrying the report.
@@ -80,10 +89,11 @@ impl Output {
 
     /// Exactly what the Lambda returns: the report, or for an SQS batch the
     /// partial-batch response `{"batchItemFailures": [{"itemIdentifier": ...}]}`
-    /// (the report is logged).
+    /// (the report is logged). A large fleet's report is cut to stay far
+    /// under Lambda's 6 MB response limit (see `InvocationReport::for_response`).
     pub fn lambda_response(&self) -> Value {
         match &self.batch_item_failures {
-            None => serde_json::to_value(&self.report).unwrap_or(Value::Null),
+            None => serde_json::to_value(self.report.for_response()).unwrap_or(Value::Null),
             Some(ids) => {
                 let mut response = SqsBatchResponse::default();
                 for id in ids {

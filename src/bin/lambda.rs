@@ -39,7 +39,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     "NonRetryable"
                 }
                 .to_string(),
-                error_message: failure.to_json().to_string(),
+                error_message: failure.to_lambda_json().to_string(),
             }),
         }
     }))

@@ -253,6 +253,9 @@ impl Summary {
     }
 }
 
+/// At most this many WorkSpace records in a Lambda response.
+pub const RESPONSE_WORKSPACES: usize = 1000;
+
 /// One line of `doctor`'s checklist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -317,6 +320,9 @@ pub struct InvocationReport {
     /// WorkSpaces whose user is not in Code42 yet, queued again for a later check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requeued: Option<usize>,
+    /// WorkSpaces left out of a cut Lambda response (the logs hold every one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub omitted: Option<usize>,
     /// `doctor`: the read-only checklist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub doctor: Option<Vec<Check>>,
@@ -337,6 +343,7 @@ impl InvocationReport {
             enqueued: None,
             requeued: None,
             moves_with_other_devices: None,
+            omitted: None,
             doctor: None,
             org: None,
             workspaces: Vec::new(),
@@ -353,6 +360,24 @@ impl InvocationReport {
                 .iter()
                 .any(|w| matches!(w.status, Status::Drift | Status::Deferred) || w.outside_org)
             || self.summary.coverage.not_covered > 0
+    }
+
+    /// The report as a Lambda returns it: whole up to `RESPONSE_WORKSPACES`
+    /// WorkSpaces; beyond that the summary plus the WorkSpaces that need
+    /// attention (neither compliant nor configured), at most that many, with
+    /// the count of those left out. (A WorkSpace record is well under 2 kB,
+    /// so this stays far below Lambda's 6 MB limit.)
+    pub fn for_response(&self) -> InvocationReport {
+        let mut cut = self.clone();
+        if cut.workspaces.len() <= RESPONSE_WORKSPACES {
+            return cut;
+        }
+        let total = cut.workspaces.len();
+        cut.workspaces
+            .retain(|w| !matches!(w.status, Status::Compliant | Status::Configured));
+        cut.workspaces.truncate(RESPONSE_WORKSPACES);
+        cut.omitted = Some(total - cut.workspaces.len());
+        cut
     }
 
     /// The failed WorkSpaces, if any.
@@ -439,6 +464,29 @@ mod tests {
         );
         w.status = Status::Deferred;
         assert_eq!(coverage_of(&w, true).reason, Some("user_not_in_code42"));
+    }
+
+    #[test]
+    fn a_large_fleet_response_keeps_the_summary_and_what_needs_attention() {
+        let mut r = InvocationReport::new("verify", "verify");
+        r.workspaces = (0..3000)
+            .map(|i| {
+                let status = if i % 1000 == 7 {
+                    Status::Deferred
+                } else {
+                    Status::Compliant
+                };
+                WorkspaceReport::new(Some(&format!("ws-{i}")), status)
+            })
+            .collect();
+        r.summary = Summary::of(&r.workspaces);
+        let cut = r.for_response();
+        assert_eq!(cut.workspaces.len(), 3);
+        assert_eq!(cut.omitted, Some(2997));
+        assert_eq!(cut.summary.total, 3000, "the summary stays whole");
+        let small = InvocationReport::new("apply", "x");
+        assert_eq!(small.for_response().omitted, None);
+        assert!(serde_json::to_string(&cut).unwrap().len() < 6_000_000);
     }
 
     #[test]
