@@ -124,6 +124,10 @@ pub struct Config {
     pub backup_break_inheritance: bool,
     /// Ask existing devices to take the new defaults (unverified flags).
     pub backup_publish: bool,
+    /// From this many WorkSpaces on, a planning pass reads users and agents in bulk.
+    pub bulk_threshold: usize,
+    pub users_page_size: usize,
+    pub agents_page_size: usize,
 }
 
 impl Config {
@@ -305,6 +309,10 @@ impl Config {
                 .unwrap_or_else(|| vec!["D:/Users/".to_string()]),
             backup_break_inheritance: flag(&get, "CODE42_BACKUP_BREAK_INHERITANCE")?,
             backup_publish: flag(&get, "CODE42_BACKUP_PUBLISH")?,
+            bulk_threshold: number(&get, "CODE42_BULK_THRESHOLD", 200, 1)? as usize,
+            // The incydr SDK's own page sizes; no larger maximum is documented.
+            users_page_size: number(&get, "CODE42_USERS_PAGE_SIZE", 100, 1)? as usize,
+            agents_page_size: number(&get, "CODE42_AGENTS_PAGE_SIZE", 500, 1)? as usize,
             deactivate_on_terminate: match get("CODE42_DEACTIVATE_ON_TERMINATE").as_deref() {
                 None | Some("false") => false,
                 Some("true") => true,

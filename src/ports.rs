@@ -66,6 +66,20 @@ pub trait Code42: Send + Sync {
         org_guid: &str,
     ) -> impl Future<Output = Result<Option<i64>, Code42Error>> + Send;
 
+    /// One page of all users (bulk reads for fleet runs).
+    fn list_users_page(
+        &self,
+        page: usize,
+        page_size: usize,
+    ) -> impl Future<Output = Result<Vec<Code42User>, Code42Error>> + Send;
+
+    /// One page of all active agents, each with its user id.
+    fn list_agents_page(
+        &self,
+        page: usize,
+        page_size: usize,
+    ) -> impl Future<Output = Result<Vec<(String, Code42Agent)>, Code42Error>> + Send;
+
     /// The user's active agents, across all pages.
     fn list_agents(
         &self,
@@ -188,6 +202,20 @@ impl<T: Code42> Code42 for &T {
         user_id: &str,
     ) -> impl Future<Output = Result<Vec<Code42Agent>, Code42Error>> + Send {
         (**self).list_agents(user_id)
+    }
+    fn list_users_page(
+        &self,
+        page: usize,
+        page_size: usize,
+    ) -> impl Future<Output = Result<Vec<Code42User>, Code42Error>> + Send {
+        (**self).list_users_page(page, page_size)
+    }
+    fn list_agents_page(
+        &self,
+        page: usize,
+        page_size: usize,
+    ) -> impl Future<Output = Result<Vec<(String, Code42Agent)>, Code42Error>> + Send {
+        (**self).list_agents_page(page, page_size)
     }
     fn deactivate_agent(
         &self,

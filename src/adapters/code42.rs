@@ -218,6 +218,8 @@ struct OrgDto {
 struct AgentDto {
     agent_id: String,
     #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
     name: Option<String>,
     #[serde(default)]
     os_hostname: Option<String>,
@@ -231,6 +233,25 @@ struct AgentDto {
     agent_health_issue_types: Option<Vec<String>>,
     #[serde(default)]
     active: Option<bool>,
+}
+
+impl AgentDto {
+    /// (user id, agent).
+    fn into_agent(self) -> (String, Code42Agent) {
+        (
+            self.user_id.unwrap_or_default(),
+            Code42Agent {
+                agent_id: self.agent_id,
+                name: self.name,
+                os_hostname: self.os_hostname,
+                app_version: self.app_version,
+                product_version: self.product_version,
+                last_connected: self.last_connected,
+                health_issues: self.agent_health_issue_types.unwrap_or_default(),
+                active: self.active.unwrap_or(true),
+            },
+        )
+    }
 }
 
 #[derive(Deserialize)]
@@ -700,16 +721,7 @@ impl Code42 for Code42Session<'_> {
                 .await?;
             let found: AgentsPage = from_value(&Method::GET, "/v1/agents", value)?;
             let count = found.agents.len();
-            agents.extend(found.agents.into_iter().map(|a| Code42Agent {
-                agent_id: a.agent_id,
-                name: a.name,
-                os_hostname: a.os_hostname,
-                app_version: a.app_version,
-                product_version: a.product_version,
-                last_connected: a.last_connected,
-                health_issues: a.agent_health_issue_types.unwrap_or_default(),
-                active: a.active.unwrap_or(true),
-            }));
+            agents.extend(found.agents.into_iter().map(|a| a.into_agent().1));
             if count < AGENT_PAGE_SIZE {
                 break;
             }
@@ -763,6 +775,47 @@ impl Code42 for Code42Session<'_> {
         )
         .await
         .map(|_| ())
+    }
+
+    async fn list_users_page(
+        &self,
+        page: usize,
+        page_size: usize,
+    ) -> Result<Vec<Code42User>, Code42Error> {
+        let value = self
+            .get_json(
+                false,
+                &["v1", "users"],
+                &[
+                    ("page", page.to_string()),
+                    ("pageSize", page_size.to_string()),
+                ],
+            )
+            .await?;
+        let users: UsersPage = from_value(&Method::GET, "/v1/users", value)?;
+        Ok(users.users.into_iter().map(Into::into).collect())
+    }
+
+    async fn list_agents_page(
+        &self,
+        page: usize,
+        page_size: usize,
+    ) -> Result<Vec<(String, Code42Agent)>, Code42Error> {
+        let value = self
+            .get_json(
+                false,
+                &["v1", "agents"],
+                &[
+                    ("active", "true".to_string()),
+                    ("srtKey", "USER_ID".to_string()),
+                    ("srtDir", "ASC".to_string()),
+                    ("pageSize", page_size.to_string()),
+                    ("page", page.to_string()),
+                ],
+            )
+            .await?;
+        let found: AgentsPage = from_value(&Method::GET, "/v1/agents", value)?;
+        Ok(found.agents.into_iter().map(AgentDto::into_agent).collect())
     }
 
     async fn legacy_org_id(&self, org_guid: &str) -> Result<Option<i64>, Code42Error> {

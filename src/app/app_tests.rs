@@ -908,3 +908,65 @@ async fn doctor_fails_a_wrong_template_and_a_typo_in_protected_orgs_and_warns_wh
     );
     assert_eq!(app.code42.0.lock().unwrap().puts, 0);
 }
+
+#[tokio::test]
+async fn a_large_plan_reads_users_and_agents_in_bulk_and_still_finds_users_created_since() {
+    let app = app(
+        config(&[
+            ("CODE42_BULK_THRESHOLD", "3"),
+            ("CODE42_USERS_PAGE_SIZE", "2"),
+        ]),
+        workspaces(&[
+            ("ws-a", "a", "WINDOWS_10"),
+            ("ws-b", "b", "WINDOWS_10"),
+            ("ws-c", "c", "WINDOWS_10"),
+            ("ws-d", "d", "WINDOWS_10"),
+        ]),
+        code42(
+            vec![
+                user("1", "a@corp.example.com", WS_ORG),
+                user("2", "b@corp.example.com", WS_ORG),
+                user("3", "c@corp.example.com", "guid-default"),
+            ],
+            Some(COMPLIANT),
+        ),
+    );
+    app.code42
+        .0
+        .lock()
+        .unwrap()
+        .agents
+        .push(("1".into(), agent_on("ws-a", "2.0")));
+    let verify = FleetRequest::new(FleetAction::Verify);
+    let report = app.fleet(&verify, deadline(), &NoProgress).await.unwrap();
+    assert_eq!(
+        statuses(&report),
+        [
+            Status::Compliant,
+            Status::Compliant,
+            Status::Drift,
+            Status::Deferred
+        ]
+    );
+    assert_eq!(
+        report.workspaces[0].agent.as_ref().unwrap().status.as_str(),
+        "ok"
+    );
+    {
+        let s = app.code42.0.lock().unwrap();
+        // Users in 2 pages of 2 and one (short) page of agents; only "d",
+        // absent from the snapshot, is looked up by name.
+        assert_eq!((s.bulk_pages, s.user_lookups), (3, 1));
+    }
+    // Below the threshold: per-user lookups as before.
+    let small = FleetRequest {
+        filter: crate::domain::model::FleetFilter {
+            workspace_ids: vec![crate::domain::ids::WorkspaceId::parse("ws-a").unwrap()],
+            ..Default::default()
+        },
+        ..FleetRequest::new(FleetAction::Verify)
+    };
+    app.fleet(&small, deadline(), &NoProgress).await.unwrap();
+    let s = app.code42.0.lock().unwrap();
+    assert_eq!((s.bulk_pages, s.user_lookups), (3, 2));
+}

@@ -13,6 +13,28 @@ use crate::ports::{Clock, Code42Service, TokioClock, WorkQueue, Workspaces};
 use super::cache::{ComplianceCache, OrgCache};
 use super::reconcile::{Reconciler, RunOutcome};
 
+/// How a pass runs.
+#[derive(Default)]
+pub(crate) struct PassOptions<'a> {
+    /// A recent compliant org check may stand in (creation/sign-in apply path only).
+    pub reuse_recent_org_check: bool,
+    /// With no targets, still check the org (fleet runs), not nothing (events).
+    pub org_without_targets: bool,
+    /// Plan from users and agents read in bulk (large read-only passes).
+    pub bulk_reads: bool,
+    pub on_done: Option<&'a (dyn Fn(&WorkspaceReport) + Sync)>,
+}
+
+impl PassOptions<'_> {
+    /// A fleet pass: the org is checked even without targets.
+    pub fn org_always() -> Self {
+        Self {
+            org_without_targets: true,
+            ..Self::default()
+        }
+    }
+}
+
 pub struct App<W, C, Q> {
     pub(crate) config: Config,
     pub(crate) workspaces: W,
@@ -53,18 +75,20 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         InvocationReport::new(self.config.mode.as_str(), kind)
     }
 
-    /// One pass of the flow over `targets` in `mode` (capped by the
-    /// configuration). With no targets, only the org is checked when
-    /// `org_without_targets` (fleet runs), nothing otherwise (events).
+    /// One pass of the flow over `targets` in `mode` (capped by the configuration).
     pub(crate) async fn pass(
         &self,
         mode: Mode,
         targets: &[Target],
         deadline: Instant,
-        reuse_recent_org_check: bool,
-        org_without_targets: bool,
-        on_done: Option<&(dyn Fn(&WorkspaceReport) + Sync)>,
+        options: PassOptions<'_>,
     ) -> Result<RunOutcome, InvocationError> {
+        let PassOptions {
+            reuse_recent_org_check,
+            org_without_targets,
+            bulk_reads,
+            on_done,
+        } = options;
         let session = self.code42.session(deadline);
         let reconciler = Reconciler {
             config: &self.config,
@@ -76,6 +100,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             reuse_recent_org_check,
             on_done,
             deadline,
+            bulk_reads,
         };
         if targets.is_empty() && org_without_targets {
             let (_, org) = reconciler.checked_org().await?;

@@ -27,9 +27,27 @@ pub struct FakeWorkspaces {
 impl Workspaces for FakeWorkspaces {
     async fn list_workspaces(
         &self,
-        _: &crate::domain::model::FleetFilter,
+        filter: &crate::domain::model::FleetFilter,
     ) -> Result<Vec<WorkspaceInfo>, AwsError> {
-        let mut all: Vec<WorkspaceInfo> = self.workspaces.values().cloned().collect();
+        let mut all: Vec<WorkspaceInfo> = self
+            .workspaces
+            .values()
+            .filter(|w| {
+                filter.workspace_ids.is_empty()
+                    || filter
+                        .workspace_ids
+                        .iter()
+                        .any(|id| id.as_str() == w.workspace_id)
+            })
+            .filter(|w| {
+                filter.user.as_ref().is_none_or(|u| {
+                    w.user_name
+                        .as_deref()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(u))
+                })
+            })
+            .cloned()
+            .collect();
         all.sort_by(|a, b| a.workspace_id.cmp(&b.workspace_id));
         Ok(all)
     }
@@ -69,6 +87,8 @@ pub struct FakeState {
     /// (user id, agent).
     pub agents: Vec<(String, Code42Agent)>,
     pub deactivations: Vec<String>,
+    /// Pages read by the bulk reads.
+    pub bulk_pages: u32,
     /// The console's org object (`{"data": {...}}`).
     pub org_object: serde_json::Value,
     pub org_reads: u32,
@@ -132,6 +152,34 @@ impl Code42 for FakeCode42 {
             return Err(timeout("/v1/users/x/move"));
         }
         Ok(())
+    }
+    async fn list_users_page(
+        &self,
+        page: usize,
+        size: usize,
+    ) -> Result<Vec<Code42User>, Code42Error> {
+        let mut s = self.0.lock().unwrap();
+        s.bulk_pages += 1;
+        Ok(s.users
+            .iter()
+            .skip((page - 1) * size)
+            .take(size)
+            .cloned()
+            .collect())
+    }
+    async fn list_agents_page(
+        &self,
+        page: usize,
+        size: usize,
+    ) -> Result<Vec<(String, Code42Agent)>, Code42Error> {
+        let mut s = self.0.lock().unwrap();
+        s.bulk_pages += 1;
+        Ok(s.agents
+            .iter()
+            .skip((page - 1) * size)
+            .take(size)
+            .cloned()
+            .collect())
     }
     async fn list_agents(&self, user_id: &str) -> Result<Vec<Code42Agent>, Code42Error> {
         let s = self.0.lock().unwrap();

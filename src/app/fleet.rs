@@ -21,7 +21,7 @@ use crate::domain::report::{
 use crate::error::InvocationError;
 use crate::ports::{Code42Service, WorkQueue, Workspaces};
 
-use super::context::App;
+use super::context::{App, PassOptions};
 use super::outcome::{InvocationFailure, fail_if_any_failed};
 use super::reconcile::RunOutcome;
 
@@ -95,9 +95,12 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 Mode::Verify,
                 &targets,
                 deadline,
-                false,
-                true,
-                Some(&on_done),
+                PassOptions {
+                    org_without_targets: true,
+                    bulk_reads: true,
+                    on_done: Some(&on_done),
+                    ..PassOptions::default()
+                },
             )
             .await
             .and_then(RunOutcome::into_result)
@@ -154,7 +157,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .is_some_and(|o| o.status == Status::Drift);
         if !drifted.is_empty() || org_drifted {
             let applied = self
-                .pass(Mode::Apply, &drifted, deadline, false, true, None)
+                .pass(Mode::Apply, &drifted, deadline, PassOptions::org_always())
                 .await
                 .and_then(RunOutcome::into_result)
                 .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
@@ -258,7 +261,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .is_some_and(|o| o.status == Status::Drift)
         {
             let org = self
-                .pass(Mode::Apply, &[], deadline, false, true, None)
+                .pass(Mode::Apply, &[], deadline, PassOptions::org_always())
                 .await
                 .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
             report.org = org.org.or(report.org);

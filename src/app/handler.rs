@@ -10,7 +10,7 @@ use crate::domain::report::{InvocationReport, Status, Summary, WorkspaceReport};
 use crate::input::{CREATE_WORKSPACES, CreateWorkspacesCall, Input, SqsItem, parse_input};
 use crate::ports::{Code42Service, WorkQueue, Workspaces};
 
-use super::context::App;
+use super::context::{App, PassOptions};
 use super::fleet::NoProgress;
 use super::outcome::{InvocationFailure, Output, fail_if_any_failed};
 
@@ -196,7 +196,15 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .map(|(t, _)| t.clone())
             .collect();
         let outcome = self
-            .pass(self.config.mode, &to_check, deadline, true, false, None)
+            .pass(
+                self.config.mode,
+                &to_check,
+                deadline,
+                PassOptions {
+                    reuse_recent_org_check: true,
+                    ..PassOptions::default()
+                },
+            )
             .await
             .map_err(|error| InvocationFailure::new(error, Some(report.clone())))?;
         let now = self.clock.now();

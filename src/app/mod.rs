@@ -12,6 +12,7 @@ mod handler;
 mod org;
 mod outcome;
 mod reconcile;
+mod snapshot;
 mod terminate;
 mod workspace;
 

@@ -12,6 +12,7 @@ use crate::ports::{Clock, Code42, Workspaces};
 
 use super::cache::OrgCache;
 use super::org::OrgCheck;
+use super::snapshot::Code42Snapshot;
 use super::workspace::WorkspaceCheck;
 
 pub struct Reconciler<'a, W, C> {
@@ -29,6 +30,9 @@ pub struct Reconciler<'a, W, C> {
     pub on_done: Option<&'a (dyn Fn(&WorkspaceReport) + Sync)>,
     /// A WorkSpace is not begun after `deadline - config.start_margin`.
     pub deadline: Instant,
+    /// Read users and agents in bulk when there are at least
+    /// `config.bulk_threshold` targets (read-only planning passes only).
+    pub bulk_reads: bool,
 }
 
 /// The org record and one report per target, plus the first global error.
@@ -71,12 +75,34 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             });
         }
         let (org, org_report) = self.checked_org().await?;
+        let snapshot = if self.bulk_reads
+            && self.mode == Mode::Verify
+            && targets.len() >= self.config.bulk_threshold
+        {
+            match Code42Snapshot::read(
+                self.code42,
+                self.config.users_page_size,
+                self.config.agents_page_size,
+            )
+            .await
+            {
+                Ok(snapshot) => Some(snapshot),
+                Err(e) if e.global() => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "bulk reads failed; looking users up one by one");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let check = WorkspaceCheck {
             config: self.config,
             mode: self.mode,
             workspaces: self.workspaces,
             code42: self.code42,
             org_compliant: org_report.status != Status::Drift,
+            snapshot: snapshot.as_ref(),
         };
         let results: Vec<(WorkspaceReport, Option<Code42Error>)> = futures::stream::iter(targets)
             .map(|t| {

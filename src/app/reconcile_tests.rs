@@ -26,6 +26,7 @@ async fn run(
         clock: &TokioClock,
         reuse_recent_org_check: true,
         deadline: tokio::time::Instant::now() + Duration::from_secs(600),
+        bulk_reads: false,
     }
     .run(targets)
     .await

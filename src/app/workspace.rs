@@ -17,6 +17,8 @@ use crate::domain::report::{Action, Status, WorkspaceReport};
 use crate::error::{AwsError, Code42Error};
 use crate::ports::{Code42, Workspaces};
 
+use super::snapshot::Code42Snapshot;
+
 const MOVE_ATTEMPTS: u32 = 3;
 
 /// Why one WorkSpace failed.
@@ -65,6 +67,8 @@ pub struct WorkspaceCheck<'a, W, C> {
     pub code42: &'a C,
     /// Every org policy compliant (or made so): a condition of coverage.
     pub org_compliant: bool,
+    /// Users and agents read in bulk (planning passes of large fleets).
+    pub snapshot: Option<&'a Code42Snapshot>,
 }
 
 impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
@@ -148,10 +152,18 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             )
             .map_err(|e| Failure::permanent(e.to_string()))?;
         report.code42_username = Some(username.clone());
-        let user = self.code42.find_user(&username).await?;
-        let agents = match &user {
-            Some(u) => Some(self.code42.list_agents(&u.user_id).await),
-            None => None,
+        // From the snapshot when it has the user; a user it misses (created
+        // mid-run) is still looked up directly.
+        let known = self.snapshot.and_then(|s| s.user(&username)).cloned();
+        let from_snapshot = known.is_some();
+        let user = match known {
+            Some(user) => Some(user),
+            None => self.code42.find_user(&username).await?,
+        };
+        let agents = match (&user, self.snapshot) {
+            (Some(u), Some(snapshot)) if from_snapshot => Some(Ok(snapshot.agents(&u.user_id))),
+            (Some(u), _) => Some(self.code42.list_agents(&u.user_id).await),
+            (None, _) => None,
         };
         report.agent = Some(self.agent(agents.as_ref(), info.as_ref())?);
         let other_devices = match (&user, &agents) {

@@ -330,3 +330,47 @@ async fn a_basic_plan_backfill_adds_d_users_to_the_backup_selection_once() {
         "a second run writes nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_verify_reads_users_and_agents_in_pages_not_one_by_one() {
+    let names = ["bulk-a", "bulk-b", "bulk-c"];
+    let users: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            user(
+                &format!("bu-{i}"),
+                &format!("{n}@corp.example.com"),
+                WORKSPACES_ORG_GUID,
+            )
+        })
+        .collect();
+    let mut seed = tenant(json!(users));
+    seed["settings"]["1003"] =
+        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    let sim = Sim::start(&seed);
+    let fleet = fleet(&names.map(|n| (n, WIN)));
+    for (i, (ws, _)) in fleet.workspaces.iter().enumerate() {
+        sim.add_agent(json!({"agentId": format!("ba-{i}"), "userId": format!("bu-{i}"),
+            "name": computer_name(ws), "osHostname": computer_name(ws), "appVersion": "1.5.0", "active": true}))
+            .await;
+    }
+    let env = env(&secret_for(&sim, "bulk"), &[("CODE42_BULK_THRESHOLD", "3")]);
+    let mut args = vec!["verify", "--output", "json"];
+    for (id, _) in &fleet.workspaces {
+        args.extend(["--workspace-id", id.as_str()]);
+    }
+    let (code, out) = cli(&env, &args);
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["summary"]["coverage"]["covered"], 3);
+    let by_route = sim.counters().await["by_route"].clone();
+    assert_eq!(
+        by_route["GET /v1/users"], 1,
+        "one page of users: {by_route}"
+    );
+    assert_eq!(
+        by_route["GET /v1/agents"], 1,
+        "one page of agents: {by_route}"
+    );
+}

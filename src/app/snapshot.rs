@@ -1,0 +1,67 @@
+//! Bulk reads for large fleet runs: every Code42 user and active agent, read
+//! in pages once and indexed in memory, so a plan of N WorkSpaces costs about
+//! N/100 + N/500 calls instead of 2N. Used by read-only planning passes only;
+//! the apply pass always reads each user afresh.
+
+use std::collections::HashMap;
+
+use crate::domain::model::{Code42Agent, Code42User};
+use crate::error::Code42Error;
+use crate::ports::Code42;
+
+/// No tenant this tool serves has more: a guard against a server that never ends a listing.
+const MAX_PAGES: usize = 10_000;
+
+#[derive(Debug, Default)]
+pub struct Code42Snapshot {
+    /// Lower-cased username -> user.
+    users: HashMap<String, Code42User>,
+    /// User id -> active agents.
+    agents: HashMap<String, Vec<Code42Agent>>,
+}
+
+impl Code42Snapshot {
+    pub async fn read(
+        code42: &impl Code42,
+        users_page_size: usize,
+        agents_page_size: usize,
+    ) -> Result<Self, Code42Error> {
+        let mut snapshot = Self::default();
+        for page in 1..=MAX_PAGES {
+            let users = code42.list_users_page(page, users_page_size).await?;
+            let count = users.len();
+            for user in users {
+                snapshot.users.insert(user.username.to_lowercase(), user);
+            }
+            if count < users_page_size {
+                break;
+            }
+        }
+        for page in 1..=MAX_PAGES {
+            let agents = code42.list_agents_page(page, agents_page_size).await?;
+            let count = agents.len();
+            for (user_id, agent) in agents.into_iter().filter(|(_, a)| a.active) {
+                snapshot.agents.entry(user_id).or_default().push(agent);
+            }
+            if count < agents_page_size {
+                break;
+            }
+        }
+        tracing::info!(
+            users = snapshot.users.len(),
+            users_with_agents = snapshot.agents.len(),
+            "read Code42 users and agents in bulk"
+        );
+        Ok(snapshot)
+    }
+
+    /// Exact, case-insensitive; None when the user was not in the snapshot.
+    pub fn user(&self, username: &str) -> Option<&Code42User> {
+        self.users.get(&username.to_lowercase())
+    }
+
+    /// The user's active agents as of the snapshot.
+    pub fn agents(&self, user_id: &str) -> Vec<Code42Agent> {
+        self.agents.get(user_id).cloned().unwrap_or_default()
+    }
+}
