@@ -246,10 +246,11 @@ pub fn assess_agent(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn agent(host: &str, version: &str, issues: &[&str]) -> Code42Agent {
+    /// An active agent named `host` (FQDN in `osHostname`) at `version`.
+    pub(crate) fn agent(host: &str, version: &str, issues: &[&str]) -> Code42Agent {
         Code42Agent {
             agent_id: format!("a-{host}"),
             name: Some(host.to_string()),

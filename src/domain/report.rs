@@ -423,21 +423,8 @@ pub fn coverage_of(w: &WorkspaceReport, org_compliant: bool) -> Coverage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::coverage::tests::agent;
     use crate::domain::coverage::{Code42Plan, assess_agent};
-    use crate::domain::model::Code42Agent;
-
-    fn agent(host: &str, version: &str, issues: &[&str]) -> Code42Agent {
-        Code42Agent {
-            agent_id: format!("a-{host}"),
-            name: Some(host.to_string()),
-            os_hostname: None,
-            app_version: Some(version.to_string()),
-            product_version: None,
-            last_connected: None,
-            health_issues: issues.iter().map(|s| s.to_string()).collect(),
-            active: true,
-        }
-    }
 
     #[test]
     fn coverage_names_the_first_reason() {

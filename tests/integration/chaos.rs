@@ -167,17 +167,7 @@ async fn chaos_backfill_and_replayed_events_end_in_the_expected_state() {
         .collect::<Vec<_>>()}));
     let event_fleet = Fleet {
         directory_id: directory.clone(),
-        workspaces: seeded["workspaces"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|w| {
-                (
-                    w["workspace_id"].as_str().unwrap().to_string(),
-                    w["user"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect(),
+        workspaces: seeded_workspaces(&seeded),
     };
     assert_eq!(event_fleet.workspaces.len(), 200);
     let app = app_in(REGION, &env).await;

@@ -14,21 +14,7 @@ async fn verify_shows_each_agent_status_and_coverage_and_exits_by_coverage() {
         "cov-sick",
         "cov-elsewhere",
     ];
-    let users: Vec<Value> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            user(
-                &format!("cu-{i}"),
-                &format!("{n}@corp.example.com"),
-                WORKSPACES_ORG_GUID,
-            )
-        })
-        .collect();
-    let mut seed = tenant(json!(users));
-    seed["settings"]["1003"] =
-        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
-    let sim = Sim::start(&seed);
+    let sim = Sim::start(&compliant_tenant("cu", &names));
     let fleet = fleet(&names.map(|n| (n, WIN)));
     let id = |i: usize| fleet.workspaces[i].0.clone();
     let agent = |i: usize, host: String, version: &str, issues: Value| {
@@ -334,21 +320,7 @@ async fn a_basic_plan_backfill_adds_d_users_to_the_backup_selection_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_large_verify_reads_users_and_agents_in_pages_not_one_by_one() {
     let names = ["bulk-a", "bulk-b", "bulk-c"];
-    let users: Vec<Value> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            user(
-                &format!("bu-{i}"),
-                &format!("{n}@corp.example.com"),
-                WORKSPACES_ORG_GUID,
-            )
-        })
-        .collect();
-    let mut seed = tenant(json!(users));
-    seed["settings"]["1003"] =
-        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
-    let sim = Sim::start(&seed);
+    let sim = Sim::start(&compliant_tenant("bu", &names));
     let fleet = fleet(&names.map(|n| (n, WIN)));
     for (i, (ws, _)) in fleet.workspaces.iter().enumerate() {
         sim.add_agent(json!({"agentId": format!("ba-{i}"), "userId": format!("bu-{i}"),

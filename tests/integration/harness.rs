@@ -241,6 +241,26 @@ pub fn tenant(users: Value) -> Value {
     })
 }
 
+/// A tenant whose WorkSpaces org already has the watch paths set and locked,
+/// with one user per name (`{prefix}-{i}`, `{name}@corp.example.com`) in the WorkSpaces org.
+pub fn compliant_tenant(prefix: &str, names: &[&str]) -> Value {
+    let users: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            user(
+                &format!("{prefix}-{i}"),
+                &format!("{n}@corp.example.com"),
+                WORKSPACES_ORG_GUID,
+            )
+        })
+        .collect();
+    let mut seed = tenant(json!(users));
+    seed["settings"]["1003"] =
+        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    seed
+}
+
 pub fn user(id: &str, username: &str, org_guid: &str) -> Value {
     json!({"userId": id, "username": username, "orgGuid": org_guid, "active": true, "blocked": false})
 }
@@ -273,7 +293,7 @@ pub fn fleet(workspaces: &[(&str, &str)]) -> Fleet {
 }
 
 /// (workspace id, user) of what seed_aws created.
-fn seeded_workspaces(out: &Value) -> Vec<(String, String)> {
+pub fn seeded_workspaces(out: &Value) -> Vec<(String, String)> {
     out["workspaces"]
         .as_array()
         .unwrap()
