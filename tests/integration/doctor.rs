@@ -5,6 +5,15 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
+const REGION: &str = "ca-central-1";
+
+/// The CLI in this test's region; (exit code, stdout).
+fn cli(env: &std::collections::HashMap<String, String>, args: &[&str]) -> (i32, String) {
+    let (code, stdout, stderr) = cli_in(REGION, "warn", env, args);
+    assert!(!stdout.contains(CLIENT_SECRET) && !stderr.contains(CLIENT_SECRET));
+    (code, stdout)
+}
+
 fn checks(out: &str) -> Vec<Value> {
     let report: Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"));
     report["doctor"].as_array().unwrap().clone()
@@ -29,8 +38,9 @@ async fn doctor_on_a_healthy_and_on_broken_set_ups() {
         WATCH_KEY: {"value": "[:main, D:]", "locked": true, "scope": "ORG"},
         format!("artemis_{WATCH_KEY}"): {"value": "[':main']", "locked": false, "scope": "ORG"}});
     let sim = Sim::start(&seed);
-    let _fleet = fleet(&[("doc", WIN)]);
-    let secret = secret_for(&sim, "doctor");
+    // A region of its own: the user-name sample sees only this test's WorkSpace.
+    let _fleet = fleet_in_region(REGION, "corp.example.com", &[("doc".into(), WIN)]);
+    let secret = secret_in(REGION, &sim, "doctor");
 
     let healthy = env(&secret, &[("CODE42_PLAN", "professional")]);
     let (code, table) = cli(&healthy, &["doctor"]);
@@ -90,7 +100,7 @@ async fn doctor_on_a_healthy_and_on_broken_set_ups() {
     // A malformed secret: named field, never the value.
     let broken = format!("doctor-broken-{}", std::process::id());
     seed_aws(
-        json!({"secrets": [{"name": broken, "value": {"api_url": sim.url, "api_client_id": CLIENT_ID}}]}),
+        json!({"region": REGION, "secrets": [{"name": broken, "value": {"api_url": sim.url, "api_client_id": CLIENT_ID}}]}),
     );
     let (code, out) = cli(&env(&broken, &[]), &["doctor", "--output", "json"]);
     assert_eq!(code, 1, "{out}");
