@@ -154,6 +154,30 @@ impl Config {
         }
     }
 
+    /// A deployed function's environment under the local one: local values
+    /// win (returned as the overridden names), except that a deployed
+    /// `verify` mode stays a ceiling.
+    pub fn from_deployed(
+        deployed: &std::collections::HashMap<String, String>,
+        local: impl Fn(&str) -> Option<String>,
+    ) -> Result<(Self, Vec<String>), ConfigError> {
+        let local = |k: &str| local(k).filter(|v| !v.trim().is_empty());
+        let mut overridden: Vec<String> = deployed
+            .keys()
+            .filter(|k| local(k).is_some())
+            .cloned()
+            .collect();
+        overridden.sort();
+        let mut config = Self::from_lookup(|k| local(k).or_else(|| deployed.get(k).cloned()))?;
+        if deployed
+            .get("CODE42_MODE")
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("verify"))
+        {
+            config.mode = Mode::Verify;
+        }
+        Ok((config, overridden))
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -469,6 +493,31 @@ mod tests {
             c.username.map("bob", "d-12345678", None).unwrap(),
             "bob@example.com"
         );
+    }
+
+    #[test]
+    fn a_deployed_environment_is_overridden_locally_but_its_verify_mode_is_a_ceiling() {
+        let deployed: std::collections::HashMap<String, String> = [
+            ("CODE42_SECRET_ID", "deployed-secret"),
+            ("CODE42_ORG", "WorkSpaces"),
+            ("CODE42_MODE", "verify"),
+            ("CODE42_PROTECTED_ORGS", "Executives"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let local = |k: &str| match k {
+            "CODE42_MODE" => Some("apply".to_string()),
+            "CODE42_ORG" => Some("Other".to_string()),
+            _ => None,
+        };
+        let (c, overridden) = Config::from_deployed(&deployed, local).unwrap();
+        assert_eq!(overridden, ["CODE42_MODE", "CODE42_ORG"]);
+        assert_eq!(
+            (c.mode, c.org.as_str(), c.secret_id.as_str()),
+            (Mode::Verify, "Other", "deployed-secret")
+        );
+        assert_eq!(c.protected_orgs, ["Executives"]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 use workspaces_code42::adapters::lambda::function_environment;
 use workspaces_code42::adapters::{AwsApp, aws_app};
 use workspaces_code42::app::FleetProgress;
-use workspaces_code42::config::{Config, Mode};
+use workspaces_code42::config::Config;
 use workspaces_code42::domain::model::{FilterField, FleetAction, FleetFilter, FleetRequest};
 use workspaces_code42::domain::report::{InvocationReport, Status, WorkspaceReport};
 use workspaces_code42::render::{self, OutputFormat};
@@ -336,33 +336,16 @@ async fn app_from_env(
         None => Config::from_env()?,
         Some(name) => {
             let deployed = function_environment(&sdk, name).await?;
-            let local = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-            let overrides: Vec<&String> = deployed.keys().filter(|k| local(k).is_some()).collect();
+            let (config, overridden) = Config::from_deployed(&deployed, |k| std::env::var(k).ok())?;
             eprintln!(
                 "using the configuration of function {name} ({} setting(s)){}",
                 deployed.len(),
-                if overrides.is_empty() {
+                if overridden.is_empty() {
                     String::new()
                 } else {
-                    format!(
-                        "; overridden here: {}",
-                        overrides
-                            .iter()
-                            .map(|k| k.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    format!("; overridden here: {}", overridden.join(", "))
                 }
             );
-            let mut config =
-                Config::from_lookup(|k| local(k).or_else(|| deployed.get(k).cloned()))?;
-            // A deployed verify function is a ceiling for the CLI too.
-            if deployed
-                .get("CODE42_MODE")
-                .is_some_and(|m| m.eq_ignore_ascii_case("verify"))
-            {
-                config.mode = Mode::Verify;
-            }
             config
         }
     };
