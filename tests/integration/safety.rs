@@ -124,21 +124,8 @@ async fn a_redirect_on_move_is_an_error_and_never_followed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_client_side_rate_limit_keeps_a_wide_backfill_free_of_429s() {
     let names: Vec<String> = (0..12).map(|i| format!("rl{i:02}")).collect();
-    let users: Vec<Value> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            user(
-                &format!("u-{i}"),
-                &format!("{n}@corp.example.com"),
-                WORKSPACES_ORG_GUID,
-            )
-        })
-        .collect();
-    let mut seed = tenant(json!(users));
-    seed["settings"]["1003"] =
-        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
-    let sim = Sim::start(&seed);
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let sim = Sim::start(&compliant_tenant("u", &name_refs));
     sim.configure(json!({"rate_limit_per_second": 10})).await;
     let refs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), WIN)).collect();
     let fleet = fleet(&refs);
