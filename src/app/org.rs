@@ -3,7 +3,7 @@
 //! merged and verified by reading it back.
 
 use crate::config::{Config, Mode};
-use crate::domain::backup::{BackupAssessment, assess_backup, merge_backup};
+use crate::domain::backup::{BackupAssessment, assess_backup, backup_sets, merge_backup};
 use crate::domain::model::ResolvedOrg;
 use crate::domain::policy::OrgPolicy;
 use crate::domain::report::{OrgReport, PolicyReport, Status};
@@ -117,13 +117,7 @@ impl<C: Code42> OrgCheck<'_, C> {
         let finding = assess_backup(&before, org.legacy_id, paths);
         let snapshot = |a: &BackupAssessment, raw: &serde_json::Value| {
             Some(SettingSnapshot {
-                raw: raw
-                    .pointer("/data/deviceDefaults/serviceBackupConfig/backupConfig/backupSets")
-                    .or_else(|| {
-                        raw.pointer("/deviceDefaults/serviceBackupConfig/backupConfig/backupSets")
-                    })
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
+                raw: backup_sets(raw).map(|v| v.to_string()).unwrap_or_default(),
                 items: a.includes.clone(),
                 unparsable: None,
                 locked: !a.locked.is_empty(),

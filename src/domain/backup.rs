@@ -65,9 +65,17 @@ fn is_true(v: Option<&Value>) -> bool {
     }
 }
 
+/// Where the backup sets sit in the org object (reference §5b).
+const BACKUP_SETS: &str = "/deviceDefaults/serviceBackupConfig/backupConfig/backupSets";
+
 /// The org object under `data` (a GET's envelope) or the object itself.
 fn org_object(org: &Value) -> &Value {
     org.get("data").filter(|d| d.is_object()).unwrap_or(org)
+}
+
+/// The org's backup sets (with or without the GET's `data` envelope).
+pub fn backup_sets(org: &Value) -> Option<&Value> {
+    org_object(org).pointer(BACKUP_SETS)
 }
 
 fn backup_sets_mut(org: &mut Value) -> Option<&mut Value> {
@@ -76,7 +84,7 @@ fn backup_sets_mut(org: &mut Value) -> Option<&mut Value> {
     } else {
         org
     };
-    org.pointer_mut("/deviceDefaults/serviceBackupConfig/backupConfig/backupSets")
+    org.pointer_mut(BACKUP_SETS)
 }
 
 /// Each set, as listed (a list, `{"@locked", "backupSet": [...] | {...}}`, or one object).
@@ -153,13 +161,11 @@ pub fn assess_backup(org: &Value, org_id: i64, paths: &[String]) -> BackupAssess
     if let Some(p) = provider.filter(|p| *p != org_id.to_string()) {
         a.inherited_from = Some(p);
     }
-    let Some(backup_sets) =
-        object.pointer("/deviceDefaults/serviceBackupConfig/backupConfig/backupSets")
-    else {
+    let Some(sets_value) = backup_sets(object) else {
         a.no_sets = true;
         return a;
     };
-    let all = sets(backup_sets);
+    let all = sets(sets_value);
     a.no_sets = all.is_empty();
     for (i, set) in all.into_iter().enumerate() {
         let name = set_name(set, i);

@@ -133,8 +133,9 @@ impl AgentReport {
     }
 }
 
-/// The first DNS label, lower-cased (`WSAMZN-AB12.corp.example.com` -> `wsamzn-ab12`).
-fn host_label(name: &str) -> String {
+/// The first DNS label, lower-cased (`WSAMZN-AB12.corp.example.com` -> `wsamzn-ab12`):
+/// how an agent's host name is matched to a WorkSpace's computer name.
+pub fn host_label(name: &str) -> String {
     name.trim()
         .split('.')
         .next()

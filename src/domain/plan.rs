@@ -2,6 +2,7 @@
 //! plan comes out (a final status with its reason, or a move to make). The
 //! application layer gathers the observations and carries the plan out.
 
+use super::coverage::host_label;
 use super::ids::DirectoryId;
 use super::model::{Code42Agent, Code42User, ResolvedOrg, Target, WorkspaceInfo};
 use super::report::{Action, Status};
@@ -124,14 +125,7 @@ pub enum Plan {
 /// The user's active agents that are on none of `workspace_hosts` (the
 /// computer names of all of the user's WorkSpaces): they move with the user.
 pub fn other_devices(agents: &[Code42Agent], workspace_hosts: &[String]) -> Vec<String> {
-    let label = |n: &str| {
-        n.trim()
-            .split('.')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase()
-    };
-    let hosts: Vec<String> = workspace_hosts.iter().map(|h| label(h)).collect();
+    let hosts: Vec<String> = workspace_hosts.iter().map(|h| host_label(h)).collect();
     agents
         .iter()
         .filter(|a| a.active)
@@ -139,7 +133,7 @@ pub fn other_devices(agents: &[Code42Agent], workspace_hosts: &[String]) -> Vec<
             ![a.os_hostname.as_deref(), a.name.as_deref()]
                 .into_iter()
                 .flatten()
-                .any(|n| hosts.contains(&label(n)))
+                .any(|n| hosts.contains(&host_label(n)))
         })
         .map(|a| {
             a.os_hostname
