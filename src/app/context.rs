@@ -5,8 +5,10 @@
 use tokio::time::Instant;
 
 use crate::config::{Config, Mode};
+use crate::domain::ids::DirectoryId;
 use crate::domain::model::Target;
 use crate::domain::report::{InvocationReport, WorkspaceReport};
+use crate::domain::username::MappingError;
 use crate::error::InvocationError;
 use crate::ports::{Clock, Code42Service, TokioClock, WorkQueue, Workspaces};
 
@@ -69,6 +71,24 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             Mode::Verify => Mode::Verify,
             Mode::Apply => requested,
         }
+    }
+
+    /// The Code42 username of a WorkSpaces user, for the read-only side paths
+    /// (terminate clean-up, doctor): a directory whose name cannot be read
+    /// counts as having none, and the mapping says so.
+    pub(crate) async fn code42_username(
+        &self,
+        user: &str,
+        directory_id: Option<&str>,
+    ) -> Result<String, MappingError> {
+        let directory = directory_id.and_then(|d| DirectoryId::parse(d).ok());
+        let directory_name = match (&directory, self.config.username.needs_directory_name()) {
+            (Some(d), true) => self.workspaces.directory_name(d).await.ok().flatten(),
+            _ => None,
+        };
+        self.config
+            .username
+            .map(user, directory_id.unwrap_or(""), directory_name.as_deref())
     }
 
     pub(crate) fn report(&self, kind: &str) -> InvocationReport {

@@ -4,7 +4,6 @@
 use tokio::time::Instant;
 
 use crate::config::Mode;
-use crate::domain::ids::DirectoryId;
 use crate::domain::model::{Code42Org, FleetFilter};
 use crate::domain::report::{Check, CheckResult, InvocationReport};
 use crate::domain::watch_paths::assess;
@@ -311,14 +310,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         let mut tried = Vec::new();
         for w in &sample {
             let user = w.user_name.as_deref().unwrap_or_default();
-            let directory = w.directory_id.as_deref().unwrap_or_default();
-            let name = match DirectoryId::parse(directory) {
-                Ok(d) if self.config.username.needs_directory_name() => {
-                    self.workspaces.directory_name(&d).await.ok().flatten()
-                }
-                _ => None,
-            };
-            let Ok(username) = self.config.username.map(user, directory, name.as_deref()) else {
+            let Ok(username) = self.code42_username(user, w.directory_id.as_deref()).await else {
                 continue;
             };
             if matches!(code42.find_user(&username).await, Ok(Some(_))) {

@@ -8,7 +8,7 @@ use tracing::Instrument;
 
 use crate::config::Mode;
 use crate::domain::coverage::assess_agent;
-use crate::domain::ids::{DirectoryId, WorkspaceId};
+use crate::domain::ids::WorkspaceId;
 use crate::domain::report::{Action, InvocationReport, Status, Summary, WorkspaceReport};
 use crate::error::Code42Error;
 use crate::input::{TERMINATE_WORKSPACES, TerminateWorkspacesCall};
@@ -87,19 +87,10 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         let Some(user_name) = info.user_name.as_deref() else {
             return skip(w, "DescribeWorkspaces gives no user name".into());
         };
-        let directory = info
-            .directory_id
-            .as_deref()
-            .and_then(|d| DirectoryId::parse(d).ok());
-        let directory_name = match (&directory, self.config.username.needs_directory_name()) {
-            (Some(d), true) => self.workspaces.directory_name(d).await.ok().flatten(),
-            _ => None,
-        };
-        let username = match self.config.username.map(
-            user_name,
-            info.directory_id.as_deref().unwrap_or(""),
-            directory_name.as_deref(),
-        ) {
+        let username = match self
+            .code42_username(user_name, info.directory_id.as_deref())
+            .await
+        {
             Ok(u) => u,
             Err(e) => return skip(w, e.to_string()),
         };
