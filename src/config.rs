@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::domain::coverage::Code42Plan;
+use crate::domain::metrics::DEFAULT_NAMESPACE;
 use crate::domain::model::DEFAULT_MAX_MOVES;
 use crate::domain::plan::MoveGuards;
 use crate::domain::policy::{OrgPolicy, WatchPaths};
@@ -13,6 +14,10 @@ use crate::error::ConfigError;
 /// per-process default (a fleet run at concurrency 4 with 50 ms per call would
 /// make about 80 requests per second).
 pub const DEFAULT_MAX_RPS: u32 = 50;
+
+/// WorkSpaces at once, and the ceiling of Code42 requests in flight: the
+/// rate limiter and the adaptive bound (which starts at 4) protect the tenant.
+pub const DEFAULT_CONCURRENCY: u64 = 16;
 
 pub const DEFAULT_WATCH_PATHS_KEY: &str = "device_fileForensics_watchPaths_included";
 
@@ -96,7 +101,8 @@ pub struct Config {
     pub request_timeout: Duration,
     pub describe_attempts: u32,
     pub describe_backoff: Duration,
-    /// WorkSpaces handled at once within one invocation.
+    /// WorkSpaces handled at once within one invocation, and the most Code42
+    /// requests in flight (that bound adapts between 1 and this: AIMD).
     pub concurrency: usize,
     /// The function's SQS work queue, for fleet fan-out.
     pub work_queue_url: Option<String>,
@@ -128,6 +134,8 @@ pub struct Config {
     pub bulk_threshold: usize,
     pub users_page_size: usize,
     pub agents_page_size: usize,
+    /// The CloudWatch namespace of the Lambda's embedded-metric records.
+    pub metrics_namespace: String,
 }
 
 impl Config {
@@ -318,7 +326,7 @@ impl Config {
                 500,
                 0,
             )?),
-            concurrency: number(&get, "CODE42_CONCURRENCY", 4, 1)? as usize,
+            concurrency: number(&get, "CODE42_CONCURRENCY", DEFAULT_CONCURRENCY, 1)? as usize,
             work_queue_url: get("WORK_QUEUE_URL"),
             max_moves: number(&get, "CODE42_MAX_MOVES", DEFAULT_MAX_MOVES as u64, 0)? as usize,
             max_rps: number(&get, "CODE42_MAX_RPS", DEFAULT_MAX_RPS as u64, 0)?.min(u32::MAX as u64)
@@ -337,6 +345,8 @@ impl Config {
             // The incydr SDK's own page sizes; no larger maximum is documented.
             users_page_size: number(&get, "CODE42_USERS_PAGE_SIZE", 100, 1)? as usize,
             agents_page_size: number(&get, "CODE42_AGENTS_PAGE_SIZE", 500, 1)? as usize,
+            metrics_namespace: get("CODE42_METRICS_NAMESPACE")
+                .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
             deactivate_on_terminate: match get("CODE42_DEACTIVATE_ON_TERMINATE").as_deref() {
                 None | Some("false") => false,
                 Some("true") => true,

@@ -190,7 +190,7 @@ async fn main() -> ExitCode {
         "workspaces_code42=info,error"
     };
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| BarSafeStderr)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
@@ -395,13 +395,36 @@ async fn invoke(aws: &AwsOptions, event: PathBuf, timeout: u64) -> anyhow::Resul
     Ok(code)
 }
 
+/// The progress bar being drawn, if any: log lines are written around it.
+static BAR: std::sync::OnceLock<ProgressBar> = std::sync::OnceLock::new();
+
+/// Standard error for log lines; while a bar is drawn, each line is written
+/// with the bar hidden, so neither tears the other.
+struct BarSafeStderr;
+
+impl std::io::Write for BarSafeStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match BAR.get().filter(|bar| !bar.is_finished()) {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf))?,
+            None => std::io::stderr().write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// A progress bar on a terminal; nothing when output is piped.
 struct Bar(Option<ProgressBar>);
 
 impl FleetProgress for Bar {
-    fn listed(&self, total: usize) {
+    fn stage(&self, name: &'static str, total: usize) {
         if let Some(bar) = &self.0 {
+            bar.set_message(name);
             bar.set_length(total as u64);
+            bar.set_position(0);
+            bar.reset_eta();
         }
     }
     fn done(&self, _report: &WorkspaceReport) {
@@ -421,12 +444,13 @@ async fn fleet_run(
         let bar = ProgressBar::new(0);
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} {pos}/{len} WorkSpaces [{bar:30}] {elapsed} (eta {eta})",
+                "{spinner} {msg:9} {pos}/{len} WorkSpaces [{bar:30}] {elapsed} (eta {eta})",
             )
             .expect("static template")
             .progress_chars("=> "),
         );
         bar.enable_steady_tick(Duration::from_millis(200));
+        let _ = BAR.set(bar.clone());
         bar
     });
     let progress = Bar(bar);

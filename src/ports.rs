@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use tokio::time::Instant;
 
 use crate::domain::ids::{DirectoryId, WorkspaceId};
+use crate::domain::metrics::RequestStats;
 use crate::domain::model::{
     Code42Agent, Code42Org, Code42User, DirectoryInfo, FleetFilter, WorkMessage, WorkspaceInfo,
 };
@@ -129,6 +130,10 @@ pub trait Code42Service: Send + Sync {
     where
         Self: 'a;
     fn session(&self, deadline: Instant) -> Self::Session<'_>;
+    /// The Code42 traffic since the last call (for the invocation's metrics).
+    fn take_stats(&self) -> RequestStats {
+        RequestStats::default()
+    }
 }
 
 /// Where fleet work is fanned out to (the function's SQS work queue).

@@ -23,10 +23,13 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::config::{Config, SettingsHost, SettingsToken};
+use crate::domain::metrics::RequestStats;
 use crate::domain::model::{Code42Agent, Code42Org, Code42User};
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::Code42Error;
 use crate::ports::{Code42, Code42Service, SecretSource};
+
+use super::traffic::{AdaptiveLimit, Signal, Traffic};
 use crate::secret::{Code42Secret, Credentials, Redacted};
 
 const MAX_ATTEMPTS: u32 = 3;
@@ -68,6 +71,9 @@ pub struct Code42Client {
     request_timeout: Duration,
     /// One limit on requests per second for every task of the process.
     limiter: Option<DefaultDirectRateLimiter>,
+    /// Requests in flight, adapted to the tenant's answers (AIMD).
+    in_flight: AdaptiveLimit,
+    traffic: Traffic,
     secrets: Arc<dyn SecretSource>,
     /// The parsed secret and when it was read (re-read after `secret_max_age`).
     secret: Mutex<Option<(Arc<Code42Secret>, Instant)>>,
@@ -112,6 +118,8 @@ impl Code42Client {
             request_timeout: config.request_timeout,
             limiter: NonZeroU32::new(config.max_rps)
                 .map(|rps| RateLimiter::direct(Quota::per_second(rps))),
+            in_flight: AdaptiveLimit::new(config.concurrency),
+            traffic: Traffic::default(),
             secrets,
             secret: Mutex::new(None),
             secret_max_age: config.secret_max_age,
@@ -166,6 +174,21 @@ impl Code42Service for Code42Client {
     type Session<'a> = Code42Session<'a>;
     fn session(&self, deadline: Instant) -> Code42Session<'_> {
         Code42Client::session(self, deadline)
+    }
+    fn take_stats(&self) -> RequestStats {
+        self.client_stats()
+    }
+}
+
+impl Code42Client {
+    /// The Code42 traffic since the last call.
+    pub fn client_stats(&self) -> RequestStats {
+        self.traffic.take()
+    }
+
+    /// The current bound on requests in flight (it adapts; see `traffic`).
+    pub fn concurrency_limit(&self) -> usize {
+        self.in_flight.limit()
     }
 }
 
@@ -314,12 +337,32 @@ impl Code42Session<'_> {
                     "the invocation ran out of time waiting for the client-side rate limit (CODE42_MAX_RPS)".to_string(),
                 ));
             }
+            if attempt > 1 {
+                self.client.traffic.retried();
+            }
+            let Ok(permit) = tokio::time::timeout_at(
+                self.deadline
+                    .checked_sub(MIN_REQUEST_TIME)
+                    .unwrap_or(self.deadline),
+                self.client.in_flight.acquire(),
+            )
+            .await
+            else {
+                return Err(unreachable(
+                    attempt - 1,
+                    "the invocation ran out of time waiting for a place among the requests in flight (CODE42_CONCURRENCY)".to_string(),
+                ));
+            };
             let timeout = self.remaining().min(self.client.request_timeout);
+            let sent_at = Instant::now();
             let result = build(timeout).timeout(timeout).send().await;
             let backoff = full_jitter(attempt);
             let response = match result {
                 Ok(r) => r,
                 Err(e) => {
+                    self.client.traffic.unanswered();
+                    permit.report(Signal::Neutral);
+                    drop(permit);
                     if retry_failures
                         && attempt < MAX_ATTEMPTS
                         && self.wait_if_time_allows(backoff).await
@@ -331,7 +374,17 @@ impl Code42Session<'_> {
                 }
             };
             let status = response.status();
+            let latency = sent_at.elapsed();
+            self.client.traffic.answered(status.as_u16(), latency);
+            permit.report(
+                if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                    Signal::Congested
+                } else {
+                    Signal::Answered(latency)
+                },
+            );
             if status == StatusCode::TOO_MANY_REQUESTS {
+                drop(permit);
                 rate_limited += 1;
                 let retry_after = response
                     .headers()
@@ -358,7 +411,9 @@ impl Code42Session<'_> {
                     status: status.as_u16(),
                 });
             }
-            let body = match read_bounded(response).await {
+            let body = read_bounded(response).await;
+            drop(permit);
+            let body = match body {
                 Ok(b) => b,
                 Err(BodyError::TooLarge) => {
                     return Err(protocol(

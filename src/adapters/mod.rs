@@ -5,6 +5,7 @@ pub mod aws;
 pub mod code42;
 pub mod lambda;
 pub mod sqs;
+pub mod traffic;
 
 use std::sync::Arc;
 

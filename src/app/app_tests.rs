@@ -970,3 +970,62 @@ async fn a_large_plan_reads_users_and_agents_in_bulk_and_still_finds_users_creat
     let s = app.code42.0.lock().unwrap();
     assert_eq!((s.bulk_pages, s.user_lookups), (3, 2));
 }
+
+/// The Lambda prints these records; CloudWatch turns them into the metrics
+/// the template's alarms read.
+#[tokio::test]
+async fn each_invocation_yields_emf_records_of_what_it_did() {
+    let app = app(
+        config(&[]),
+        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "asmith@corp.example.com", "guid-default")],
+            None,
+        ),
+    );
+    let (outcome, metrics) = app
+        .handle_measured(&event("create-workspaces.json"), deadline())
+        .await;
+    assert!(outcome.is_ok());
+    let records = metrics.emf("WorkspacesCode42", 1_764_000_000_000);
+    // Printed one per line, as JSON: parse them back as CloudWatch would.
+    let lines: Vec<Value> = records
+        .iter()
+        .map(|r| serde_json::from_str(&r.to_string()).unwrap())
+        .collect();
+    let main = &lines[0];
+    let directive = &main["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "WorkspacesCode42");
+    assert_eq!(main["Input"], "CreateWorkspaces");
+    assert_eq!(main["WorkspacesConfigured"], 1);
+    assert_eq!(main["WorkspacesFailed"], 0);
+    assert_eq!(main["UsersMoved"], 1);
+    assert_eq!(main["OrgPolicyWrites"], 1);
+    assert_eq!(main["InvocationsFailed"], 0);
+    let s = app.code42.0.lock().unwrap();
+    assert_eq!(
+        main["Code42Requests"],
+        s.moves + s.puts + s.setting_reads + s.user_lookups + s.org_reads + s.org_puts,
+        "the requests of this invocation"
+    );
+    assert!(main["Code42Requests"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn a_failed_invocation_counts_as_failed_in_its_metrics() {
+    let app = app(
+        config(&[]),
+        workspaces(&[("ws-good1", "asmith", "WINDOWS_10")]),
+        code42(vec![], Some(COMPLIANT)),
+    );
+    app.code42.0.lock().unwrap().find_errors = vec![Code42Error::Forbidden {
+        method: "GET".into(),
+        path: "/v1/users".into(),
+    }];
+    let batch = json!({"Records": [{"messageId": "m", "body": json!({"workspace_id": "ws-good1", "reason": "login"}).to_string()}]});
+    let (outcome, metrics) = app.handle_measured(&batch, deadline()).await;
+    assert!(outcome.is_err());
+    let main = &metrics.emf("NS", 0)[0];
+    assert_eq!(main["Input"], "SqsBatch");
+    assert_eq!(main["InvocationsFailed"], 1);
+}

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::domain::ids::{DirectoryId, WorkspaceId};
+use crate::domain::metrics::RequestStats;
 use crate::domain::model::{
     Code42Agent, Code42Org, Code42User, DirectoryInfo, Origin, Target, WorkMessage, WorkspaceInfo,
 };
@@ -97,6 +98,20 @@ pub struct FakeState {
     pub puts: u32,
     pub setting_reads: u32,
     pub user_lookups: u32,
+    /// The calls already reported by `take_stats`.
+    pub calls_reported: u32,
+}
+
+impl FakeState {
+    fn calls(&self) -> u32 {
+        self.moves
+            + self.puts
+            + self.setting_reads
+            + self.user_lookups
+            + self.org_reads
+            + self.org_puts
+            + self.bulk_pages
+    }
 }
 
 #[derive(Default)]
@@ -343,6 +358,15 @@ impl Code42Service for FakeCode42 {
     type Session<'a> = &'a FakeCode42;
     fn session(&self, _deadline: Instant) -> &FakeCode42 {
         self
+    }
+    fn take_stats(&self) -> RequestStats {
+        let mut s = self.0.lock().unwrap();
+        let calls = s.calls();
+        let since = calls - std::mem::replace(&mut s.calls_reported, calls);
+        RequestStats {
+            requests: u64::from(since),
+            ..RequestStats::default()
+        }
     }
 }
 

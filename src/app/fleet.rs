@@ -25,9 +25,10 @@ use super::context::{App, PassOptions};
 use super::outcome::{InvocationFailure, fail_if_any_failed};
 use super::reconcile::RunOutcome;
 
-/// Progress callbacks for long runs (the CLI's progress bar).
+/// Progress callbacks for long runs (the CLI's progress bar): each pass
+/// (planning, then applying) announces its size, then each WorkSpace done.
 pub trait FleetProgress: Sync {
-    fn listed(&self, _total: usize) {}
+    fn stage(&self, _name: &'static str, _total: usize) {}
     fn done(&self, _report: &WorkspaceReport) {}
 }
 
@@ -77,7 +78,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .list_targets(request)
             .await
             .map_err(|e| InvocationFailure::new(e, None))?;
-        progress.listed(targets.len());
+        progress.stage("planning", targets.len());
 
         // The deployment's mode is a ceiling: nothing in a request lifts verify.
         let may_write = self.config.mode == Mode::Apply
@@ -156,8 +157,17 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .as_ref()
             .is_some_and(|o| o.status == Status::Drift);
         if !drifted.is_empty() || org_drifted {
+            progress.stage("applying", drifted.len());
             let applied = self
-                .pass(Mode::Apply, &drifted, deadline, PassOptions::org_always())
+                .pass(
+                    Mode::Apply,
+                    &drifted,
+                    deadline,
+                    PassOptions {
+                        on_done: Some(&on_done),
+                        ..PassOptions::org_always()
+                    },
+                )
                 .await
                 .and_then(RunOutcome::into_result)
                 .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;

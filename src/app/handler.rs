@@ -5,6 +5,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::config::Mode;
+use crate::domain::metrics::InvocationMetrics;
 use crate::domain::model::{Origin, Target, WorkMessage};
 use crate::domain::report::{InvocationReport, Status, Summary, WorkspaceReport};
 use crate::input::{CREATE_WORKSPACES, CreateWorkspacesCall, Input, SqsItem, parse_input};
@@ -15,6 +16,26 @@ use super::fleet::NoProgress;
 use super::outcome::{InvocationFailure, Output, fail_if_any_failed};
 
 impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
+    /// `handle`, and the invocation's numbers (for the Lambda's EMF records).
+    pub async fn handle_measured(
+        &self,
+        payload: &Value,
+        deadline: Instant,
+    ) -> (Result<Output, InvocationFailure>, InvocationMetrics) {
+        self.code42.take_stats(); // counts from before this invocation are not its own
+        let outcome = self.handle(payload, deadline).await;
+        let kind = parse_input(payload)
+            .map(|i| i.kind())
+            .unwrap_or("unrecognised");
+        let report = match &outcome {
+            Ok(output) => Some(&output.report),
+            Err(failure) => failure.report.as_deref(),
+        };
+        let metrics =
+            InvocationMetrics::of(kind, report, outcome.is_err(), self.code42.take_stats());
+        (outcome, metrics)
+    }
+
     /// Handle one payload; `deadline` bounds every wait and retry.
     pub async fn handle(
         &self,

@@ -30,7 +30,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .as_millis() as u64;
         let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
         let deadline = tokio::time::Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
-        match app.handle(&event.payload, deadline).await {
+        let (outcome, metrics) = app.handle_measured(&event.payload, deadline).await;
+        // CloudWatch Logs turns these lines into metrics (embedded metric format).
+        for record in metrics.emf(&app.config().metrics_namespace, now_ms) {
+            println!("{record}");
+        }
+        match outcome {
             Ok(output) => Ok(output.lambda_response()),
             Err(failure) => Err(Diagnostic {
                 error_type: if failure.retryable() {

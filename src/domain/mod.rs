@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod coverage;
 pub mod ids;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod policy;

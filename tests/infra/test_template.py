@@ -143,7 +143,8 @@ def test_stack_deploys_to_moto_cloudformation():
 
     # Alarms (not modelled by moto): errors, throttles and every dead-letter queue.
     alarms = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
-    assert {a["MetricName"] for a in alarms} == {"Errors", "Throttles", "ApproximateNumberOfMessagesVisible"}
+    platform = [a for a in alarms if a["Namespace"] in ("AWS/Lambda", "AWS/SQS")]
+    assert {a["MetricName"] for a in platform} == {"Errors", "Throttles", "ApproximateNumberOfMessagesVisible"}
     watched = {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in alarms if a["Namespace"] == "AWS/SQS"}
     assert watched == {"FailureQueue", "RuleDeadLetterQueue", "WorkDeadLetterQueue"}
 
@@ -155,7 +156,8 @@ def test_stack_deploys_to_moto_cloudformation():
     assert env["CODE42_SECRET_ID"] == SECRET_ARN and env["CODE42_MODE"] == "verify"
     assert env["WORK_QUEUE_URL"] == outputs["WorkQueueUrl"]
     props = template["Resources"]["Function"]["Properties"]
-    assert props["Architectures"] == [{"Ref": "Architecture"}]
+    assert props["Architectures"] == ["arm64"], "what sam build compiles (checked by tools/check_bootstrap.py)"
+    assert env["CODE42_METRICS_NAMESPACE"] == "wsc42"
     assert props["LoggingConfig"]["LogFormat"] == "JSON"
     assert "ReservedConcurrentExecutions" not in props, "throttling an SQS-driven function dead-letters early"
 
@@ -211,3 +213,33 @@ def test_stack_deploys_to_moto_cloudformation():
     for sid in ("EnqueueWork", "ConsumeWork", "OnFailureDestination", "OwnLogs"):
         assert statements[sid]["Resource"] != "*", sid
     assert iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"] == []
+
+
+def test_outcome_alarms_read_the_functions_metrics_and_say_what_to_do():
+    resources = translated()["Resources"]
+    alarms = {name: r["Properties"] for name, r in resources.items()
+              if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == {"Ref": "AWS::StackName"}}
+    by_metric = {a["MetricName"]: (name, a) for name, a in alarms.items()}
+    assert set(by_metric) == {"WorkspacesFailed", "ScheduleDeferred", "ScheduleNotCovered", "UsersMoved"}
+    # Deferred must persist: two daily periods, the minimum of each above zero.
+    _, deferred = by_metric["ScheduleDeferred"]
+    assert (deferred["Statistic"], deferred["Period"], deferred["EvaluationPeriods"], deferred["DatapointsToAlarm"]) == (
+        "Minimum", 86400, 2, 2)
+    # Moves that trickle in: a sum over an hour against its own parameter.
+    _, moves = by_metric["UsersMoved"]
+    assert (moves["Statistic"], moves["Period"], moves["Threshold"]) == ("Sum", 3600, {"Ref": "MaxMovesPerHour"})
+    for name, alarm in alarms.items():
+        assert "workspaces-code42 " in alarm["AlarmDescription"] or "Mode=verify" in alarm["AlarmDescription"], name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+
+
+def test_dashboard_is_valid_json_over_the_functions_metrics():
+    body = translated()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    text, variables = body
+    assert set(variables) == {"Ns", "LogGroup"}
+    for key in ("${Ns}", "${LogGroup}", "${AWS::Region}"):
+        text = text.replace(key, "x")
+    widgets = json.loads(text)["widgets"]
+    names = {m[1] for w in widgets if w["type"] == "metric" for m in w["properties"]["metrics"]}
+    assert {"WorkspacesFailed", "ScheduleNotCovered", "UsersMoved", "Code42RateLimited"} <= names
+    assert any(w["type"] == "log" for w in widgets)
