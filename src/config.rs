@@ -76,6 +76,58 @@ pub enum SettingsToken {
     Gateway,
 }
 
+/// The spellings of the settings resource (reference §5a): the seed's, then py42's.
+pub const SETTINGS_SPELLINGS: [&str; 2] = ["OrgSettings", "OrgSetting"];
+
+/// One way to reach the console resources: host, token and spelling.
+/// `doctor` tries each; the configuration names one (or leaves the spelling open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingsRoute {
+    pub host: SettingsHost,
+    pub token: SettingsToken,
+    pub spelling: &'static str,
+}
+
+impl SettingsRoute {
+    /// The environment that selects this route.
+    pub fn as_env(&self) -> String {
+        format!(
+            "CODE42_SETTINGS_HOST={} CODE42_SETTINGS_TOKEN={} CODE42_SETTINGS_PATH={}",
+            self.host.as_str(),
+            self.token.as_str(),
+            self.spelling
+        )
+    }
+
+    /// Whether the configuration would use this route (an unset spelling tries both).
+    pub fn is_configured(&self, config: &Config) -> bool {
+        self.host == config.settings_host
+            && self.token == config.settings_token
+            && config
+                .settings_path
+                .as_deref()
+                .is_none_or(|p| p == self.spelling)
+    }
+
+    /// Every route, the configured ones first.
+    pub fn candidates(config: &Config) -> Vec<SettingsRoute> {
+        let mut all = Vec::new();
+        for host in [SettingsHost::Console, SettingsHost::Api] {
+            for token in [SettingsToken::Console, SettingsToken::Gateway] {
+                for spelling in SETTINGS_SPELLINGS {
+                    all.push(SettingsRoute {
+                        host,
+                        token,
+                        spelling,
+                    });
+                }
+            }
+        }
+        all.sort_by_key(|r| !r.is_configured(config));
+        all
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub secret_id: String,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 
+use crate::config::SettingsRoute;
 use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::domain::metrics::RequestStats;
 use crate::domain::model::{
@@ -130,6 +131,11 @@ pub trait Code42Service: Send + Sync {
     where
         Self: 'a;
     fn session(&self, deadline: Instant) -> Self::Session<'_>;
+    /// A session whose console resources go by `route` instead of the
+    /// configured one (`doctor` tries every route; nothing else needs this).
+    fn session_on_route(&self, deadline: Instant, _route: SettingsRoute) -> Self::Session<'_> {
+        self.session(deadline)
+    }
     /// The Code42 traffic since the last call (for the invocation's metrics).
     fn take_stats(&self) -> RequestStats {
         RequestStats::default()

@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::config::{Config, SettingsHost, SettingsToken};
+use crate::config::{Config, SETTINGS_SPELLINGS, SettingsHost, SettingsRoute, SettingsToken};
 use crate::domain::metrics::RequestStats;
 use crate::domain::model::{Code42Agent, Code42Org, Code42User};
 use crate::domain::watch_paths::SettingSnapshot;
@@ -86,6 +86,8 @@ pub struct Code42Client {
 pub struct Code42Session<'a> {
     client: &'a Code42Client,
     deadline: Instant,
+    /// The console resources' route, when not the configured one (`doctor`).
+    route: Option<SettingsRoute>,
 }
 
 /// A response that is not a retried-away failure.
@@ -106,7 +108,7 @@ impl Code42Client {
             Some("OrgSetting") => vec!["OrgSetting"],
             Some(_) => vec!["OrgSettings"],
             // The seed's spelling first, py42's as the fallback (reference §5a).
-            None => vec!["OrgSettings", "OrgSetting"],
+            None => SETTINGS_SPELLINGS.to_vec(),
         };
         Ok(Self {
             http,
@@ -132,6 +134,7 @@ impl Code42Client {
         Code42Session {
             client: self,
             deadline,
+            route: None,
         }
     }
 
@@ -174,6 +177,12 @@ impl Code42Service for Code42Client {
     type Session<'a> = Code42Session<'a>;
     fn session(&self, deadline: Instant) -> Code42Session<'_> {
         Code42Client::session(self, deadline)
+    }
+    fn session_on_route(&self, deadline: Instant, route: SettingsRoute) -> Code42Session<'_> {
+        Code42Session {
+            route: Some(route),
+            ..Code42Client::session(self, deadline)
+        }
     }
     fn take_stats(&self) -> RequestStats {
         self.client_stats()
@@ -579,12 +588,16 @@ impl Code42Session<'_> {
         let idempotent = method != Method::POST;
         let mut reauthenticated = false;
         loop {
-            let kind = match (settings, self.client.settings_token) {
+            let (host, token_kind) = match self.route {
+                Some(r) => (r.host, r.token),
+                None => (self.client.settings_host, self.client.settings_token),
+            };
+            let kind = match (settings, token_kind) {
                 (true, SettingsToken::Console) => TokenKind::Console,
                 _ => TokenKind::Gateway,
             };
             let (secret, token) = self.token(kind).await?;
-            let base = match (settings, self.client.settings_host) {
+            let base = match (settings, host) {
                 (true, SettingsHost::Console) => &secret.console_url,
                 _ => &secret.api_url,
             };
@@ -657,7 +670,10 @@ impl Code42Session<'_> {
         body: Option<&Value>,
     ) -> Result<Reply, Code42Error> {
         let id = org_id.to_string();
-        let spellings = self.client.settings_paths.lock().unwrap().clone();
+        let spellings = match self.route {
+            Some(route) => vec![route.spelling],
+            None => self.client.settings_paths.lock().unwrap().clone(),
+        };
         let mut last = None;
         for (i, spelling) in spellings.iter().enumerate() {
             match self
@@ -681,7 +697,7 @@ impl Code42Session<'_> {
                     break;
                 }
                 Ok(reply) => {
-                    if i > 0 {
+                    if i > 0 && self.route.is_none() {
                         *self.client.settings_paths.lock().unwrap() = vec![spelling];
                     }
                     return Ok(reply);

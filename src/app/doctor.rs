@@ -3,10 +3,10 @@
 
 use tokio::time::Instant;
 
-use crate::config::Mode;
-use crate::domain::model::{Code42Org, FleetFilter};
+use crate::config::{Mode, SettingsRoute};
+use crate::domain::model::{Code42Org, FleetFilter, ResolvedOrg};
 use crate::domain::report::{Check, CheckResult, InvocationReport};
-use crate::domain::watch_paths::assess;
+use crate::domain::watch_paths::{SettingSnapshot, assess};
 use crate::error::{Code42Error, InvocationError};
 use crate::ports::{Code42, Code42Service, WorkQueue, Workspaces};
 
@@ -15,6 +15,43 @@ use super::org::OrgCheck;
 
 /// User names tried against Code42 (a sample, not the fleet).
 const SAMPLE: usize = 5;
+
+/// What one route of the console resources gave: the org and its watch-path value.
+type Probed = (ResolvedOrg, Option<SettingSnapshot>);
+
+/// The route the configuration would end up on, if it answers. With the
+/// spelling unset the client tries `OrgSettings`, and `OrgSetting` only after
+/// a 404 (any other error is final), so the doctor judges it the same way.
+fn configured_answer<'p>(
+    probes: &'p [(SettingsRoute, Result<Probed, InvocationError>)],
+    config: &crate::config::Config,
+) -> Option<&'p (SettingsRoute, Result<Probed, InvocationError>)> {
+    for probe in probes.iter().filter(|(r, _)| r.is_configured(config)) {
+        match &probe.1 {
+            Ok(_) => return Some(probe),
+            Err(InvocationError::Code42(Code42Error::Rejected { status: 404, .. })) => continue,
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// How a route failed, in a few words.
+fn short_error(e: &InvocationError) -> String {
+    match e {
+        InvocationError::Code42(c) => match c {
+            Code42Error::Unauthorized { .. } => "401 (token refused)".into(),
+            Code42Error::Forbidden { .. } => "403".into(),
+            Code42Error::Rejected { status, .. }
+            | Code42Error::Server { status, .. }
+            | Code42Error::Redirected { status, .. } => format!("HTTP {status}"),
+            Code42Error::Unreachable { .. } => "unreachable".into(),
+            Code42Error::RateLimited { .. } => "429".into(),
+            other => other.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
 
 impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     pub async fn doctor(&self, deadline: Instant) -> InvocationReport {
@@ -34,7 +71,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         self.check_directories(&mut checks).await;
         let code42 = self.code42.session(deadline);
         if let Some(orgs) = self.check_code42_access(&code42, &mut checks).await {
-            self.check_org_and_settings(&code42, &orgs, &mut checks)
+            self.check_org_and_settings(&code42, &orgs, deadline, &mut checks)
                 .await;
             self.check_usernames(&code42, &mut checks).await;
         }
@@ -140,6 +177,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         &self,
         code42: &impl Code42,
         orgs: &[Code42Org],
+        deadline: Instant,
         checks: &mut Vec<Check>,
     ) {
         let c = &self.config;
@@ -190,82 +228,159 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             cache: &self.org_cache,
             clock: self.clock.as_ref(),
         };
-        let org = match org_check.resolve().await {
-            Ok(org) => {
-                checks.push(Check::pass(
+        match org_check.resolve().await {
+            Ok(org) => checks.push(Check::pass(
+                "target org",
+                format!(
+                    "{:?} ({}), numeric id {} (console resources answer)",
+                    org.name, org.guid, org.legacy_id
+                ),
+            )),
+            Err(
+                e @ (InvocationError::OrgNotFound { .. } | InvocationError::OrgAmbiguous { .. }),
+            ) => {
+                checks.push(Check::fail(
                     "target org",
-                    format!(
-                        "{:?} ({}), numeric id {} (console token accepted)",
-                        org.name, org.guid, org.legacy_id
-                    ),
+                    e.to_string(),
+                    "set CODE42_ORG to the WorkSpaces org's orgGuid or exact name (create the org first, as Code42's guide says)",
                 ));
-                org
+                return;
             }
             Err(e) => {
                 let fix = match &e {
-                    InvocationError::Code42(
-                        Code42Error::Unauthorized { .. } | Code42Error::Forbidden { .. },
-                    ) => {
-                        "the console resources refused the token: try CODE42_SETTINGS_TOKEN=gateway and/or CODE42_SETTINGS_HOST=api"
-                    }
                     InvocationError::LegacyOrgIdNotFound { .. } => {
                         "set CODE42_ORG_ID to the number in the console's organization URL"
                     }
                     _ => {
-                        "set CODE42_ORG to the WorkSpaces org's orgGuid or exact name (create the org first, as Code42's guide says)"
+                        "the numeric id comes from the console resources: see the org settings resource check for the host and token that answer (or set CODE42_ORG_ID)"
                     }
                 };
                 checks.push(Check::fail("target org", e.to_string(), fix));
-                return;
             }
-        };
-        let key = &c.watch_paths_key;
-        match code42.get_setting(org.legacy_id, key).await {
-            Err(e) => checks.push(Check::fail(
-                "org settings resource",
-                e.to_string(),
-                "try CODE42_SETTINGS_HOST=api, CODE42_SETTINGS_TOKEN=gateway, or CODE42_SETTINGS_PATH=OrgSetting, and run doctor again",
-            )),
-            Ok(stored) => {
-                checks.push(Check::pass(
-                    "org settings resource",
-                    format!(
-                        "answers with CODE42_SETTINGS_HOST={}, CODE42_SETTINGS_TOKEN={}",
-                        c.settings_host.as_str(),
-                        c.settings_token.as_str()
-                    ),
-                ));
-                let finding = assess(stored.as_ref(), &c.watch_paths);
-                checks.push(match &stored {
-                    None => Check::warn("watch-path setting", format!("{key} is not set on org {}", org.legacy_id), "apply will write it (locked)"),
-                    Some(s) if finding.unparsable.is_some() => Check::fail(
-                        "watch-path setting",
-                        format!("{key} = {:?}: {}", s.raw, finding.describe()),
-                        "fix the value by hand in the console; this tool never rewrites a value it cannot read item by item",
-                    ),
-                    Some(s) if finding.compliant() => Check::pass("watch-path setting", format!("{key} = {:?}, locked, set on the org", s.raw)),
-                    Some(s) => Check::warn(
-                        "watch-path setting",
-                        format!(
-                            "{key} = {:?} (locked {}, scope {}): {}",
-                            s.raw,
-                            s.locked,
-                            s.scope.as_deref().unwrap_or("none"),
-                            finding.describe()
-                        ),
-                        "apply will merge and lock it",
-                    ),
-                });
-                if !key.starts_with("artemis_") {
-                    let artemis = format!("artemis_{key}");
-                    if let Ok(Some(found)) = code42.get_setting(org.legacy_id, &artemis).await {
-                        checks.push(Check::warn(
-                            "artemis key",
-                            format!("{artemis} exists ({:?})", found.raw),
-                            format!("if your agents are the new Incydr agent, set CODE42_WATCH_PATHS_KEY={artemis}"),
-                        ));
+        }
+        // The console resources (the org's numeric id, OrgSettings) on every
+        // host, token and spelling: which answer, and which the configuration uses.
+        let probes = futures::future::join_all(
+            SettingsRoute::candidates(c)
+                .into_iter()
+                .map(|route| self.probe_route(route, deadline)),
+        )
+        .await;
+        let tried = probes
+            .iter()
+            .map(|(route, outcome)| {
+                format!(
+                    "{}/{}/{}: {}",
+                    route.host.as_str(),
+                    route.token.as_str(),
+                    route.spelling,
+                    match outcome {
+                        Ok(_) => "answers".to_string(),
+                        Err(e) => short_error(e),
                     }
-                }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let answering: Vec<_> = probes.iter().filter(|(_, o)| o.is_ok()).collect();
+        let configured = configured_answer(&probes, c);
+        let Some((route, Ok((org, stored)))) = configured.or(answering.first().copied()) else {
+            checks.push(Check::fail(
+                "org settings resource",
+                format!("no host/token/spelling answers (host/token/spelling: {tried})"),
+                "the API client's role must read org settings (Customer Cloud Admin); check console_url in the secret (the console host) and the network path to it",
+            ));
+            return;
+        };
+        checks.push(if configured.is_some() {
+            Check::pass(
+                "org settings resource",
+                format!(
+                    "answers with {}; {} of {} host/token/spelling combinations answer",
+                    route.as_env(),
+                    answering.len(),
+                    probes.len()
+                ),
+            )
+        } else {
+            Check::fail(
+                "org settings resource",
+                format!("the configured host/token/spelling does not answer (host/token/spelling: {tried})"),
+                format!(
+                    "set {} (template parameters SettingsHost, SettingsToken, SettingsPath) and run doctor again",
+                    route.as_env()
+                ),
+            )
+        });
+        let code42 = self.code42.session_on_route(deadline, *route);
+        self.check_setting_values(&code42, org, stored.as_ref(), checks)
+            .await;
+    }
+
+    /// Resolve the org and read the watch-path key over one route.
+    async fn probe_route(
+        &self,
+        route: SettingsRoute,
+        deadline: Instant,
+    ) -> (SettingsRoute, Result<Probed, InvocationError>) {
+        let code42 = self.code42.session_on_route(deadline, route);
+        let org_check = OrgCheck {
+            config: &self.config,
+            mode: Mode::Verify,
+            code42: &code42,
+            cache: &self.org_cache,
+            clock: self.clock.as_ref(),
+        };
+        let outcome = async {
+            let org = org_check.resolve().await?;
+            let stored = code42
+                .get_setting(org.legacy_id, &self.config.watch_paths_key)
+                .await?;
+            Ok((org, stored))
+        }
+        .await;
+        (route, outcome)
+    }
+
+    /// The watch-path value, an `artemis_` key beside it, and the device defaults.
+    async fn check_setting_values(
+        &self,
+        code42: &impl Code42,
+        org: &ResolvedOrg,
+        stored: Option<&SettingSnapshot>,
+        checks: &mut Vec<Check>,
+    ) {
+        let c = &self.config;
+        let key = &c.watch_paths_key;
+        let finding = assess(stored, &c.watch_paths);
+        checks.push(match stored {
+            None => Check::warn("watch-path setting", format!("{key} is not set on org {}", org.legacy_id), "apply will write it (locked)"),
+            Some(s) if finding.unparsable.is_some() => Check::fail(
+                "watch-path setting",
+                format!("{key} = {:?}: {}", s.raw, finding.describe()),
+                "fix the value by hand in the console; this tool never rewrites a value it cannot read item by item",
+            ),
+            Some(s) if finding.compliant() => Check::pass("watch-path setting", format!("{key} = {:?}, locked, set on the org", s.raw)),
+            Some(s) => Check::warn(
+                "watch-path setting",
+                format!(
+                    "{key} = {:?} (locked {}, scope {}): {}",
+                    s.raw,
+                    s.locked,
+                    s.scope.as_deref().unwrap_or("none"),
+                    finding.describe()
+                ),
+                "apply will merge and lock it",
+            ),
+        });
+        if !key.starts_with("artemis_") {
+            let artemis = format!("artemis_{key}");
+            if let Ok(Some(found)) = code42.get_setting(org.legacy_id, &artemis).await {
+                checks.push(Check::warn(
+                    "artemis key",
+                    format!("{artemis} exists ({:?})", found.raw),
+                    format!("if your agents are the new Incydr agent, set CODE42_WATCH_PATHS_KEY={artemis}"),
+                ));
             }
         }
         if c.backup_paths().is_some() {

@@ -343,7 +343,11 @@ mod tests {
         let records = InvocationMetrics::of("reconcile", Some(&r), false, stats).emf("NS", 0);
         let emitted: Vec<&str> = records
             .iter()
-            .flat_map(|r| r["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap())
+            .flat_map(|r| {
+                r["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                    .as_array()
+                    .unwrap()
+            })
             .map(|m| m["Name"].as_str().unwrap())
             .collect();
         let template = include_str!("../../infra/template.yaml");
@@ -359,7 +363,10 @@ mod tests {
         let read: Vec<&str> = alarmed.chain(charted).collect();
         assert!(read.len() >= 10, "found the template's metrics: {read:?}");
         for name in read {
-            assert!(emitted.contains(&name), "the template reads {name}, never emitted");
+            assert!(
+                emitted.contains(&name),
+                "the template reads {name}, never emitted"
+            );
         }
     }
 }

@@ -82,18 +82,26 @@ async fn doctor_on_a_healthy_and_on_broken_set_ups() {
             .contains("CODE42_ORG")
     );
 
-    // A 403 on the settings resource: the fix names the knobs to try.
-    sim.fault(json!({"method": "GET", "path": "/api/v1/OrgSettings", "status": 403, "times": -1}))
+    // A 403 on the settings resource, every spelling, host and token: the
+    // fix names the role the API client needs.
+    sim.fault(json!({"method": "GET", "path": "/api/v1/OrgSetting", "status": 403, "times": -1}))
         .await;
     let (code, out) = cli(&healthy, &["doctor", "--output", "json"]);
     assert_eq!(code, 1, "{out}");
     let settings = check(&checks(&out), "org settings resource").clone();
     assert_eq!(settings["result"], "fail");
     assert!(
+        settings["found"]
+            .as_str()
+            .unwrap()
+            .contains("console/console/OrgSettings: 403"),
+        "{settings}"
+    );
+    assert!(
         settings["fix"]
             .as_str()
             .unwrap()
-            .contains("CODE42_SETTINGS_HOST=api"),
+            .contains("Customer Cloud Admin"),
         "{settings}"
     );
 
@@ -111,6 +119,103 @@ async fn doctor_on_a_healthy_and_on_broken_set_ups() {
             .unwrap()
             .contains("api_client_secret"),
         "{secret_check}"
+    );
+    assert_eq!(sim.counters().await["writes"], 0, "doctor never writes");
+}
+
+/// The fix names the exact host, token and spelling that answer on this tenant.
+fn settings_fix(out: &str) -> (String, String, String) {
+    let found = checks(out);
+    let c = check(&found, "org settings resource");
+    (
+        c["result"].as_str().unwrap().to_string(),
+        c["found"].as_str().unwrap().to_string(),
+        c["fix"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_tries_every_host_token_and_spelling_and_names_the_one_that_answers() {
+    // A tenant with strict token scopes (console resources refuse gateway
+    // tokens) that serves only py42's singular spelling.
+    let mut seed = tenant(json!([]));
+    seed["options"] = json!({"settings_paths": ["OrgSetting"]});
+    let sim = Sim::start(&seed);
+    let secret = secret_in(REGION, &sim, "doctor-routes");
+
+    // Strict scopes: a gateway token configured for the console resources.
+    let gateway = env(&secret, &[("CODE42_SETTINGS_TOKEN", "gateway")]);
+    let (_, table) = cli(&gateway, &["doctor"]);
+    println!("doctor, gateway token on a strict tenant:\n{table}");
+    let (code, out) = cli(&gateway, &["doctor", "--output", "json"]);
+    assert_eq!(code, 1, "{out}");
+    let (result, found, fix) = settings_fix(&out);
+    assert_eq!(result, "fail");
+    assert!(
+        found.contains("console/gateway/OrgSettings: 401"),
+        "{found}"
+    );
+    assert!(
+        found.contains("console/console/OrgSettings: HTTP 404"),
+        "{found}"
+    );
+    assert_eq!(
+        fix,
+        "set CODE42_SETTINGS_HOST=console CODE42_SETTINGS_TOKEN=console CODE42_SETTINGS_PATH=OrgSetting (template parameters SettingsHost, SettingsToken, SettingsPath) and run doctor again"
+    );
+    assert_eq!(check(&checks(&out), "target org")["result"], "fail");
+
+    // The spelling left open: the client falls back to OrgSetting on the 404, so it passes.
+    let (code, out) = cli(&env(&secret, &[]), &["doctor", "--output", "json"]);
+    assert_eq!(code, 0, "{out}");
+    let (result, found, _) = settings_fix(&out);
+    assert_eq!(result, "pass");
+    assert!(
+        found.contains("CODE42_SETTINGS_PATH=OrgSetting;"),
+        "{found}"
+    );
+    assert!(
+        found.contains("2 of 8"),
+        "console token on both hosts: {found}"
+    );
+
+    // The plural spelling pinned: a failure that names the singular one.
+    let (code, out) = cli(
+        &env(&secret, &[("CODE42_SETTINGS_PATH", "OrgSettings")]),
+        &["doctor", "--output", "json"],
+    );
+    assert_eq!(code, 1, "{out}");
+    let (result, _, fix) = settings_fix(&out);
+    assert_eq!(result, "fail");
+    assert!(fix.contains("CODE42_SETTINGS_PATH=OrgSetting "), "{fix}");
+
+    // A console host that does not answer, on a tenant whose console
+    // resources take gateway tokens: the API host with the gateway token.
+    sim.configure(json!({"console_accepts_gateway_tokens": true}))
+        .await;
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let no_console = format!("doctor-no-console-{}", std::process::id());
+    seed_aws(
+        json!({"region": REGION, "secrets": [{"name": no_console, "value": {
+        "api_url": sim.url, "console_url": format!("http://127.0.0.1:{dead_port}"),
+        "api_client_id": CLIENT_ID, "api_client_secret": CLIENT_SECRET}}]}),
+    );
+    let (code, out) = cli(&env(&no_console, &[]), &["doctor", "--output", "json"]);
+    assert_eq!(code, 1, "{out}");
+    let (_, found, fix) = settings_fix(&out);
+    assert!(
+        found.contains("console/console/OrgSettings: unreachable"),
+        "{found}"
+    );
+    assert!(
+        fix.starts_with(
+            "set CODE42_SETTINGS_HOST=api CODE42_SETTINGS_TOKEN=gateway CODE42_SETTINGS_PATH=OrgSetting"
+        ),
+        "{fix}"
     );
     assert_eq!(sim.counters().await["writes"], 0, "doctor never writes");
 }
