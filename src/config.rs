@@ -76,6 +76,105 @@ pub enum SettingsToken {
     Gateway,
 }
 
+/// Every variable the configuration reads, with a line of help (the CLI's
+/// `--help` lists them; the README's table says more).
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "CODE42_SECRET_ID",
+        "(required) Secrets Manager secret with the Code42 API client",
+    ),
+    (
+        "CODE42_ORG",
+        "(required) the WorkSpaces org: orgGuid or exact name",
+    ),
+    ("CODE42_ORG_ID", "its numeric id [default: looked up]"),
+    ("CODE42_MODE", "apply | verify (a ceiling) [default: apply]"),
+    (
+        "CODE42_PLAN",
+        "professional|enterprise|horizon|gov-f2|basic|advanced|gov-f1",
+    ),
+    (
+        "CODE42_USERNAME_TEMPLATE",
+        "[default: {user}@{directory_name}]",
+    ),
+    (
+        "CODE42_USERNAME_DOMAIN",
+        "fixed UPN suffix: {user}@{domain}",
+    ),
+    ("CODE42_WATCH_PATHS", "[default: :main,D:]"),
+    (
+        "CODE42_WATCH_PATHS_KEY",
+        "[default: device_fileForensics_watchPaths_included]",
+    ),
+    ("CODE42_MOVE_FROM_ORGS", "move users only out of these orgs"),
+    (
+        "CODE42_PROTECTED_ORGS",
+        "never move users out of these orgs",
+    ),
+    (
+        "CODE42_MOVE_WITH_OTHER_DEVICES",
+        "move | skip [default: move]",
+    ),
+    (
+        "CODE42_DEACTIVATE_ON_TERMINATE",
+        "true | false [default: false]",
+    ),
+    ("CODE42_SETTINGS_HOST", "console | api [default: console]"),
+    (
+        "CODE42_SETTINGS_TOKEN",
+        "console | gateway [default: console]",
+    ),
+    (
+        "CODE42_SETTINGS_PATH",
+        "OrgSettings | OrgSetting [default: both]",
+    ),
+    (
+        "CODE42_ALLOWED_HOSTS",
+        "extra hosts allowed in the secret's URLs",
+    ),
+    (
+        "CODE42_BACKUP_PATHS",
+        "Basic/Advanced/Gov F1 backup paths [default: D:/Users/]",
+    ),
+    ("CODE42_BACKUP_BREAK_INHERITANCE", "[default: false]"),
+    ("CODE42_BACKUP_PUBLISH", "[default: false]"),
+    ("CODE42_MAX_MOVES", "moves one run may make [default: 25]"),
+    (
+        "CODE42_MAX_RPS",
+        "Code42 requests per second, 0 = no limit [default: 50]",
+    ),
+    (
+        "CODE42_CONCURRENCY",
+        "WorkSpaces at once; ceiling of requests in flight [default: 16]",
+    ),
+    (
+        "CODE42_BULK_THRESHOLD",
+        "bulk reads from this many WorkSpaces [default: 200]",
+    ),
+    ("CODE42_USERS_PAGE_SIZE", "[default: 100]"),
+    ("CODE42_AGENTS_PAGE_SIZE", "[default: 500]"),
+    ("CODE42_REQUEST_TIMEOUT_SECONDS", "[default: 20]"),
+    ("CODE42_ORG_CHECK_TTL_SECONDS", "[default: 300]"),
+    ("CODE42_SECRET_REFRESH_SECONDS", "[default: 900]"),
+    ("CODE42_DEFERRED_DELAY_SECONDS", "[default: 900]"),
+    ("CODE42_DEFERRED_ATTEMPTS", "[default: 8]"),
+    ("CODE42_START_MARGIN_SECONDS", "[default: 5]"),
+    ("CODE42_METRICS_NAMESPACE", "[default: WorkspacesCode42]"),
+    ("WORK_QUEUE_URL", "the SQS work queue (fan-out)"),
+    ("WORKSPACES_DESCRIBE_ATTEMPTS", "[default: 4]"),
+    ("WORKSPACES_DESCRIBE_BACKOFF_MS", "[default: 500]"),
+];
+
+/// `ENVIRONMENT` as a help section.
+pub fn environment_help() -> String {
+    let width = ENVIRONMENT.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut text = String::from("Environment (as for the Lambda; the README has the details):\n");
+    for (name, help) in ENVIRONMENT {
+        text.push_str(&format!("  {name:width$}  {help}\n"));
+    }
+    text
+}
+
 /// The spellings of the settings resource (reference §5a): the seed's, then py42's.
 pub const SETTINGS_SPELLINGS: [&str; 2] = ["OrgSettings", "OrgSetting"];
 
@@ -601,6 +700,38 @@ mod tests {
             pairs.push((var, value));
             let err = config(&pairs).unwrap_err().to_string();
             assert!(err.starts_with(var), "{var}={value}: {err}");
+        }
+    }
+
+    /// The help lists every variable this module reads, and the README documents each.
+    #[test]
+    fn every_variable_read_is_listed_and_documented() {
+        let source = include_str!("config.rs");
+        let readme = include_str!("../README.md");
+        let code = &source[..source.find("#[cfg(test)]").unwrap()];
+        let mut read: Vec<&str> = code
+            .match_indices("\"CODE42_")
+            .chain(code.match_indices("\"WORK"))
+            .map(|(at, _)| {
+                let rest = &code[at + 1..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            })
+            .collect();
+        read.sort_unstable();
+        read.dedup();
+        assert!(read.len() > 30, "{read:?}");
+        for name in read {
+            assert!(
+                ENVIRONMENT.iter().any(|(k, _)| *k == name),
+                "{name} missing from ENVIRONMENT"
+            );
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "{name} not in the README"
+            );
         }
     }
 }

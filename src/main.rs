@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::error::ErrorKind;
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 use workspaces_code42::adapters::lambda::function_environment;
@@ -47,11 +47,11 @@ struct Cli {
         env = "WORKSPACES_CODE42_FUNCTION"
     )]
     function_name: Option<String>,
-    /// The AWS profile (as in the aws and sam CLIs) [env: AWS_PROFILE].
-    #[arg(long, global = true, value_name = "NAME")]
+    /// The AWS profile (as in the aws and sam CLIs).
+    #[arg(long, global = true, value_name = "NAME", env = "AWS_PROFILE")]
     profile: Option<String>,
-    /// The AWS region [env: AWS_REGION].
-    #[arg(long, global = true, value_name = "REGION")]
+    /// The AWS region.
+    #[arg(long, global = true, value_name = "REGION", env = "AWS_REGION")]
     region: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -85,15 +85,15 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
         /// Stop before the first move when more users than this would move
-        /// [default: CODE42_MAX_MOVES, else 25].
-        #[arg(long, value_name = "N")]
+        /// [default: 25].
+        #[arg(long, value_name = "N", env = "CODE42_MAX_MOVES")]
         max_moves: Option<usize>,
         /// Send the planned moves to the deployed function's work queue
         /// (--queue-url or WORK_QUEUE_URL) instead of moving locally.
         #[arg(long)]
         enqueue: bool,
         /// The work queue's URL (the stack output WorkQueueUrl).
-        #[arg(long, value_name = "URL", requires = "enqueue")]
+        #[arg(long, value_name = "URL", requires = "enqueue", env = "WORK_QUEUE_URL")]
         queue_url: Option<String>,
     },
     /// Read-only audit of the WorkSpaces (or those selected) and the org setting.
@@ -144,8 +144,9 @@ struct FleetArgs {
     #[arg(long = "status", value_name = "STATUS",
           value_parser = clap::builder::PossibleValuesParser::new(Status::ALL.map(Status::as_str)))]
     statuses: Vec<String>,
-    /// WorkSpaces checked at once (overrides CODE42_CONCURRENCY).
-    #[arg(long, value_name = "N")]
+    /// WorkSpaces checked at once, and the ceiling of Code42 requests in
+    /// flight (which adapts below it) [default: 16].
+    #[arg(long, value_name = "N", env = "CODE42_CONCURRENCY")]
     concurrency: Option<usize>,
     /// Time budget for the whole run.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
@@ -174,7 +175,17 @@ const EXIT_USAGE: u8 = 64;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let environment = workspaces_code42::config::environment_help();
+    let command = Cli::command()
+        .after_long_help(environment.clone())
+        .mut_subcommands(|sub| match sub.get_name() {
+            "completions" => sub,
+            _ => sub.after_long_help(environment.clone()),
+        });
+    let cli = match command
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

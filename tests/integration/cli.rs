@@ -22,6 +22,20 @@ async fn usage_errors_exit_64_not_the_drift_code() {
     let (code, stdout, _) = cli_in("us-east-1", "warn", &env, &["--help"]);
     assert_eq!(code, 0);
     assert!(stdout.contains("Exit codes"), "{stdout}");
+    // --help names the environment variable behind each option, and the configuration's.
+    let (code, stdout, _) = cli_in("us-east-1", "warn", &env, &["backfill", "--help"]);
+    assert_eq!(code, 0);
+    for shown in [
+        "[env: CODE42_MAX_MOVES=",
+        "[env: CODE42_CONCURRENCY=",
+        "[env: WORK_QUEUE_URL=",
+        "[env: AWS_PROFILE=",
+        "[env: WORKSPACES_CODE42_FUNCTION=",
+        "CODE42_SECRET_ID ",
+        "CODE42_SETTINGS_PATH ",
+    ] {
+        assert!(stdout.contains(shown), "{shown} not in: {stdout}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
