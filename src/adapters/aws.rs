@@ -11,12 +11,15 @@ use aws_sdk_workspaces::error::{ProvideErrorMetadata, SdkError};
 use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::error::{AwsError, SecretError};
 use futures::future::BoxFuture;
+use futures::{StreamExt, TryStreamExt, stream};
 
 use crate::domain::model::{DirectoryInfo, FleetFilter, WorkspaceInfo};
 use crate::ports::{SecretSource, Workspaces};
 
 /// DescribeWorkspaces takes at most 25 ids per call.
 const MAX_IDS_PER_CALL: usize = 25;
+/// DescribeWorkspaces sequences (one per directory) read at once.
+const DIRECTORIES_AT_ONCE: usize = 4;
 
 fn info(w: &aws_sdk_workspaces::types::Workspace) -> Option<WorkspaceInfo> {
     Some(WorkspaceInfo {
@@ -83,6 +86,18 @@ where
 }
 
 impl AwsWorkspaces {
+    /// The registered directories' ids, to list their WorkSpaces side by side;
+    /// empty when they cannot be listed (the caller then lists without a filter).
+    async fn directory_ids(&self) -> Vec<String> {
+        match self.list_directories().await {
+            Ok(dirs) => dirs.into_iter().map(|d| d.directory_id).collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot list directories; listing WorkSpaces in one sequence");
+                Vec::new()
+            }
+        }
+    }
+
     async fn paginate(
         &self,
         request: aws_sdk_workspaces::operation::describe_workspaces::builders::DescribeWorkspacesFluentBuilder,
@@ -130,18 +145,31 @@ impl Workspaces for AwsWorkspaces {
                 )
                 .await?;
             }
-        } else if !filter.directory_ids.is_empty() {
-            for directory in &filter.directory_ids {
-                let request = self
-                    .client
-                    .describe_workspaces()
-                    .directory_id(directory.as_str())
-                    .set_user_name(filter.user.clone());
-                self.paginate(request, &mut found).await?;
-            }
         } else {
-            self.paginate(self.client.describe_workspaces(), &mut found)
-                .await?;
+            let directories = match filter.directory_ids.as_slice() {
+                [] => self.directory_ids().await,
+                named => named.iter().map(|d| d.to_string()).collect(),
+            };
+            if directories.len() < 2 && filter.directory_ids.is_empty() {
+                self.paginate(self.client.describe_workspaces(), &mut found)
+                    .await?;
+            } else {
+                // Directories' pages are read concurrently, their results kept in order.
+                let per_directory: Vec<Vec<WorkspaceInfo>> = stream::iter(directories)
+                    .map(|directory| async move {
+                        let mut listed = Vec::new();
+                        let request = self
+                            .client
+                            .describe_workspaces()
+                            .directory_id(directory)
+                            .set_user_name(filter.user.clone());
+                        self.paginate(request, &mut listed).await.map(|()| listed)
+                    })
+                    .buffered(DIRECTORIES_AT_ONCE)
+                    .try_collect()
+                    .await?;
+                found = per_directory.concat();
+            }
         }
         if let Some(user) = &filter.user {
             found.retain(|w| {
@@ -270,6 +298,8 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let pages = [
+            // One directory: its WorkSpaces are listed in one sequence.
+            r#"{"Directories":[{"DirectoryId":"d-12345678","DirectoryName":"corp.example.com"}]}"#,
             r#"{"Workspaces":[{"WorkspaceId":"ws-page1","DirectoryId":"d-12345678","UserName":"a"}],"NextToken":"token-2"}"#,
             r#"{"Workspaces":[{"WorkspaceId":"ws-page2","DirectoryId":"d-12345678","UserName":"b"}]}"#,
         ];
@@ -327,11 +357,11 @@ mod tests {
         let ids: Vec<_> = found.iter().map(|w| w.workspace_id.as_str()).collect();
         assert_eq!(ids, ["ws-page1", "ws-page2"]);
         let bodies = server.await.unwrap();
-        assert!(!bodies[0].contains("NextToken"), "{}", bodies[0]);
+        assert!(!bodies[1].contains("NextToken"), "{}", bodies[1]);
         assert!(
-            bodies[1].contains(r#""NextToken":"token-2""#),
+            bodies[2].contains(r#""NextToken":"token-2""#),
             "{}",
-            bodies[1]
+            bodies[2]
         );
     }
 }

@@ -416,6 +416,12 @@ async fn the_schedule_verifies_everything_and_queues_only_what_is_not_compliant(
             ("new".into(), "WINDOWS_10"),
         ],
     );
+    // A second directory in the region: the listing reads both (side by side).
+    let linux = fleet_in_region(
+        REGION,
+        "fleet5-linux.example.com",
+        &[("tux5".into(), "UBUNTU_22_04")],
+    );
     let queue = sqs_in(REGION)
         .await
         .create_queue()
@@ -450,15 +456,21 @@ async fn the_schedule_verifies_everything_and_queues_only_what_is_not_compliant(
         .collect();
     assert_eq!(
         ids,
-        fleet.workspaces.iter().map(|(id, _)| id.as_str()).collect()
+        fleet
+            .workspaces
+            .iter()
+            .chain(&linux.workspaces)
+            .map(|(id, _)| id.as_str())
+            .collect()
     );
     assert_eq!(
         (
             report.summary.compliant,
             report.summary.drift,
-            report.summary.deferred
+            report.summary.deferred,
+            report.summary.skipped
         ),
-        (2, 1, 1)
+        (2, 1, 1, 1)
     );
     assert_eq!(report.enqueued, Some(2));
     assert_eq!(
