@@ -388,8 +388,12 @@ class Handler(BaseHTTPRequestHandler):
             page = int(query.get("page", 1))
             size = int(query.get("pageSize", 100))
             with st.lock:
-                found = [st.user_json(u) for u in st.users if needle in u["username"].lower()]
-            return self.send(200, {"users": found[(page - 1) * size: page * size], "totalCount": len(found)})
+                # A user marked "unlisted" was created after a listing's pages
+                # were read: a direct lookup finds them, the whole listing does not.
+                found = [u for u in st.users if needle in u["username"].lower()
+                         and (needle or not u.get("unlisted"))]
+                users = [st.user_json(u) for u in found[(page - 1) * size: page * size]]
+            return self.send(200, {"users": users, "totalCount": len(found)})
         if method == "GET" and len(parts) == 2 and parts[0] == "users":
             with st.lock:
                 user = st.user_by_id(parts[1])

@@ -1005,7 +1005,13 @@ async fn each_invocation_yields_emf_records_of_what_it_did() {
     let s = app.code42.0.lock().unwrap();
     assert_eq!(
         main["Code42Requests"],
-        s.moves + s.puts + s.setting_reads + s.user_lookups + s.org_reads + s.org_puts,
+        s.moves
+            + s.puts
+            + s.setting_reads
+            + s.user_lookups
+            + s.user_reads
+            + s.org_reads
+            + s.org_puts,
         "the requests of this invocation"
     );
     assert!(main["Code42Requests"].as_u64().unwrap() > 0);
@@ -1028,4 +1034,93 @@ async fn a_failed_invocation_counts_as_failed_in_its_metrics() {
     let main = &metrics.emf("NS", 0)[0];
     assert_eq!(main["Input"], "SqsBatch");
     assert_eq!(main["InvocationsFailed"], 1);
+}
+
+fn backfill_of(n: usize) -> FleetRequest {
+    FleetRequest {
+        max_moves: n,
+        enqueue: Some(false),
+        ..FleetRequest::new(FleetAction::Backfill)
+    }
+}
+
+/// Three users to move, at a bulk threshold of 3: the moves are confirmed by
+/// one re-read of the users (two pages of 2), not three reads.
+fn three_moves(threshold: &str) -> FakeApp {
+    app(
+        config(&[
+            ("CODE42_BULK_THRESHOLD", threshold),
+            ("CODE42_USERS_PAGE_SIZE", "2"),
+        ]),
+        workspaces(&[
+            ("ws-a", "a", "WINDOWS_10"),
+            ("ws-b", "b", "WINDOWS_10"),
+            ("ws-c", "c", "WINDOWS_10"),
+        ]),
+        code42(
+            vec![
+                user("1", "a@corp.example.com", "guid-default"),
+                user("2", "b@corp.example.com", "guid-default"),
+                user("3", "c@corp.example.com", "guid-default"),
+            ],
+            Some(COMPLIANT),
+        ),
+    )
+}
+
+#[tokio::test]
+async fn a_large_apply_pass_confirms_its_moves_with_one_bulk_re_read() {
+    let app = three_moves("3");
+    let report = app
+        .fleet(&backfill_of(3), deadline(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(statuses(&report), [Status::Configured; 3]);
+    let s = app.code42.0.lock().unwrap();
+    assert_eq!(s.moves, 3);
+    assert_eq!(s.user_reads, 0, "no read per move");
+    // Plan: users in 2 pages + 1 page of agents; confirmation: users in 2 pages.
+    assert_eq!(s.bulk_pages, 5);
+}
+
+#[tokio::test]
+async fn a_small_apply_pass_reads_each_moved_user_back() {
+    let app = three_moves("100");
+    let report = app
+        .fleet(&backfill_of(3), deadline(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(statuses(&report), [Status::Configured; 3]);
+    let s = app.code42.0.lock().unwrap();
+    assert_eq!((s.moves, s.user_reads, s.bulk_pages), (3, 3, 0));
+}
+
+#[tokio::test]
+async fn a_move_the_bulk_re_read_does_not_confirm_fails_that_workspace_only() {
+    let app = three_moves("3");
+    app.code42.0.lock().unwrap().dropped_moves = 1;
+    let failure = app
+        .fleet(&backfill_of(3), deadline(), &NoProgress)
+        .await
+        .unwrap_err();
+    let report = failure.report.unwrap();
+    assert_eq!(
+        statuses(&report),
+        [Status::Failed, Status::Configured, Status::Configured]
+    );
+    let failed = &report.workspaces[0];
+    assert_eq!(failed.retryable, Some(true));
+    assert!(
+        failed.error.as_deref().unwrap().contains(
+            "accepted the move of a@corp.example.com but the user is still in org guid-default"
+        ),
+        "{failed:?}"
+    );
+    assert!(
+        failed.actions.iter().all(|a| matches!(
+            a,
+            crate::domain::report::Action::MoveUser { applied: false, .. }
+        )),
+        "an unconfirmed move is not reported as applied"
+    );
 }

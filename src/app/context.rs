@@ -24,6 +24,8 @@ pub(crate) struct PassOptions<'a> {
     pub org_without_targets: bool,
     /// Plan from users and agents read in bulk (large read-only passes).
     pub bulk_reads: bool,
+    /// Confirm a large apply pass's moves with one bulk re-read.
+    pub confirm_moves_in_bulk: bool,
     pub on_done: Option<&'a (dyn Fn(&WorkspaceReport) + Sync)>,
 }
 
@@ -107,6 +109,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             reuse_recent_org_check,
             org_without_targets,
             bulk_reads,
+            confirm_moves_in_bulk,
             on_done,
         } = options;
         let session = self.code42.session(deadline);
@@ -121,6 +124,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             on_done,
             deadline,
             bulk_reads,
+            confirm_moves_in_bulk,
         };
         if targets.is_empty() && org_without_targets {
             let (_, org) = reconciler.checked_org().await?;

@@ -82,6 +82,11 @@ pub struct FakeState {
     pub setting: Option<SettingSnapshot>,
     /// Moves that apply but answer with a timeout (as if the response was lost).
     pub lost_move_responses: u32,
+    /// Moves that answer success but do not happen.
+    pub dropped_moves: u32,
+    /// Users the bulk listing leaves out (created after the pages were read).
+    pub unlisted: Vec<String>,
+    pub user_reads: u32,
     pub ignore_puts: bool,
     /// Errors `find_user` answers with, one per call, before answering normally.
     pub find_errors: Vec<Code42Error>,
@@ -108,6 +113,7 @@ impl FakeState {
             + self.puts
             + self.setting_reads
             + self.user_lookups
+            + self.user_reads
             + self.org_reads
             + self.org_puts
             + self.bulk_pages
@@ -139,7 +145,8 @@ impl Code42 for FakeCode42 {
             .cloned())
     }
     async fn get_user(&self, user_id: &str) -> Result<Code42User, Code42Error> {
-        let s = self.0.lock().unwrap();
+        let mut s = self.0.lock().unwrap();
+        s.user_reads += 1;
         Ok(s.users
             .iter()
             .find(|u| u.user_id == user_id)
@@ -152,6 +159,10 @@ impl Code42 for FakeCode42 {
     async fn move_user(&self, user_id: &str, org_guid: &str) -> Result<(), Code42Error> {
         let mut s = self.0.lock().unwrap();
         s.moves += 1;
+        if s.dropped_moves > 0 {
+            s.dropped_moves -= 1;
+            return Ok(());
+        }
         let org_name = s
             .orgs
             .iter()
@@ -177,6 +188,7 @@ impl Code42 for FakeCode42 {
         s.bulk_pages += 1;
         Ok(s.users
             .iter()
+            .filter(|u| !s.unlisted.contains(&u.user_id))
             .skip((page - 1) * size)
             .take(size)
             .cloned()

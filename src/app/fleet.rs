@@ -165,6 +165,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                     deadline,
                     PassOptions {
                         on_done: Some(&on_done),
+                        confirm_moves_in_bulk: true,
                         ..PassOptions::org_always()
                     },
                 )

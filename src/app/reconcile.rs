@@ -1,18 +1,20 @@
 //! One pass of the flow over a set of WorkSpaces: the org check first, then
 //! each WorkSpace, a bounded number at a time, reports in input order.
 
+use std::collections::HashMap;
+
 use futures::StreamExt;
 use tokio::time::Instant;
 
 use crate::config::{Config, Mode};
 use crate::domain::model::{ResolvedOrg, Target};
-use crate::domain::report::{OrgReport, Status, WorkspaceReport};
+use crate::domain::report::{Action, OrgReport, Status, WorkspaceReport};
 use crate::error::{Code42Error, InvocationError};
 use crate::ports::{Clock, Code42, Workspaces};
 
 use super::cache::OrgCache;
 use super::org::OrgCheck;
-use super::snapshot::Code42Snapshot;
+use super::snapshot::{Code42Snapshot, read_users};
 use super::workspace::WorkspaceCheck;
 
 pub struct Reconciler<'a, W, C> {
@@ -33,6 +35,10 @@ pub struct Reconciler<'a, W, C> {
     /// Read users and agents in bulk when there are at least
     /// `config.bulk_threshold` targets (read-only planning passes only).
     pub bulk_reads: bool,
+    /// Apply passes of at least `config.bulk_threshold` targets confirm their
+    /// moves with one bulk re-read of the users after the pass, instead of
+    /// one read per move.
+    pub confirm_moves_in_bulk: bool,
 }
 
 /// The org record and one report per target, plus the first global error.
@@ -96,6 +102,9 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         } else {
             None
         };
+        let confirm_later = self.confirm_moves_in_bulk
+            && self.mode == Mode::Apply
+            && targets.len() >= self.config.bulk_threshold;
         let check = WorkspaceCheck {
             config: self.config,
             mode: self.mode,
@@ -103,31 +112,114 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             code42: self.code42,
             org_compliant: org_report.status != Status::Drift,
             snapshot: snapshot.as_ref(),
+            read_back_moves: !confirm_later,
         };
-        let results: Vec<(WorkspaceReport, Option<Code42Error>)> = futures::stream::iter(targets)
-            .map(|t| {
-                let (check, org) = (&check, &org);
-                async move {
-                    let done = if Instant::now() + self.config.start_margin >= self.deadline {
-                        (not_begun(t), None)
-                    } else {
-                        check.run(t, org).await
-                    };
-                    if let Some(on_done) = self.on_done {
-                        on_done(&done.0);
+        let mut results: Vec<(WorkspaceReport, Option<Code42Error>)> =
+            futures::stream::iter(targets)
+                .map(|t| {
+                    let (check, org) = (&check, &org);
+                    async move {
+                        let done = if Instant::now() + self.config.start_margin >= self.deadline {
+                            (not_begun(t), None)
+                        } else {
+                            check.run(t, org).await
+                        };
+                        if let Some(on_done) = self.on_done {
+                            on_done(&done.0);
+                        }
+                        done
                     }
-                    done
-                }
-            })
-            .buffered(self.config.concurrency)
-            .collect()
-            .await;
+                })
+                .buffered(self.config.concurrency)
+                .collect()
+                .await;
+        if confirm_later {
+            self.confirm_moves(&mut results, &org).await;
+        }
         let global_error = results.iter().find_map(|(_, g)| g.clone());
         Ok(RunOutcome {
             org: Some(org_report),
             workspaces: results.into_iter().map(|(r, _)| r).collect(),
             global_error,
         })
+    }
+
+    /// Confirm every move of the pass: one bulk re-read of the users when the
+    /// moves are at least `bulk_threshold` (that many reads cost more than
+    /// the pages of a tenant of up to `bulk_threshold × page size` users),
+    /// else one read each. A user not in the org after all is a retryable
+    /// failure of that WorkSpace, as with an immediate read-back.
+    async fn confirm_moves(
+        &self,
+        results: &mut [(WorkspaceReport, Option<Code42Error>)],
+        org: &ResolvedOrg,
+    ) {
+        let moved: Vec<(usize, String, String)> = results
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (r, _))| {
+                r.actions.iter().filter_map(move |a| match a {
+                    Action::MoveUser {
+                        applied: true,
+                        user_id,
+                        username,
+                        ..
+                    } => Some((i, user_id.clone(), username.clone())),
+                    _ => None,
+                })
+            })
+            .collect();
+        if moved.is_empty() {
+            return;
+        }
+        let in_bulk = if moved.len() >= self.config.bulk_threshold {
+            match read_users(self.code42, self.config.users_page_size).await {
+                Ok(users) => Some(
+                    users
+                        .into_iter()
+                        .map(|u| (u.user_id.clone(), u))
+                        .collect::<HashMap<_, _>>(),
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "bulk re-read of moved users failed; reading them one by one");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        tracing::info!(
+            moves = moved.len(),
+            bulk = in_bulk.is_some(),
+            "confirming the pass's moves"
+        );
+        for (i, user_id, username) in moved {
+            let now = match in_bulk.as_ref().and_then(|users| users.get(&user_id)) {
+                Some(user) => Ok(user.org_guid.clone()),
+                None => self.code42.get_user(&user_id).await.map(|u| u.org_guid),
+            };
+            let (report, global) = &mut results[i];
+            let problem = match now {
+                Ok(guid) if guid == org.guid => continue,
+                Ok(guid) => format!(
+                    "Code42 accepted the move of {username} but the user is still in org {guid}"
+                ),
+                Err(e) => {
+                    if e.global() {
+                        *global = Some(e.clone());
+                    }
+                    format!("the move of {username} could not be confirmed: {e}")
+                }
+            };
+            report.status = Status::Failed;
+            report.error = Some(problem);
+            report.retryable = Some(true);
+            for action in &mut report.actions {
+                if let Action::MoveUser { applied, .. } = action {
+                    *applied = false;
+                }
+            }
+        }
     }
 
     /// Resolve the org and bring its policies to the desired state (or, in

@@ -27,6 +27,7 @@ async fn run(
         reuse_recent_org_check: true,
         deadline: tokio::time::Instant::now() + Duration::from_secs(600),
         bulk_reads: false,
+        confirm_moves_in_bulk: false,
     }
     .run(targets)
     .await

@@ -20,6 +20,23 @@ pub struct Code42Snapshot {
     agents: HashMap<String, Vec<Code42Agent>>,
 }
 
+/// Every Code42 user, page by page.
+pub async fn read_users(
+    code42: &impl Code42,
+    page_size: usize,
+) -> Result<Vec<Code42User>, Code42Error> {
+    let mut all = Vec::new();
+    for page in 1..=MAX_PAGES {
+        let users = code42.list_users_page(page, page_size).await?;
+        let count = users.len();
+        all.extend(users);
+        if count < page_size {
+            break;
+        }
+    }
+    Ok(all)
+}
+
 impl Code42Snapshot {
     pub async fn read(
         code42: &impl Code42,
@@ -27,15 +44,8 @@ impl Code42Snapshot {
         agents_page_size: usize,
     ) -> Result<Self, Code42Error> {
         let mut snapshot = Self::default();
-        for page in 1..=MAX_PAGES {
-            let users = code42.list_users_page(page, users_page_size).await?;
-            let count = users.len();
-            for user in users {
-                snapshot.users.insert(user.username.to_lowercase(), user);
-            }
-            if count < users_page_size {
-                break;
-            }
+        for user in read_users(code42, users_page_size).await? {
+            snapshot.users.insert(user.username.to_lowercase(), user);
         }
         for page in 1..=MAX_PAGES {
             let agents = code42.list_agents_page(page, agents_page_size).await?;

@@ -69,6 +69,9 @@ pub struct WorkspaceCheck<'a, W, C> {
     pub org_compliant: bool,
     /// Users and agents read in bulk (planning passes of large fleets).
     pub snapshot: Option<&'a Code42Snapshot>,
+    /// Read each moved user back; false when the pass confirms its moves
+    /// together afterwards (`Reconciler::confirm_moves`).
+    pub read_back_moves: bool,
 }
 
 impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
@@ -329,6 +332,9 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
                 }
                 Err(e) => return Err(e.into()),
             }
+        }
+        if !self.read_back_moves {
+            return Ok(());
         }
         let now = self.code42.get_user(&user.user_id).await?;
         if now.org_guid != org.guid {

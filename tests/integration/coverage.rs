@@ -346,3 +346,78 @@ async fn a_large_verify_reads_users_and_agents_in_pages_not_one_by_one() {
         "one page of agents: {by_route}"
     );
 }
+
+/// The bulk plan and the per-user plan agree on the same fleet: including a
+/// Code42 username that differs from the mapped name only in case, and a user
+/// created after the bulk pages were read (found by the direct lookup).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bulk_plan_and_the_per_user_plan_agree() {
+    let names = [
+        "eq-ok",
+        "eq-move",
+        "eq-case",
+        "eq-late",
+        "eq-absent",
+        "eq-noagent",
+    ];
+    let mut users = vec![
+        user("eq-0", "eq-ok@corp.example.com", WORKSPACES_ORG_GUID),
+        user("eq-1", "eq-move@corp.example.com", "880000000000000002"),
+        user("eq-2", "EQ-Case@Corp.Example.com", "880000000000000002"),
+        user("eq-3", "eq-late@corp.example.com", "880000000000000002"),
+        user("eq-5", "eq-noagent@corp.example.com", WORKSPACES_ORG_GUID),
+    ];
+    users[3]["unlisted"] = json!(true);
+    let mut seed = tenant(json!(users));
+    seed["settings"]["1003"] =
+        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    let sim = Sim::start(&seed);
+    let fleet = fleet(&names.map(|n| (n, WIN)));
+    for i in 0..4 {
+        let ws = &fleet.workspaces[i].0;
+        sim.add_agent(json!({"agentId": format!("eqa-{i}"), "userId": format!("eq-{i}"),
+            "name": computer_name(ws), "osHostname": computer_name(ws), "appVersion": "1.5.0", "active": true}))
+            .await;
+    }
+    let secret = secret_for(&sim, "equal-plans");
+    let mut args = vec!["verify", "--output", "json"];
+    for (id, _) in &fleet.workspaces {
+        args.extend(["--workspace-id", id.as_str()]);
+    }
+    let run = |threshold: &str| {
+        let (code, out) = cli(
+            &env(&secret, &[("CODE42_BULK_THRESHOLD", threshold)]),
+            &args,
+        );
+        assert_eq!(code, 2, "drift and a deferred user: {out}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        report
+    };
+    let per_user = run("1000");
+    let lookups_per_user = sim.counters().await["by_route"]["GET /v1/users"].clone();
+    let bulk = run("1");
+    let lookups_total = sim.counters().await["by_route"]["GET /v1/users"].clone();
+    assert_eq!(per_user["workspaces"], bulk["workspaces"]);
+    assert_eq!(per_user["summary"], bulk["summary"]);
+    let statuses: Vec<&str> = bulk["workspaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "compliant",
+            "drift",
+            "drift",
+            "drift",
+            "deferred",
+            "compliant"
+        ]
+    );
+    // Per user: one lookup each; in bulk: one page, then a direct lookup
+    // only for the two the snapshot could not place (late, absent).
+    assert_eq!(lookups_per_user, 6);
+    assert_eq!(lookups_total.as_u64().unwrap() - 6, 1 + 2);
+}
