@@ -1,79 +1,179 @@
 #!/usr/bin/env bash
-# Benchmark (not a test, not in CI): backfill simulated WorkSpaces against
-# moto and the Code42 simulator with 50 ms latency per Code42 call, and print
-# wall time, Code42 calls and peak memory of the CLI.
+# Benchmark (not a test): the Rust CLI beside a straightforward Python
+# (boto3 + requests) implementation of the same per-WorkSpace flow
+# (tools/bench_python.py), on this machine, in one invocation, against the
+# same simulators (moto and the Code42 simulator on loopback). Prints one
+# Markdown table:
+#   (a) one creation event, cold process to result: wall time, peak RSS;
+#   (b) verify of N WorkSpaces, USERS Code42 users and AGENTS agents at
+#       LATENCY_MS per Code42 call: wall time, Code42 requests, 429s, RSS;
+#   (c) a backfill with MOVES moves at LATENCY_MS per call under a simulator
+#       limit of RATE requests/s: wall time against the bound the limit implies
+#       ((requests - RATE) / RATE: the simulator's bucket starts full);
+#   (d) the arm64 Lambda zip (from `sam build`; built first if absent).
 #
-#   scripts/bench.sh                # 10,000 WorkSpaces; default concurrency;
-#                                   # then with a simulator rate limit; then
-#                                   # 1,000 sequentially (extrapolated)
-#   N=2000 RATE=20 scripts/bench.sh # smaller / other limit
+#   scripts/bench.sh                          # the sizes above: 10,000 / 20,000 / 12,000 / 1,000
+#   N=200 USERS=400 AGENTS=240 MOVES=20 scripts/bench.sh   # smaller
+#   BIN=target/debug/workspaces-code42 SKIP_ZIP=1 ...     # (the suite's smoke run)
 set -euo pipefail
 
-# The whole script is one function, read before it runs: editing the file
-# during a long run cannot change what runs.
+# The whole script is one function, read before it runs.
 main() {
 cd "$(dirname "$0")/.."
 N=${N:-10000}
-SEQ_N=${SEQ_N:-1000}
+USERS=${USERS:-20000}
+AGENTS=${AGENTS:-12000}
+MOVES=${MOVES:-1000}
 RATE=${RATE:-100}
 LATENCY_MS=${LATENCY_MS:-50}
+WORKERS=${WORKERS:-4}
+BIN=${BIN:-target/release/workspaces-code42}
 
 scripts/setup.sh
-cargo build --locked --release --bin workspaces-code42 >&2
+if [[ $BIN == target/release/* ]]; then cargo build --locked --release --bin workspaces-code42 >&2; fi
 source scripts/lib.sh
 
 start MOTO moto tools/moto_launcher.py --port 0
-export AWS_ENDPOINT_URL=$MOTO AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
-.venv/bin/python - "$N" "$SEQ_N" > "$work/spec.json" <<'PY'
+export AWS_ENDPOINT_URL=$MOTO AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+echo "bench: seeding $N + $MOVES + 1 WorkSpaces in moto" >&2
+.venv/bin/python - "$N" "$MOVES" > "$work/spec.json" <<'PY'
 import json, sys
-n, seq = int(sys.argv[1]), int(sys.argv[2])
-print(json.dumps({"directories": [{"name": "bench.example.com"}, {"name": "seq.example.com"}],
+n, moves = int(sys.argv[1]), int(sys.argv[2])
+print(json.dumps({"directories": [{"name": "bench.example.com"}, {"name": "moves.example.com"}, {"name": "event.example.com"}],
   "workspaces": [{"user": f"user{i:05d}", "os": "WINDOWS_10", "directory": 0} for i in range(n)]
-              + [{"user": f"seq{i:05d}", "os": "WINDOWS_10", "directory": 1} for i in range(seq)]}))
+              + [{"user": f"mv{i:05d}", "os": "WINDOWS_10", "directory": 1} for i in range(moves)]
+              + [{"user": "ev00000", "os": "WINDOWS_11", "directory": 2}]}))
 PY
-echo "bench: seeding $N + $SEQ_N WorkSpaces in moto" >&2
-seeded=$(.venv/bin/python tools/seed_aws.py --endpoint "$MOTO" "$work/spec.json")
-read -r DIR SEQ_DIR < <(echo "$seeded" | .venv/bin/python -c 'import json,sys; d=json.load(sys.stdin)["directories"]; print(d[0], d[1])')
+.venv/bin/python tools/seed_aws.py --endpoint "$MOTO" "$work/spec.json" > "$work/seeded.json"
 
-# A Code42 tenant where every user still has to be moved.
-.venv/bin/python - "$N" "$SEQ_N" > "$work/seed.json" <<'PY'
+# The Code42 tenant: the verify fleet's users in the WorkSpaces org, each with
+# an agent on their WorkSpace; the backfill's and the event's users elsewhere;
+# other users and agents up to USERS and AGENTS; the org's setting compliant.
+.venv/bin/python - "$work/seeded.json" "$USERS" "$AGENTS" > "$work/seed.json" <<'PY'
 import json, sys
-n, seq = int(sys.argv[1]), int(sys.argv[2])
-users = [{"userId": f"9{i:08d}", "username": f"user{i:05d}@bench.example.com", "orgGuid": "880000000000000002"} for i in range(n)]
-users += [{"userId": f"8{i:08d}", "username": f"seq{i:05d}@seq.example.com", "orgGuid": "880000000000000002"} for i in range(seq)]
+seeded, total_users, total_agents = json.load(open(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3])
+dirs = seeded["directories"]
+domains = {dirs[0]: "bench.example.com", dirs[1]: "moves.example.com", dirs[2]: "event.example.com"}
+ws_org, default = "880000000000000003", "880000000000000002"
+users, agents = [], []
+for i, w in enumerate(seeded["workspaces"]):
+    org = ws_org if w["directory_id"] == dirs[0] else default
+    users.append({"userId": f"u{i:07d}", "username": f"{w['user']}@{domains[w['directory_id']]}", "orgGuid": org})
+    if w["directory_id"] == dirs[0] and len(agents) < total_agents:
+        host = "WSAMZN-" + w["workspace_id"][3:].upper()
+        agents.append({"agentId": f"a{i:07d}", "userId": f"u{i:07d}", "name": host, "osHostname": host,
+                       "appVersion": "1.5.0", "active": True})
+for i in range(len(users), total_users):
+    users.append({"userId": f"u{i:07d}", "username": f"other{i:07d}@corp.example.com", "orgGuid": default})
+for i in range(len(agents), total_agents):
+    agents.append({"agentId": f"a{i:07d}", "userId": f"u{len(seeded['workspaces']) + i % max(1, total_users - len(seeded['workspaces'])):07d}",
+                   "name": f"LAPTOP-{i}", "osHostname": f"LAPTOP-{i}", "appVersion": "1.5.0", "active": True})
 print(json.dumps({"clients": [{"id": "bench", "secret": "bench-secret"}],
   "orgs": [{"orgGuid": "880000000000000001", "orgName": "Acme", "legacyOrgId": 1001, "parentOrgGuid": None},
-           {"orgGuid": "880000000000000002", "orgName": "Default", "legacyOrgId": 1002, "parentOrgGuid": "880000000000000001"},
-           {"orgGuid": "880000000000000003", "orgName": "WorkSpaces", "legacyOrgId": 1003, "parentOrgGuid": "880000000000000001"}],
-  "users": users}))
+           {"orgGuid": default, "orgName": "Default", "legacyOrgId": 1002, "parentOrgGuid": "880000000000000001"},
+           {"orgGuid": ws_org, "orgName": "WorkSpaces", "legacyOrgId": 1003, "parentOrgGuid": "880000000000000001"}],
+  "settings": {"1003": {"device_fileForensics_watchPaths_included": {"value": "[':main', 'D:']", "locked": True, "scope": "ORG"}}},
+  "users": users, "agents": agents}))
+PY
+read -r DIR MOVES_DIR EVENT_DIR < <(.venv/bin/python -c 'import json,sys; print(*json.load(open(sys.argv[1]))["directories"])' "$work/seeded.json")
+.venv/bin/python - "$work/seeded.json" "$EVENT_DIR" > "$work/event.json" <<'PY'
+import json, sys
+seeded, directory = json.load(open(sys.argv[1])), sys.argv[2]
+event = json.load(open("events/create-workspaces.json"))
+event["detail"]["responseElements"]["pendingRequests"] = [
+    {"workspaceId": w["workspace_id"], "directoryId": w["directory_id"], "userName": w["user"],
+     "state": "PENDING", "bundleId": "wsb-12345abcd"} for w in seeded["workspaces"] if w["directory_id"] == directory]
+json.dump(event, sys.stdout)
 PY
 
-run() { # label, rate limit, concurrency, directory
-  local label=$1 rate=$2 concurrency=$3 dir=$4
-  local sim secret
-  start sim "sim-$label" tools/code42_sim.py --port 0 --seed "$work/seed.json"
-  curl -s -X POST "$sim/_sim/config" -d "{\"latency_ms\": $LATENCY_MS, \"rate_limit_per_second\": $rate}" > /dev/null
-  secret="bench/$label"
-  echo "{\"secrets\": [{\"name\": \"$secret\", \"value\": {\"api_url\": \"$sim\", \"api_client_id\": \"bench\", \"api_client_secret\": \"bench-secret\"}}]}" \
+export CODE42_ORG=WorkSpaces RUST_LOG=error CODE42_PLAN=professional WORKERS
+n_secret=0
+# tenant LATENCY RATE: a fresh simulator (and its secret); sets SIM and CODE42_SECRET_ID.
+tenant() {
+  start SIM "sim-$n_secret" tools/code42_sim.py --port 0 --seed "$work/seed.json"
+  curl -s -X POST "$SIM/_sim/config" -d "{\"latency_ms\": $1, \"rate_limit_per_second\": $2}" > /dev/null
+  n_secret=$((n_secret + 1))
+  export CODE42_SECRET_ID="bench/$n_secret"
+  echo "{\"secrets\": [{\"name\": \"$CODE42_SECRET_ID\", \"value\": {\"api_url\": \"$SIM\", \"api_client_id\": \"bench\", \"api_client_secret\": \"bench-secret\"}}]}" \
     | .venv/bin/python tools/seed_aws.py --endpoint "$MOTO" - > /dev/null
-  CODE42_SECRET_ID=$secret CODE42_ORG=WorkSpaces RUST_LOG=error \
-    /usr/bin/time -f '%e %M' -o "$work/time" \
-    target/release/workspaces-code42 backfill --directory-id "$dir" --max-moves 1000000 \
-      --concurrency "$concurrency" --output json --timeout 7200 > "$work/out.json"
-  read -r wall rss < "$work/time"
-  local calls limited total
-  calls=$(curl -s "$sim/_sim/counters" | .venv/bin/python -c 'import json,sys; c=json.load(sys.stdin); print(c["total"], c["rate_limited"])')
-  total=$(.venv/bin/python -c 'import json,sys; s=json.load(open(sys.argv[1]))["summary"]; print(s["total"], s["configured"], s["failed"])' "$work/out.json")
-  printf '%-28s wall %8.1f s  peak RSS %6d KiB  Code42 calls %-13s  WorkSpaces/configured/failed %s\n' \
-    "$label" "$wall" "$rss" "$calls" "$total"
-  stop_last
 }
+# measure NAME CMD...: run, record "wall_s rss_kib requests 429s" in $work/NAME (exit codes 0 and 2 are results).
+measure() {
+  local name=$1; shift
+  local code=0
+  /usr/bin/time -f '%e %M' -o "$work/time" "$@" > "$work/$name.out" 2> "$work/$name.err" || code=$?
+  if (( code != 0 && code != 2 )); then
+    echo "bench: $name failed (exit $code)" >&2; cat "$work/$name.err" >&2; exit 1
+  fi
+  local counters
+  counters=$(curl -s "$SIM/_sim/counters" | .venv/bin/python -c 'import json,sys; c=json.load(sys.stdin); print(c["total"], c["rate_limited"])')
+  echo "$(cat "$work/time") $counters" > "$work/$name"
+}
+py=(.venv/bin/python tools/bench_python.py)
 
-echo "bench: latency ${LATENCY_MS} ms per Code42 call; 'Code42 calls' = total and rate-limited (429)" >&2
-run "default-concurrency-4" 0 4 "$DIR"
-run "concurrency-16" 0 16 "$DIR"
-run "rate-limit-${RATE}-per-s" "$RATE" 16 "$DIR"
-run "sequential-$SEQ_N" 0 1 "$SEQ_DIR"
-echo "bound implied by a ${RATE}/s limit: (calls) / ${RATE} seconds; sequential estimate for $N: wall x $N / $SEQ_N" >&2
+echo "bench: (a) one creation event, cold process" >&2
+for tool in rust python; do
+  tenant 0 0
+  if [[ $tool == rust ]]; then measure a-rust "$BIN" invoke --event "$work/event.json"
+  else measure a-python "${py[@]}" event "$work/event.json"; fi
+  stop_last
+done
+echo "bench: (b) verify of $N WorkSpaces, $USERS users, $AGENTS agents, ${LATENCY_MS} ms per call" >&2
+tenant "$LATENCY_MS" 0
+measure b-rust "$BIN" verify --directory-id "$DIR" --output json --timeout 7200
+stop_last
+tenant "$LATENCY_MS" 0
+measure b-python "${py[@]}" verify --directory-id "$DIR"
+stop_last
+echo "bench: (c) backfill with $MOVES moves, ${LATENCY_MS} ms per call, simulator limit $RATE/s" >&2
+tenant "$LATENCY_MS" "$RATE"
+CODE42_MAX_RPS=$RATE measure c-rust "$BIN" backfill --directory-id "$MOVES_DIR" --max-moves "$MOVES" --output json --timeout 7200
+stop_last
+tenant "$LATENCY_MS" "$RATE"
+measure c-python "${py[@]}" backfill --directory-id "$MOVES_DIR"
+stop_last
+
+zip_size="(skipped)"
+if [[ -z ${SKIP_ZIP:-} ]]; then
+  if [[ ! -f infra/.aws-sam/build/Function/bootstrap ]]; then
+    scripts/setup.sh --sam
+    ( cd infra && PATH="$PWD/../.venv-sam/bin:$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 \
+        ../.venv-sam/bin/sam build --template template.yaml >&2 )
+  fi
+  zip_size=$(.venv/bin/python - <<'PY'
+import io, os, zipfile
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+    z.write("infra/.aws-sam/build/Function/bootstrap", "bootstrap")
+print(f"{len(buf.getvalue()) / 1e6:.1f} MB (bootstrap {os.path.getsize('infra/.aws-sam/build/Function/bootstrap') / 1e6:.1f} MB)")
+PY
+)
+fi
+
+.venv/bin/python - "$work" "$N" "$USERS" "$AGENTS" "$MOVES" "$RATE" "$LATENCY_MS" "$WORKERS" "$zip_size" <<'PY'
+import json, sys
+work, n, users, agents, moves, rate, latency, workers, zip_size = sys.argv[1:]
+def row(name):
+    wall, rss, total, limited = open(f"{work}/{name}").read().split()
+    return float(wall), int(rss) / 1024, int(total), int(limited)
+def summary(name):
+    text = open(f"{work}/{name}.out").read()
+    try:
+        doc = json.loads(text)
+        s = doc.get("summary", doc)
+        return ", ".join(f"{k} {s[k]}" for k in ("configured", "compliant", "drift", "deferred", "failed") if s.get(k))
+    except ValueError:
+        return "?"
+a_r, a_p, b_r, b_p, c_r, c_p = (row(x) for x in ("a-rust", "a-python", "b-rust", "b-python", "c-rust", "c-python"))
+print(f"| scenario | Rust (`workspaces-code42`) | Python yardstick ({workers} threads) | Python ÷ Rust |")
+print("|---|---|---|---|")
+print(f"| (a) one creation event, cold process | {a_r[0]*1000:.0f} ms, {a_r[1]:.1f} MB peak RSS | {a_p[0]*1000:.0f} ms, {a_p[1]:.1f} MB | {a_p[0]/a_r[0]:.1f}× |")
+print(f"| (b) verify {int(n):,} WorkSpaces ({int(users):,} users, {int(agents):,} agents, {latency} ms/call) | {b_r[0]:.1f} s, {b_r[2]:,} requests, {b_r[3]} × 429, {b_r[1]:.0f} MB; {summary('b-rust')} | {b_p[0]:.1f} s, {b_p[2]:,} requests, {b_p[3]} × 429, {b_p[1]:.0f} MB; {summary('b-python')} | {b_p[0]/b_r[0]:.1f}× |")
+# The simulator's bucket starts full (RATE requests at once), then refills at RATE/s.
+bound = lambda r: max(0.0, r[2] - float(rate)) / float(rate)
+ratio = lambda r: f"{r[0] / bound(r):.2f}×" if bound(r) > 0 else "within the initial burst"
+print(f"| (c) backfill, {int(moves):,} moves, {latency} ms/call, limit {rate}/s | {c_r[0]:.1f} s (bound {bound(c_r):.1f} s: {ratio(c_r)}), {c_r[2]:,} requests, {c_r[3]} × 429 ({100*c_r[3]/max(1,c_r[2]):.2f} %); {summary('c-rust')} | {c_p[0]:.1f} s (bound {bound(c_p):.1f} s), {c_p[2]:,} requests, {c_p[3]} × 429; {summary('c-python')} | {c_p[0]/c_r[0]:.1f}× |")
+print(f"| (d) arm64 Lambda zip | {zip_size} | — | |")
+PY
 }
 main "$@"

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*" >&2; }
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.bench"' EXIT
 if [[ -n "${SKIP_SAM_BUILD:-}" ]]; then scripts/setup.sh --iac; else scripts/setup.sh --sam; fi
 
 step "cargo fmt --check"
@@ -21,6 +21,13 @@ step "python tools compile"
 .venv/bin/python -m py_compile tools/*.py tools/demo/*.py tests/infra/*.py
 step "cargo test (unit + integration)"
 cargo test --locked --lib --tests 2>&1 | tee -a "$log"
+
+step "benchmark script, small size (it runs and prints its table; the numbers are not checked)"
+N=30 USERS=80 AGENTS=40 MOVES=10 LATENCY_MS=5 SKIP_ZIP=1 BIN=target/debug/workspaces-code42 \
+  scripts/bench.sh > "$log.bench"
+cat "$log.bench"
+if [[ $(grep -c '^| ([abcd])' "$log.bench") -ne 4 ]]; then echo "bench.sh: table incomplete" >&2; exit 1; fi
+echo "bench smoke run: 1 passed" | tee -a "$log"
 
 step "infra: cfn-lint"
 .venv-iac/bin/cfn-lint infra/template.yaml
