@@ -12,7 +12,8 @@ use crate::config::SettingsRoute;
 use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::domain::metrics::RequestStats;
 use crate::domain::model::{
-    Code42Agent, Code42Org, Code42User, DirectoryInfo, FleetFilter, WorkMessage, WorkspaceInfo,
+    Code42Agent, Code42Org, Code42User, DirectoryInfo, FleetFilter, Page, WorkMessage,
+    WorkspaceInfo,
 };
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::{AwsError, Code42Error, SecretError};
@@ -73,14 +74,14 @@ pub trait Code42: Send + Sync {
         &self,
         page: usize,
         page_size: usize,
-    ) -> impl Future<Output = Result<Vec<Code42User>, Code42Error>> + Send;
+    ) -> impl Future<Output = Result<Page<Code42User>, Code42Error>> + Send;
 
     /// One page of all active agents, each with its user id.
     fn list_agents_page(
         &self,
         page: usize,
         page_size: usize,
-    ) -> impl Future<Output = Result<Vec<(String, Code42Agent)>, Code42Error>> + Send;
+    ) -> impl Future<Output = Result<Page<(String, Code42Agent)>, Code42Error>> + Send;
 
     /// The user's active agents, across all pages.
     fn list_agents(
@@ -218,14 +219,14 @@ impl<T: Code42> Code42 for &T {
         &self,
         page: usize,
         page_size: usize,
-    ) -> impl Future<Output = Result<Vec<Code42User>, Code42Error>> + Send {
+    ) -> impl Future<Output = Result<Page<Code42User>, Code42Error>> + Send {
         (**self).list_users_page(page, page_size)
     }
     fn list_agents_page(
         &self,
         page: usize,
         page_size: usize,
-    ) -> impl Future<Output = Result<Vec<(String, Code42Agent)>, Code42Error>> + Send {
+    ) -> impl Future<Output = Result<Page<(String, Code42Agent)>, Code42Error>> + Send {
         (**self).list_agents_page(page, page_size)
     }
     fn deactivate_agent(

@@ -24,7 +24,7 @@ use url::Url;
 
 use crate::config::{Config, SETTINGS_SPELLINGS, SettingsHost, SettingsRoute, SettingsToken};
 use crate::domain::metrics::RequestStats;
-use crate::domain::model::{Code42Agent, Code42Org, Code42User};
+use crate::domain::model::{Code42Agent, Code42Org, Code42User, Page};
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::Code42Error;
 use crate::ports::{Code42, Code42Service, SecretSource};
@@ -233,6 +233,8 @@ impl From<UserDto> for Code42User {
 struct UsersPage {
     #[serde(default)]
     users: Vec<UserDto>,
+    #[serde(default)]
+    total_count: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -290,6 +292,8 @@ impl AgentDto {
 struct AgentsPage {
     #[serde(default)]
     agents: Vec<AgentDto>,
+    #[serde(default)]
+    total_count: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -852,7 +856,7 @@ impl Code42 for Code42Session<'_> {
         &self,
         page: usize,
         page_size: usize,
-    ) -> Result<Vec<Code42User>, Code42Error> {
+    ) -> Result<Page<Code42User>, Code42Error> {
         let value = self
             .get_json(
                 false,
@@ -864,14 +868,17 @@ impl Code42 for Code42Session<'_> {
             )
             .await?;
         let users: UsersPage = from_value(&Method::GET, "/v1/users", value)?;
-        Ok(users.users.into_iter().map(Into::into).collect())
+        Ok(Page {
+            items: users.users.into_iter().map(Into::into).collect(),
+            total: users.total_count,
+        })
     }
 
     async fn list_agents_page(
         &self,
         page: usize,
         page_size: usize,
-    ) -> Result<Vec<(String, Code42Agent)>, Code42Error> {
+    ) -> Result<Page<(String, Code42Agent)>, Code42Error> {
         let value = self
             .get_json(
                 false,
@@ -886,7 +893,10 @@ impl Code42 for Code42Session<'_> {
             )
             .await?;
         let found: AgentsPage = from_value(&Method::GET, "/v1/agents", value)?;
-        Ok(found.agents.into_iter().map(AgentDto::into_agent).collect())
+        Ok(Page {
+            items: found.agents.into_iter().map(AgentDto::into_agent).collect(),
+            total: found.total_count,
+        })
     }
 
     async fn legacy_org_id(&self, org_guid: &str) -> Result<Option<i64>, Code42Error> {

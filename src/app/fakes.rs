@@ -10,7 +10,8 @@ use crate::config::Config;
 use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::domain::metrics::RequestStats;
 use crate::domain::model::{
-    Code42Agent, Code42Org, Code42User, DirectoryInfo, Origin, Target, WorkMessage, WorkspaceInfo,
+    Code42Agent, Code42Org, Code42User, DirectoryInfo, Origin, Page, Target, WorkMessage,
+    WorkspaceInfo,
 };
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::{AwsError, Code42Error};
@@ -183,30 +184,41 @@ impl Code42 for FakeCode42 {
         &self,
         page: usize,
         size: usize,
-    ) -> Result<Vec<Code42User>, Code42Error> {
+    ) -> Result<Page<Code42User>, Code42Error> {
         let mut s = self.0.lock().unwrap();
         s.bulk_pages += 1;
-        Ok(s.users
+        let listed: Vec<Code42User> = s
+            .users
             .iter()
             .filter(|u| !s.unlisted.contains(&u.user_id))
-            .skip((page - 1) * size)
-            .take(size)
             .cloned()
-            .collect())
+            .collect();
+        Ok(Page {
+            total: Some(listed.len()),
+            items: listed
+                .into_iter()
+                .skip((page - 1) * size)
+                .take(size)
+                .collect(),
+        })
     }
     async fn list_agents_page(
         &self,
         page: usize,
         size: usize,
-    ) -> Result<Vec<(String, Code42Agent)>, Code42Error> {
+    ) -> Result<Page<(String, Code42Agent)>, Code42Error> {
         let mut s = self.0.lock().unwrap();
         s.bulk_pages += 1;
-        Ok(s.agents
-            .iter()
-            .skip((page - 1) * size)
-            .take(size)
-            .cloned()
-            .collect())
+        Ok(Page {
+            total: Some(s.agents.len()),
+            items: s
+                .agents
+                .iter()
+                .skip((page - 1) * size)
+                .take(size)
+                .cloned()
+                .collect(),
+        })
     }
     async fn list_agents(&self, user_id: &str) -> Result<Vec<Code42Agent>, Code42Error> {
         let s = self.0.lock().unwrap();

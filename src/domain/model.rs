@@ -245,3 +245,10 @@ mod tests {
         assert_eq!((ok.workspace_ids.len(), ok.user), (1, None));
     }
 }
+
+/// One page of a listing, and the listing's total when the server says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: Option<usize>,
+}
