@@ -15,6 +15,7 @@
 #   scripts/bench.sh                          # the sizes above: 10,000 / 20,000 / 12,000 / 1,000
 #   N=200 USERS=400 AGENTS=240 MOVES=20 scripts/bench.sh   # smaller
 #   BIN=target/debug/workspaces-code42 SKIP_ZIP=1 ...     # (the suite's smoke run)
+#   KEEP=/tmp/bench RUST_LOG=info ...                     # keep each run's output and log
 set -euo pipefail
 
 # The whole script is one function, read before it runs.
@@ -86,7 +87,7 @@ event["detail"]["responseElements"]["pendingRequests"] = [
 json.dump(event, sys.stdout)
 PY
 
-export CODE42_ORG=WorkSpaces RUST_LOG=error CODE42_PLAN=professional WORKERS
+export CODE42_ORG=WorkSpaces RUST_LOG=${RUST_LOG:-error} CODE42_PLAN=professional WORKERS
 n_secret=0
 # tenant LATENCY RATE: a fresh simulator (and its secret); sets SIM and CODE42_SECRET_ID.
 tenant() {
@@ -108,6 +109,7 @@ measure() {
   local counters
   counters=$(curl -s "$SIM/_sim/counters" | .venv/bin/python -c 'import json,sys; c=json.load(sys.stdin); print(c["total"], c["rate_limited"])')
   echo "$(cat "$work/time") $counters" > "$work/$name"
+  if [[ -n ${KEEP:-} ]]; then mkdir -p "$KEEP" && cp "$work/$name.out" "$work/$name.err" "$KEEP/"; fi
 }
 py=(.venv/bin/python tools/bench_python.py)
 

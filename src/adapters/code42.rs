@@ -230,6 +230,7 @@ impl From<UserDto> for Code42User {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct UsersPage {
     #[serde(default)]
     users: Vec<UserDto>,
@@ -289,6 +290,7 @@ impl AgentDto {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct AgentsPage {
     #[serde(default)]
     agents: Vec<AgentDto>,

@@ -327,7 +327,16 @@ async fn a_large_verify_reads_users_and_agents_in_pages_not_one_by_one() {
             "name": computer_name(ws), "osHostname": computer_name(ws), "appVersion": "1.5.0", "active": true}))
             .await;
     }
-    let env = env(&secret_for(&sim, "bulk"), &[("CODE42_BULK_THRESHOLD", "3")]);
+    // Pages of exactly the tenant's size: the first page's totalCount says
+    // there is no second one (without it, an empty second page would be read).
+    let env = env(
+        &secret_for(&sim, "bulk"),
+        &[
+            ("CODE42_BULK_THRESHOLD", "3"),
+            ("CODE42_USERS_PAGE_SIZE", "3"),
+            ("CODE42_AGENTS_PAGE_SIZE", "3"),
+        ],
+    );
     let mut args = vec!["verify", "--output", "json"];
     for (id, _) in &fleet.workspaces {
         args.extend(["--workspace-id", id.as_str()]);
