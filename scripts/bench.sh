@@ -16,6 +16,7 @@
 #   N=200 USERS=400 AGENTS=240 MOVES=20 scripts/bench.sh   # smaller
 #   BIN=target/debug/workspaces-code42 SKIP_ZIP=1 ...     # (the suite's smoke run)
 #   KEEP=/tmp/bench RUST_LOG=info ...                     # keep each run's output and log
+#   SKIP_PYTHON=1 ...                                     # the Rust column only
 set -euo pipefail
 
 # The whole script is one function, read before it runs.
@@ -114,7 +115,8 @@ measure() {
 py=(.venv/bin/python tools/bench_python.py)
 
 echo "bench: (a) one creation event, cold process" >&2
-for tool in rust python; do
+tools=(rust); [[ -n ${SKIP_PYTHON:-} ]] || tools+=(python)
+for tool in "${tools[@]}"; do
   tenant 0 0
   if [[ $tool == rust ]]; then measure a-rust "$BIN" invoke --event "$work/event.json"
   else measure a-python "${py[@]}" event "$work/event.json"; fi
@@ -124,16 +126,20 @@ echo "bench: (b) verify of $N WorkSpaces, $USERS users, $AGENTS agents, ${LATENC
 tenant "$LATENCY_MS" 0
 measure b-rust "$BIN" verify --directory-id "$DIR" --output json --timeout 7200
 stop_last
-tenant "$LATENCY_MS" 0
-measure b-python "${py[@]}" verify --directory-id "$DIR"
-stop_last
+if [[ -z ${SKIP_PYTHON:-} ]]; then
+  tenant "$LATENCY_MS" 0
+  measure b-python "${py[@]}" verify --directory-id "$DIR"
+  stop_last
+fi
 echo "bench: (c) backfill with $MOVES moves, ${LATENCY_MS} ms per call, simulator limit $RATE/s" >&2
 tenant "$LATENCY_MS" "$RATE"
 CODE42_MAX_RPS=$RATE measure c-rust "$BIN" backfill --directory-id "$MOVES_DIR" --max-moves "$MOVES" --output json --timeout 7200
 stop_last
-tenant "$LATENCY_MS" "$RATE"
-measure c-python "${py[@]}" backfill --directory-id "$MOVES_DIR"
-stop_last
+if [[ -z ${SKIP_PYTHON:-} ]]; then
+  tenant "$LATENCY_MS" "$RATE"
+  measure c-python "${py[@]}" backfill --directory-id "$MOVES_DIR"
+  stop_last
+fi
 
 zip_size="(skipped)"
 if [[ -z ${SKIP_ZIP:-} ]]; then
@@ -155,17 +161,20 @@ fi
 .venv/bin/python - "$work" "$N" "$USERS" "$AGENTS" "$MOVES" "$RATE" "$LATENCY_MS" "$WORKERS" "$zip_size" <<'PY'
 import json, sys
 work, n, users, agents, moves, rate, latency, workers, zip_size = sys.argv[1:]
+import math, os
 def row(name):
+    if not os.path.exists(f"{work}/{name}"):
+        return math.nan, math.nan, 0, 0  # not run (SKIP_PYTHON)
     wall, rss, total, limited = open(f"{work}/{name}").read().split()
     return float(wall), int(rss) / 1024, int(total), int(limited)
 def summary(name):
-    text = open(f"{work}/{name}.out").read()
     try:
+        text = open(f"{work}/{name}.out").read()
         doc = json.loads(text)
         s = doc.get("summary", doc)
         return ", ".join(f"{k} {s[k]}" for k in ("configured", "compliant", "drift", "deferred", "failed") if s.get(k))
-    except ValueError:
-        return "?"
+    except (ValueError, OSError):
+        return "-"
 a_r, a_p, b_r, b_p, c_r, c_p = (row(x) for x in ("a-rust", "a-python", "b-rust", "b-python", "c-rust", "c-python"))
 print(f"| scenario | Rust (`workspaces-code42`) | Python yardstick ({workers} threads) | Python ÷ Rust |")
 print("|---|---|---|---|")

@@ -1,7 +1,7 @@
 //! The `workspaces-code42` command line: parse arguments, build the
 //! application on AWS, run it, print, exit with the documented code.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -445,6 +445,20 @@ impl FleetProgress for Bar {
     }
 }
 
+/// JSON is streamed to standard output; the other formats are small.
+fn print_report(
+    format: OutputFormat,
+    report: &InvocationReport,
+    failure: Option<&workspaces_code42::app::InvocationFailure>,
+) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match format {
+        OutputFormat::Json => render::write_json(&mut out, report, failure)?,
+        _ => out.write_all(render::report(format, report, failure).as_bytes())?,
+    }
+    out.flush()
+}
+
 /// Run and print the (partial) report; None when the run failed.
 async fn fleet_run(
     app: &AwsApp,
@@ -478,14 +492,14 @@ async fn fleet_run(
     match result {
         Ok(report) => {
             let shown = render::only_statuses(&report, &statuses);
-            print!("{}", render::report(args.output, &shown, None));
+            print_report(args.output, &shown, None)?;
             Ok(Some(report))
         }
         Err(failure) => {
             match &failure.report {
                 Some(report) => {
                     let shown = render::only_statuses(report, &statuses);
-                    print!("{}", render::report(args.output, &shown, Some(&failure)))
+                    print_report(args.output, &shown, Some(&failure))?
                 }
                 None if args.output == OutputFormat::Json => {
                     println!("{}", serde_json::to_string_pretty(&failure.to_json())?)

@@ -1,5 +1,8 @@
 //! The CLI's output: a table for people, JSON for machines.
 
+use std::borrow::Cow;
+
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::app::InvocationFailure;
@@ -42,12 +45,46 @@ pub const CSV_COLUMNS: [&str; 22] = [
 ];
 
 /// Only the WorkSpaces with one of `statuses` (all when empty); the summary stays whole.
-pub fn only_statuses(report: &InvocationReport, statuses: &[Status]) -> InvocationReport {
-    let mut shown = report.clone();
-    if !statuses.is_empty() {
-        shown.workspaces.retain(|w| statuses.contains(&w.status));
+pub fn only_statuses<'r>(
+    report: &'r InvocationReport,
+    statuses: &[Status],
+) -> Cow<'r, InvocationReport> {
+    if statuses.is_empty() {
+        return Cow::Borrowed(report);
     }
-    shown
+    let mut shown = report.clone();
+    shown.workspaces.retain(|w| statuses.contains(&w.status));
+    Cow::Owned(shown)
+}
+
+/// A failed run's JSON document: the error and the (partial) result.
+#[derive(Serialize)]
+struct FailedRun<'a> {
+    error: String,
+    retryable: bool,
+    result: &'a InvocationReport,
+}
+
+/// The JSON document of a (possibly failed) run, written as it is
+/// serialized: no intermediate JSON tree or string (a 10,000-WorkSpace
+/// report would cost tens of MB as one).
+pub fn write_json(
+    mut out: impl std::io::Write,
+    report: &InvocationReport,
+    failure: Option<&InvocationFailure>,
+) -> std::io::Result<()> {
+    match failure {
+        Some(f) => serde_json::to_writer_pretty(
+            &mut out,
+            &FailedRun {
+                error: f.error.to_string(),
+                retryable: f.retryable(),
+                result: report,
+            },
+        )?,
+        None => serde_json::to_writer_pretty(&mut out, report)?,
+    }
+    writeln!(out)
 }
 
 /// What to print on standard output for a (possibly failed) fleet run.
@@ -63,14 +100,9 @@ pub fn report(
         return checklist(checks, report.note.as_deref());
     }
     if format == OutputFormat::Json {
-        let value = match failure {
-            Some(f) => f.to_json(),
-            None => serde_json::to_value(report).unwrap_or_default(),
-        };
-        return format!(
-            "{}\n",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
+        let mut out = Vec::new();
+        write_json(&mut out, report, failure).expect("writing to memory");
+        return String::from_utf8(out).expect("serde_json writes UTF-8");
     }
     let mut out = String::new();
     if !report.workspaces.is_empty() {

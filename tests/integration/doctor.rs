@@ -140,6 +140,8 @@ async fn doctor_tries_every_host_token_and_spelling_and_names_the_one_that_answe
     // tokens) that serves only py42's singular spelling.
     let mut seed = tenant(json!([]));
     seed["options"] = json!({"settings_paths": ["OrgSetting"]});
+    // No org has the watch-path key at all.
+    seed["settings"] = json!({});
     let sim = Sim::start(&seed);
     let secret = secret_in(REGION, &sim, "doctor-routes");
 
@@ -177,6 +179,12 @@ async fn doctor_tries_every_host_token_and_spelling_and_names_the_one_that_answe
     assert!(
         found.contains("2 of 8"),
         "console token on both hosts: {found}"
+    );
+    let key = check(&checks(&out), "watch-path setting").clone();
+    assert_eq!(key["result"], "warn", "a missing key is what apply writes");
+    assert!(
+        key["found"].as_str().unwrap().contains("is not set on org 1003"),
+        "{key}"
     );
 
     // The plural spelling pinned: a failure that names the singular one.
