@@ -183,7 +183,10 @@ async fn doctor_tries_every_host_token_and_spelling_and_names_the_one_that_answe
     let key = check(&checks(&out), "watch-path setting").clone();
     assert_eq!(key["result"], "warn", "a missing key is what apply writes");
     assert!(
-        key["found"].as_str().unwrap().contains("is not set on org 1003"),
+        key["found"]
+            .as_str()
+            .unwrap()
+            .contains("is not set on org 1003"),
         "{key}"
     );
 
