@@ -28,9 +28,9 @@ use crate::domain::model::{Code42Agent, Code42Org, Code42User, Page};
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::Code42Error;
 use crate::ports::{Code42, Code42Service, SecretSource};
+use crate::secret::{Code42Secret, Credentials, Redacted};
 
 use super::traffic::{AdaptiveLimit, Signal, Traffic};
-use crate::secret::{Code42Secret, Credentials, Redacted};
 
 const MAX_ATTEMPTS: u32 = 3;
 const MAX_RATE_LIMITED_ATTEMPTS: u32 = 4;
@@ -185,19 +185,7 @@ impl Code42Service for Code42Client {
         }
     }
     fn take_stats(&self) -> RequestStats {
-        self.client_stats()
-    }
-}
-
-impl Code42Client {
-    /// The Code42 traffic since the last call.
-    pub fn client_stats(&self) -> RequestStats {
         self.traffic.take()
-    }
-
-    /// The current bound on requests in flight (it adapts; see `traffic`).
-    pub fn concurrency_limit(&self) -> usize {
-        self.in_flight.limit()
     }
 }
 
@@ -331,6 +319,7 @@ impl Code42Session<'_> {
     ) -> Result<Reply, Code42Error> {
         let mut attempt = 0;
         let mut rate_limited = 0;
+        let mut sent = 0;
         let unreachable = |attempts: u32, detail: String| Code42Error::Unreachable {
             method: method.to_string(),
             path: path.to_string(),
@@ -352,9 +341,11 @@ impl Code42Session<'_> {
                     "the invocation ran out of time waiting for the client-side rate limit (CODE42_MAX_RPS)".to_string(),
                 ));
             }
-            if attempt > 1 {
+            if sent > 0 {
+                // A re-send, after a failure or a rate-limit wait.
                 self.client.traffic.retried();
             }
+            sent += 1;
             let Ok(permit) = tokio::time::timeout_at(
                 self.deadline
                     .checked_sub(MIN_REQUEST_TIME)
