@@ -263,11 +263,10 @@ async fn rate_limit_with_retry_after_is_waited_out() {
     let app = app(&env(&secret_for(&sim, "ratelimit"), &[])).await;
 
     let started = std::time::Instant::now();
-    let report = app
-        .handle(&creation_event(&fleet), deadline(30))
-        .await
-        .expect("succeeds after waiting")
-        .report;
+    let (outcome, metrics) = app
+        .handle_measured(&creation_event(&fleet), deadline(30))
+        .await;
+    let report = outcome.expect("succeeds after waiting").report;
     assert!(
         started.elapsed() >= std::time::Duration::from_secs(1),
         "Retry-After was not honoured"
@@ -276,7 +275,14 @@ async fn rate_limit_with_retry_after_is_waited_out() {
         statuses(&serde_json::to_value(report).unwrap()),
         ["configured"]
     );
-    assert_eq!(sim.counters().await["by_route"]["GET /v1/users"], 2);
+    let counters = sim.counters().await;
+    assert_eq!(counters["by_route"]["GET /v1/users"], 2);
+    // The invocation's metrics count the same traffic the tenant saw.
+    let emf = &metrics.emf("WorkspacesCode42", 0)[0];
+    assert_eq!(emf["Code42Requests"], counters["total"]);
+    assert_eq!(emf["Code42RateLimited"], 1);
+    assert_eq!(emf["Code42Retries"], 1);
+    assert_eq!(emf["UsersMoved"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
