@@ -255,7 +255,17 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                         "the numeric id comes from the console resources: see the org settings resource check for the host and token that answer (or set CODE42_ORG_ID)"
                     }
                 };
-                checks.push(Check::fail("target org", e.to_string(), fix));
+                // The gateway token already worked: a 401 here is the console
+                // resources refusing the configured token, not bad credentials.
+                let found = match &e {
+                    InvocationError::Code42(Code42Error::Unauthorized { what, .. }) => format!(
+                        "the org's numeric id could not be read: {what} refused the {} token on the {} host; the credentials themselves work (see the gateway token check)",
+                        c.settings_token.as_str(),
+                        c.settings_host.as_str()
+                    ),
+                    other => other.to_string(),
+                };
+                checks.push(Check::fail("target org", found, fix));
             }
         }
         // The console resources (the org's numeric id, OrgSettings) on every

@@ -165,7 +165,15 @@ async fn doctor_tries_every_host_token_and_spelling_and_names_the_one_that_answe
         fix,
         "set CODE42_SETTINGS_HOST=console CODE42_SETTINGS_TOKEN=console CODE42_SETTINGS_PATH=OrgSetting (template parameters SettingsHost, SettingsToken, SettingsPath) and run doctor again"
     );
-    assert_eq!(check(&checks(&out), "target org")["result"], "fail");
+    let org = check(&checks(&out), "target org").clone();
+    assert_eq!(org["result"], "fail");
+    assert!(
+        org["found"]
+            .as_str()
+            .unwrap()
+            .contains("refused the gateway token on the console host"),
+        "{org}"
+    );
 
     // The spelling left open: the client falls back to OrgSetting on the 404, so it passes.
     let (code, out) = cli(&env(&secret, &[]), &["doctor", "--output", "json"]);
