@@ -99,6 +99,7 @@ impl Permit<'_> {
     /// Adjust the bound by what this request's response said.
     pub fn report(&self, signal: Signal) {
         let mut s = self.gate.state.lock().expect("limit state");
+        let before = s.limit as usize;
         match signal {
             Signal::Answered(latency) if latency <= SLOW_RESPONSE => {
                 let grown = s.limit + 1.0 / s.limit;
@@ -110,6 +111,10 @@ impl Permit<'_> {
                 s.shrink_from = s.started;
             }
             _ => {}
+        }
+        let after = s.limit as usize;
+        if after != before {
+            tracing::debug!(before, after, "Code42 requests in flight: bound adapted");
         }
     }
 }
