@@ -289,7 +289,7 @@ async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
             let app = app_from_env(aws, |_| {}).await?;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
             let report = app.doctor(deadline).await;
-            print!("{}", render::report(output, &report, None));
+            print_report(output, &report, None)?;
             let failed = report
                 .doctor
                 .iter()

@@ -221,14 +221,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 )
             });
         }
-        let org_check = OrgCheck {
-            config: c,
-            mode: Mode::Verify,
-            code42,
-            cache: &self.org_cache,
-            clock: self.clock.as_ref(),
-        };
-        match org_check.resolve().await {
+        match self.read_only_org_check(code42).resolve().await {
             Ok(org) => checks.push(Check::pass(
                 "target org",
                 format!(
@@ -327,6 +320,17 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .await;
     }
 
+    /// The org check in verify mode: the doctor never writes.
+    fn read_only_org_check<'a, K: Code42>(&'a self, code42: &'a K) -> OrgCheck<'a, K> {
+        OrgCheck {
+            config: &self.config,
+            mode: Mode::Verify,
+            code42,
+            cache: &self.org_cache,
+            clock: self.clock.as_ref(),
+        }
+    }
+
     /// Resolve the org and read the watch-path key over one route.
     async fn probe_route(
         &self,
@@ -334,15 +338,8 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         deadline: Instant,
     ) -> (SettingsRoute, Result<Probed, InvocationError>) {
         let code42 = self.code42.session_on_route(deadline, route);
-        let org_check = OrgCheck {
-            config: &self.config,
-            mode: Mode::Verify,
-            code42: &code42,
-            cache: &self.org_cache,
-            clock: self.clock.as_ref(),
-        };
         let outcome = async {
-            let org = org_check.resolve().await?;
+            let org = self.read_only_org_check(&code42).resolve().await?;
             let stored = code42
                 .get_setting(org.legacy_id, &self.config.watch_paths_key)
                 .await?;

@@ -13,7 +13,7 @@ use crate::ports::{Code42Service, WorkQueue, Workspaces};
 
 use super::context::{App, PassOptions};
 use super::fleet::NoProgress;
-use super::outcome::{InvocationFailure, Output, fail_if_any_failed};
+use super::outcome::{InvocationFailure, Output, fail_if_any_failed, report_of};
 
 impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     /// `handle`, and the invocation's numbers (for the Lambda's EMF records).
@@ -23,16 +23,13 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         deadline: Instant,
     ) -> (Result<Output, InvocationFailure>, InvocationMetrics) {
         self.code42.take_stats(); // counts from before this invocation are not its own
-        let outcome = self.handle(payload, deadline).await;
-        let kind = parse_input(payload)
-            .map(|i| i.kind())
-            .unwrap_or("unrecognised");
-        let report = match &outcome {
-            Ok(output) => Some(&output.report),
-            Err(failure) => failure.report.as_deref(),
-        };
-        let metrics =
-            InvocationMetrics::of(kind, report, outcome.is_err(), self.code42.take_stats());
+        let (kind, outcome) = self.dispatch(payload, deadline).await;
+        let metrics = InvocationMetrics::of(
+            kind,
+            report_of(&outcome),
+            outcome.is_err(),
+            self.code42.take_stats(),
+        );
         (outcome, metrics)
     }
 
@@ -42,7 +39,20 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         payload: &Value,
         deadline: Instant,
     ) -> Result<Output, InvocationFailure> {
-        let input = parse_input(payload).map_err(|e| InvocationFailure::new(e, None))?;
+        self.dispatch(payload, deadline).await.1
+    }
+
+    /// Recognise the input, run it, log its outcome; the input's kind beside
+    /// the outcome (`unrecognised` when the payload is not an input).
+    async fn dispatch(
+        &self,
+        payload: &Value,
+        deadline: Instant,
+    ) -> (&'static str, Result<Output, InvocationFailure>) {
+        let input = match parse_input(payload) {
+            Ok(input) => input,
+            Err(e) => return ("unrecognised", Err(InvocationFailure::new(e, None))),
+        };
         let kind = input.kind();
         let outcome = match input {
             Input::CreateWorkspaces(call) => self
@@ -66,10 +76,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         };
         // One log line per WorkSpace, then the summary on its own: no single
         // log event holds a whole fleet's report (Logs Insights queries them).
-        let report = match &outcome {
-            Ok(output) => Some(&output.report),
-            Err(failure) => failure.report.as_deref(),
-        };
+        let report = report_of(&outcome);
         if let Some(report) = report {
             for w in &report.workspaces {
                 tracing::info!(
@@ -91,7 +98,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 tracing::error!(input = kind, error = %failure.error, retryable = failure.retryable(), summary, org, "invocation failed")
             }
         }
-        outcome
+        (kind, outcome)
     }
 
     async fn create_workspaces(

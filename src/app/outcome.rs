@@ -71,6 +71,14 @@ pub fn fail_if_any_failed(report: InvocationReport) -> Result<InvocationReport, 
     Ok(report)
 }
 
+/// The (partial) report of an invocation's outcome, if it has one.
+pub fn report_of(outcome: &Result<Output, InvocationFailure>) -> Option<&InvocationReport> {
+    match outcome {
+        Ok(output) => Some(&output.report),
+        Err(failure) => failure.report.as_deref(),
+    }
+}
+
 /// What the handler returns.
 #[derive(Debug)]
 pub struct Output {

@@ -15,7 +15,7 @@ use crate::ports::{Clock, Code42, Workspaces};
 use super::cache::OrgCache;
 use super::org::OrgCheck;
 use super::snapshot::{Code42Snapshot, read_users};
-use super::workspace::WorkspaceCheck;
+use super::workspace::{WorkspaceCheck, move_not_made};
 
 pub struct Reconciler<'a, W, C> {
     pub config: &'a Config,
@@ -177,7 +177,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
                 Ok(users) => Some(
                     users
                         .into_iter()
-                        .map(|u| (u.user_id.clone(), u))
+                        .map(|u| (u.user_id, u.org_guid))
                         .collect::<HashMap<_, _>>(),
                 ),
                 Err(e) => {
@@ -194,16 +194,14 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             "confirming the pass's moves"
         );
         for (i, user_id, username) in moved {
-            let now = match in_bulk.as_ref().and_then(|users| users.get(&user_id)) {
-                Some(user) => Ok(user.org_guid.clone()),
+            let now = match in_bulk.as_ref().and_then(|orgs| orgs.get(&user_id)) {
+                Some(guid) => Ok(guid.clone()),
                 None => self.code42.get_user(&user_id).await.map(|u| u.org_guid),
             };
             let (report, global) = &mut results[i];
             let problem = match now {
                 Ok(guid) if guid == org.guid => continue,
-                Ok(guid) => format!(
-                    "Code42 accepted the move of {username} but the user is still in org {guid}"
-                ),
+                Ok(guid) => move_not_made(&username, &guid),
                 Err(e) => {
                     if e.global() {
                         *global = Some(e.clone());

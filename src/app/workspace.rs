@@ -339,16 +339,18 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         let now = self.code42.get_user(&user.user_id).await?;
         if now.org_guid != org.guid {
             return Err(Failure {
-                message: format!(
-                    "Code42 accepted the move of {} but the user is still in org {}",
-                    user.username, now.org_guid
-                ),
+                message: move_not_made(&user.username, &now.org_guid),
                 retryable: true,
                 global: None,
             });
         }
         Ok(())
     }
+}
+
+/// A move Code42 accepted that a read-back found not made.
+pub(crate) fn move_not_made(username: &str, org_guid: &str) -> String {
+    format!("Code42 accepted the move of {username} but the user is still in org {org_guid}")
 }
 
 fn finish(report: &mut WorkspaceReport, outcome: Outcome) -> Result<(), Failure> {
