@@ -154,8 +154,13 @@ async fn a_verify_deployment_never_writes_whatever_the_payload_asks() {
 }
 
 fn three_to_move() -> FakeApp {
+    three_to_move_with(&[])
+}
+
+/// Three users to move and one already in the WorkSpaces org.
+fn three_to_move_with(settings: &[(&str, &str)]) -> FakeApp {
     app(
-        config(&[]),
+        config(settings),
         workspaces(&[
             ("ws-a", "a", "WINDOWS_10"),
             ("ws-b", "b", "WINDOWS_10"),
@@ -1022,46 +1027,31 @@ async fn each_invocation_yields_emf_records_of_what_it_did() {
     assert!(main["Code42Requests"].as_u64().unwrap() > 0);
 }
 
-fn backfill_of(n: usize) -> FleetRequest {
-    FleetRequest {
-        max_moves: n,
-        enqueue: Some(false),
-        ..FleetRequest::new(FleetAction::Backfill)
-    }
-}
-
-/// Three users to move, at a bulk threshold of 3: the moves are confirmed by
-/// one re-read of the users (two pages of 2), not three reads.
-fn three_moves(threshold: &str) -> FakeApp {
-    app(
-        config(&[
-            ("CODE42_BULK_THRESHOLD", threshold),
-            ("CODE42_USERS_PAGE_SIZE", "2"),
-        ]),
-        workspaces(&[
-            ("ws-a", "a", "WINDOWS_10"),
-            ("ws-b", "b", "WINDOWS_10"),
-            ("ws-c", "c", "WINDOWS_10"),
-        ]),
-        code42(
-            vec![
-                user("1", "a@corp.example.com", "guid-default"),
-                user("2", "b@corp.example.com", "guid-default"),
-                user("3", "c@corp.example.com", "guid-default"),
-            ],
-            Some(COMPLIANT),
-        ),
-    )
+/// At a bulk threshold of 3, the three moves are confirmed by one re-read
+/// of the users (two pages of 2), not three reads.
+fn three_to_move_at_threshold(threshold: &str) -> FakeApp {
+    three_to_move_with(&[
+        ("CODE42_BULK_THRESHOLD", threshold),
+        ("CODE42_USERS_PAGE_SIZE", "2"),
+    ])
 }
 
 #[tokio::test]
 async fn a_large_apply_pass_confirms_its_moves_with_one_bulk_re_read() {
-    let app = three_moves("3");
+    let app = three_to_move_at_threshold("3");
     let report = app
-        .fleet(&backfill_of(3), deadline(), &NoProgress)
+        .fleet(&backfill(3, false), deadline(), &NoProgress)
         .await
         .unwrap();
-    assert_eq!(statuses(&report), [Status::Configured; 3]);
+    assert_eq!(
+        statuses(&report),
+        [
+            Status::Configured,
+            Status::Configured,
+            Status::Configured,
+            Status::Compliant
+        ]
+    );
     let s = app.code42.0.lock().unwrap();
     assert_eq!(s.moves, 3);
     assert_eq!(s.user_reads, 0, "no read per move");
@@ -1071,28 +1061,41 @@ async fn a_large_apply_pass_confirms_its_moves_with_one_bulk_re_read() {
 
 #[tokio::test]
 async fn a_small_apply_pass_reads_each_moved_user_back() {
-    let app = three_moves("100");
+    let app = three_to_move_at_threshold("100");
     let report = app
-        .fleet(&backfill_of(3), deadline(), &NoProgress)
+        .fleet(&backfill(3, false), deadline(), &NoProgress)
         .await
         .unwrap();
-    assert_eq!(statuses(&report), [Status::Configured; 3]);
+    assert_eq!(
+        statuses(&report),
+        [
+            Status::Configured,
+            Status::Configured,
+            Status::Configured,
+            Status::Compliant
+        ]
+    );
     let s = app.code42.0.lock().unwrap();
     assert_eq!((s.moves, s.user_reads, s.bulk_pages), (3, 3, 0));
 }
 
 #[tokio::test]
 async fn a_move_the_bulk_re_read_does_not_confirm_fails_that_workspace_only() {
-    let app = three_moves("3");
+    let app = three_to_move_at_threshold("3");
     app.code42.0.lock().unwrap().dropped_moves = 1;
     let failure = app
-        .fleet(&backfill_of(3), deadline(), &NoProgress)
+        .fleet(&backfill(3, false), deadline(), &NoProgress)
         .await
         .unwrap_err();
     let report = failure.report.unwrap();
     assert_eq!(
         statuses(&report),
-        [Status::Failed, Status::Configured, Status::Configured]
+        [
+            Status::Failed,
+            Status::Configured,
+            Status::Configured,
+            Status::Compliant
+        ]
     );
     let failed = &report.workspaces[0];
     assert_eq!(failed.retryable, Some(true));
