@@ -703,6 +703,67 @@ mod tests {
         }
     }
 
+    /// Each `[default: …]` in the help is what the parser gives when the variable is unset.
+    #[test]
+    fn the_defaults_the_help_states_are_the_parsed_defaults() {
+        let c = config(&BASE).unwrap();
+        let secs = |d: Duration| d.as_secs().to_string();
+        let parsed: Vec<(&str, String)> = vec![
+            ("CODE42_MODE", c.mode.as_str().into()),
+            ("CODE42_WATCH_PATHS", c.watch_paths.join(",")),
+            ("CODE42_WATCH_PATHS_KEY", c.watch_paths_key.clone()),
+            ("CODE42_SETTINGS_HOST", c.settings_host.as_str().into()),
+            ("CODE42_SETTINGS_TOKEN", c.settings_token.as_str().into()),
+            ("CODE42_BACKUP_PATHS", c.backup_paths.join(",")),
+            (
+                "CODE42_BACKUP_BREAK_INHERITANCE",
+                c.backup_break_inheritance.to_string(),
+            ),
+            ("CODE42_BACKUP_PUBLISH", c.backup_publish.to_string()),
+            (
+                "CODE42_DEACTIVATE_ON_TERMINATE",
+                c.deactivate_on_terminate.to_string(),
+            ),
+            (
+                "CODE42_MOVE_WITH_OTHER_DEVICES",
+                if c.skip_with_other_devices {
+                    "skip"
+                } else {
+                    "move"
+                }
+                .into(),
+            ),
+            ("CODE42_MAX_MOVES", c.max_moves.to_string()),
+            ("CODE42_MAX_RPS", c.max_rps.to_string()),
+            ("CODE42_CONCURRENCY", c.concurrency.to_string()),
+            ("CODE42_BULK_THRESHOLD", c.bulk_threshold.to_string()),
+            ("CODE42_USERS_PAGE_SIZE", c.users_page_size.to_string()),
+            ("CODE42_AGENTS_PAGE_SIZE", c.agents_page_size.to_string()),
+            ("CODE42_REQUEST_TIMEOUT_SECONDS", secs(c.request_timeout)),
+            ("CODE42_ORG_CHECK_TTL_SECONDS", secs(c.org_check_ttl)),
+            ("CODE42_SECRET_REFRESH_SECONDS", secs(c.secret_max_age)),
+            ("CODE42_DEFERRED_DELAY_SECONDS", secs(c.deferred_delay)),
+            ("CODE42_DEFERRED_ATTEMPTS", c.deferred_attempts.to_string()),
+            ("CODE42_START_MARGIN_SECONDS", secs(c.start_margin)),
+            ("CODE42_METRICS_NAMESPACE", c.metrics_namespace.clone()),
+            (
+                "WORKSPACES_DESCRIBE_ATTEMPTS",
+                c.describe_attempts.to_string(),
+            ),
+            (
+                "WORKSPACES_DESCRIBE_BACKOFF_MS",
+                c.describe_backoff.as_millis().to_string(),
+            ),
+        ];
+        for (name, value) in parsed {
+            let help = ENVIRONMENT.iter().find(|(k, _)| *k == name).unwrap().1;
+            assert!(
+                help.contains(&format!("[default: {value}]")),
+                "{name}: the help says {help:?}, the parser gives {value:?}"
+            );
+        }
+    }
+
     /// The help lists every variable this module reads, and the README documents each.
     #[test]
     fn every_variable_read_is_listed_and_documented() {
