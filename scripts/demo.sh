@@ -41,6 +41,21 @@ event["detail"]["responseElements"]["pendingRequests"] = [
 json.dump(event, sys.stdout)
 PY
 
+# Each Windows WorkSpace's Code42 agent, as the app registers it (named after
+# the WorkSpace's computer name), so the result shows them covered.
+.venv/bin/python - "$seeded" "$SIM" <<'PY'
+import json, sys, urllib.request
+seeded, sim = json.loads(sys.argv[1]), sys.argv[2]
+user_ids = {"asmith": "920000000000000011", "cwong": "920000000000000012"}
+for n, w in enumerate(x for x in seeded["workspaces"] if x["user"] in user_ids):
+    host = "WSAMZN-" + w["workspace_id"][3:].upper()
+    agent = {"agentId": f"94000000000000001{n}", "userId": user_ids[w["user"]], "name": host,
+             "osHostname": host, "appVersion": "1.6.0", "active": True}
+    urllib.request.urlopen(urllib.request.Request(
+        f"{sim}/_sim/agents", data=json.dumps(agent).encode(), method="POST",
+        headers={"Content-Type": "application/json"})).read()
+PY
+
 export CODE42_SECRET_ID=code42/workspaces CODE42_ORG=WorkSpaces RUST_LOG=${RUST_LOG:-warn}
 echo; echo "== 1st run: workspaces-code42 invoke --event events/create-workspaces-batch.json (ids from moto)"
 start_ns=$(date +%s%N)
