@@ -206,20 +206,7 @@ async fn backfill_above_the_cap_moves_nothing() {
 
 #[tokio::test]
 async fn backfill_moves_exactly_the_planned_users() {
-    let app = three_to_move();
-    let report = app
-        .fleet(&backfill(3, false), deadline(), &NoProgress)
-        .await
-        .unwrap();
-    assert_eq!(
-        statuses(&report),
-        [
-            Status::Configured,
-            Status::Configured,
-            Status::Configured,
-            Status::Compliant
-        ]
-    );
+    let app = three_moved(three_to_move()).await;
     assert_eq!(app.code42.0.lock().unwrap().moves, 3);
     // A second run makes no write.
     let report = app
@@ -1036,9 +1023,8 @@ fn three_to_move_at_threshold(threshold: &str) -> FakeApp {
     ])
 }
 
-/// The three moves made and confirmed at this bulk threshold.
-async fn three_moved_at_threshold(threshold: &str) -> FakeApp {
-    let app = three_to_move_at_threshold(threshold);
+/// A backfill of the three-to-move fleet: three moved, one already compliant.
+async fn three_moved(app: FakeApp) -> FakeApp {
     let report = app
         .fleet(&backfill(3, false), deadline(), &NoProgress)
         .await
@@ -1057,7 +1043,7 @@ async fn three_moved_at_threshold(threshold: &str) -> FakeApp {
 
 #[tokio::test]
 async fn a_large_apply_pass_confirms_its_moves_with_one_bulk_re_read() {
-    let app = three_moved_at_threshold("3").await;
+    let app = three_moved(three_to_move_at_threshold("3")).await;
     let s = app.code42.0.lock().unwrap();
     assert_eq!(s.moves, 3);
     assert_eq!(s.user_reads, 0, "no read per move");
@@ -1067,7 +1053,7 @@ async fn a_large_apply_pass_confirms_its_moves_with_one_bulk_re_read() {
 
 #[tokio::test]
 async fn a_small_apply_pass_reads_each_moved_user_back() {
-    let app = three_moved_at_threshold("100").await;
+    let app = three_moved(three_to_move_at_threshold("100")).await;
     let s = app.code42.0.lock().unwrap();
     assert_eq!((s.moves, s.user_reads, s.bulk_pages), (3, 3, 0));
 }
