@@ -30,16 +30,22 @@ fn statuses(report: &crate::domain::report::InvocationReport) -> Vec<Status> {
     report.workspaces.iter().map(|w| w.status).collect()
 }
 
-#[tokio::test]
-async fn creation_event_moves_the_new_workspaces_user() {
-    let app = app(
-        config(&[]),
+/// One Windows WorkSpace (ws-4xk2p9q7m) whose user asmith is in the default org;
+/// `setting`: the WorkSpaces org's watch-path value.
+fn asmith_to_move(config: crate::config::Config, setting: Option<&str>) -> FakeApp {
+    app(
+        config,
         workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
         code42(
             vec![user("1", "asmith@corp.example.com", "guid-default")],
-            None,
+            setting,
         ),
-    );
+    )
+}
+
+#[tokio::test]
+async fn creation_event_moves_the_new_workspaces_user() {
+    let app = asmith_to_move(config(&[]), None);
     let out = app
         .handle(&event("create-workspaces.json"), deadline())
         .await
@@ -382,14 +388,7 @@ async fn an_identity_center_workspace_is_mapped_by_its_upn_and_moved() {
 
 #[tokio::test]
 async fn an_unparsable_setting_is_reported_as_drift_and_never_rewritten_while_users_still_move() {
-    let app = app(
-        config(&[]),
-        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
-        code42(
-            vec![user("1", "asmith@corp.example.com", "guid-default")],
-            Some("[:main, 'D:]"),
-        ),
-    );
+    let app = asmith_to_move(config(&[]), Some("[:main, 'D:]"));
     let out = app
         .handle(&event("create-workspaces.json"), deadline())
         .await
@@ -485,13 +484,9 @@ async fn a_deferred_workspace_is_requeued_with_a_delay_until_its_attempts_run_ou
 
 #[tokio::test]
 async fn work_is_not_begun_near_the_deadline_and_is_reported_retryable() {
-    let app = app(
+    let app = asmith_to_move(
         config(&[("CODE42_START_MARGIN_SECONDS", "5")]),
-        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
-        code42(
-            vec![user("1", "asmith@corp.example.com", "guid-default")],
-            Some(COMPLIANT),
-        ),
+        Some(COMPLIANT),
     );
     let soon = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
     let failure = app
@@ -596,14 +591,7 @@ async fn verify_reports_each_agent_status_and_coverage() {
 
 #[tokio::test]
 async fn a_creation_event_succeeds_while_the_agent_is_not_there_yet() {
-    let app = app(
-        config(&[]),
-        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
-        code42(
-            vec![user("1", "asmith@corp.example.com", "guid-default")],
-            Some(COMPLIANT),
-        ),
-    );
+    let app = asmith_to_move(config(&[]), Some(COMPLIANT));
     let out = app
         .handle(&event("create-workspaces.json"), deadline())
         .await
@@ -972,14 +960,7 @@ async fn a_large_plan_reads_users_and_agents_in_bulk_and_still_finds_users_creat
 /// the template's alarms read.
 #[tokio::test]
 async fn each_invocation_yields_emf_records_of_what_it_did() {
-    let app = app(
-        config(&[]),
-        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
-        code42(
-            vec![user("1", "asmith@corp.example.com", "guid-default")],
-            None,
-        ),
-    );
+    let app = asmith_to_move(config(&[]), None);
     let (outcome, metrics) = app
         .handle_measured(&event("create-workspaces.json"), deadline())
         .await;
