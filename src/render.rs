@@ -166,8 +166,10 @@ pub fn report(
     }
     let s = &report.summary;
     out.push_str(&format!(
-        "{} WorkSpace(s): {} configured, {} compliant, {} drift, {} skipped, {} deferred, {} failed ({})\n",
-        s.total, s.configured, s.compliant, s.drift, s.skipped, s.deferred, s.failed, report.mode
+        // The run (verify, backfill, …) and the mode, which may differ: a
+        // verify of an apply deployment writes nothing all the same.
+        "{} WorkSpace(s): {} configured, {} compliant, {} drift, {} skipped, {} deferred, {} failed — {}, mode {}\n",
+        s.total, s.configured, s.compliant, s.drift, s.skipped, s.deferred, s.failed, report.input, report.mode
     ));
     let c = &s.coverage;
     if c.covered + c.not_covered > 0 {
@@ -298,7 +300,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("WORKSPACE  USER"), "{text}");
         assert_eq!(lines[0].find("STATUS"), lines[2].find("deferred"), "{text}");
-        assert!(text.contains("2 WorkSpace(s): 0 configured, 1 compliant, 0 drift, 0 skipped, 1 deferred, 0 failed (verify)"));
+        assert!(text.contains("2 WorkSpace(s): 0 configured, 1 compliant, 0 drift, 0 skipped, 1 deferred, 0 failed — verify, mode verify"));
         let json: serde_json::Value =
             serde_json::from_str(&report(OutputFormat::Json, &r, None)).unwrap();
         assert_eq!(json["workspaces"][1]["status"], "deferred");

@@ -622,7 +622,7 @@ impl Code42Session<'_> {
                         // A token kept in the secret may have been rotated.
                         self.client.secret(true).await?;
                     }
-                    tracing::info!(%method, path, "Code42 answered 401; retrying once with a fresh token");
+                    tracing::debug!(%method, path, "Code42 answered 401; retrying once with a fresh token");
                 }
                 StatusCode::UNAUTHORIZED => {
                     return Err(Code42Error::Unauthorized {

@@ -236,7 +236,8 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             Ok(agents) => {
                 let computer_name = info.and_then(|i| i.computer_name.as_deref());
                 let report = assess_agent(computer_name, agents, plan);
-                tracing::info!(
+                // The WorkSpace's outcome line carries the agent's status: the details at debug.
+                tracing::debug!(
                     agent = report.status.as_str(),
                     computer_name,
                     app_version = report.app_version.as_deref(),
