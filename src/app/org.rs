@@ -221,7 +221,7 @@ impl<C: Code42> OrgCheck<'_, C> {
         }
         let items = policy.merge(before.as_ref());
         if self.mode == Mode::Verify {
-            tracing::warn!(org = %org.guid, key, finding = %report.finding, "org setting drifted (verify mode: not changed)");
+            tracing::warn!(org = %org.guid, key, finding = %report.finding, "org setting drifted (a read-only check: left as it is)");
             report.status = Status::Drift;
             report.after = None;
             report.would_write = Some(items);
