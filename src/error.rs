@@ -151,10 +151,11 @@ impl Code42Error {
     }
 }
 
-/// A failed AWS call (WorkSpaces).
+/// A failed AWS call (WorkSpaces, SQS, Lambda).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("WorkSpaces {operation} failed: {detail}")]
+#[error("{service} {operation} failed: {detail}")]
 pub struct AwsError {
+    pub service: &'static str,
     pub operation: &'static str,
     pub detail: String,
     pub retryable: bool,
@@ -225,5 +226,56 @@ impl InvocationError {
             InvocationError::WorkspacesFailed { retryable, .. } => *retryable > 0,
             _ => false,
         }
+    }
+}
+
+/// An error and its causes on one line, each cause once ("dispatch failure:
+/// io error: connection refused"). The SDKs' `DisplayErrorContext` adds the
+/// Rust debug form, which is no message for a person.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !more.is_empty() && !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Layer {
+        text: &'static str,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    fn layers(texts: &[&'static str]) -> Layer {
+        texts
+            .iter()
+            .rev()
+            .fold(None, |source, text| {
+                Some(Layer {
+                    text,
+                    source: source.map(Box::new),
+                })
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_chain_names_each_cause_once_and_no_debug_form() {
+        let e = layers(&["dispatch failure", "io error", "connection refused"]);
+        assert_eq!(chain(&e), "dispatch failure: io error: connection refused");
+        // A cause its parent already quotes is not repeated.
+        let e = layers(&["error sending request: timed out", "timed out", ""]);
+        assert_eq!(chain(&e), "error sending request: timed out");
     }
 }

@@ -182,10 +182,13 @@ async fn main() -> ExitCode {
             "completions" => sub,
             _ => sub.after_long_help(environment.clone()),
         });
-    let cli = match command
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m))
-    {
+    // As in the aws CLI, `--profile` on the command line beats credentials in
+    // the environment (AWS_PROFILE set in the environment does not).
+    let mut profile_flag = false;
+    let cli = match command.try_get_matches().and_then(|m| {
+        profile_flag = m.value_source("profile") == Some(clap::parser::ValueSource::CommandLine);
+        Cli::from_arg_matches(&m)
+    }) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -210,6 +213,7 @@ async fn main() -> ExitCode {
     let aws = AwsOptions {
         function_name: cli.function_name.clone(),
         profile: cli.profile.clone(),
+        profile_flag,
         region: cli.region.clone(),
     };
     let json_errors = match &cli.command {
@@ -240,6 +244,9 @@ async fn main() -> ExitCode {
 fn one_line(e: &anyhow::Error) -> String {
     let text = format!("{e:#}").replace('\n', " ");
     let lower = text.to_ascii_lowercase();
+    if lower.contains("aws sso login") {
+        return text; // the fix is already said
+    }
     if lower.contains("sso") && (lower.contains("expired") || lower.contains("invalid")) {
         return format!(
             "{text} — the AWS SSO session has expired: run `aws sso login --profile {}`",
@@ -258,6 +265,8 @@ fn one_line(e: &anyhow::Error) -> String {
 struct AwsOptions {
     function_name: Option<String>,
     profile: Option<String>,
+    /// The profile was named on the command line: its credentials, not the environment's.
+    profile_flag: bool,
     region: Option<String>,
 }
 
@@ -338,11 +347,33 @@ async fn app_from_env(
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(profile) = &aws.profile {
         loader = loader.profile_name(profile);
+        if aws.profile_flag {
+            // The default chain reads AWS_ACCESS_KEY_ID before any profile:
+            // `--profile prod` must not quietly run with other keys.
+            loader = loader.credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(profile)
+                    .build(),
+            );
+        }
     }
     if let Some(region) = &aws.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
     let sdk = loader.load().await;
+    if let (Some(profile), true, Some(credentials)) =
+        (&aws.profile, aws.profile_flag, sdk.credentials_provider())
+    {
+        // Said here, by name: the SDK's first call would only say that
+        // "the credential provider was not enabled".
+        use aws_sdk_workspaces::config::ProvideCredentials;
+        if let Err(e) = credentials.provide_credentials().await {
+            anyhow::bail!(
+                "AWS profile {profile:?} cannot be used ({}): check that it exists (`aws configure list-profiles`), or run `aws sso login --profile {profile}`",
+                workspaces_code42::error::chain(&e)
+            );
+        }
+    }
     let mut config = match &aws.function_name {
         None => Config::from_env()?,
         Some(name) => {

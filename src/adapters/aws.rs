@@ -76,9 +76,10 @@ where
             e.code().unwrap_or("unknown error"),
             e.message().unwrap_or("")
         ),
-        None => aws_sdk_workspaces::error::DisplayErrorContext(&err).to_string(),
+        None => crate::error::chain(&err),
     };
     AwsError {
+        service: "WorkSpaces",
         operation,
         detail,
         retryable,
@@ -281,7 +282,7 @@ fn secret_error<R: std::fmt::Debug>(
         },
         None => SecretError::Unavailable {
             id,
-            detail: aws_sdk_secretsmanager::error::DisplayErrorContext(&err).to_string(),
+            detail: crate::error::chain(&err),
             retryable: true,
         },
     }

@@ -373,10 +373,10 @@ impl Code42Session<'_> {
                         && attempt < MAX_ATTEMPTS
                         && self.wait_if_time_allows(backoff).await
                     {
-                        tracing::warn!(%method, path, attempt, error = %e.without_url(), "Code42 request failed; retrying");
+                        tracing::warn!(%method, path, attempt, error = transport_detail(e), "Code42 request failed; retrying");
                         continue;
                     }
-                    return Err(unreachable(attempt, e.without_url().to_string()));
+                    return Err(unreachable(attempt, transport_detail(e)));
                 }
             };
             let status = response.status();
@@ -435,7 +435,7 @@ impl Code42Session<'_> {
                     {
                         continue;
                     }
-                    return Err(unreachable(attempt, e.without_url().to_string()));
+                    return Err(unreachable(attempt, transport_detail(e)));
                 }
             };
             if status.is_server_error() {
@@ -995,6 +995,12 @@ impl Code42Session<'_> {
     }
 }
 
+/// A transport error with its causes ("error sending request" alone does not
+/// say whether the name, the connection or TLS failed), without the URL.
+fn transport_detail(e: reqwest::Error) -> String {
+    crate::error::chain(&e.without_url())
+}
+
 /// A random wait in [0, min(cap, base × 2^(attempt-1))] ("full jitter").
 fn full_jitter(attempt: u32) -> Duration {
     let ceiling = BACKOFF
@@ -1086,6 +1092,30 @@ fn from_value<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An unreachable host says why ("connection refused"), not only
+    /// "error sending request", and never its URL.
+    #[tokio::test]
+    async fn a_transport_error_names_its_cause() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(); // bound, then closed: nothing listens there
+        let e = reqwest::get(format!("http://127.0.0.1:{port}/v1/oauth?secret=x"))
+            .await
+            .unwrap_err();
+        let detail = transport_detail(e);
+        assert!(
+            detail.starts_with("error sending request")
+                && detail.to_lowercase().contains("connection refused"),
+            "{detail}"
+        );
+        assert!(
+            !detail.contains("secret=x") && !detail.contains("127.0.0.1"),
+            "{detail}"
+        );
+    }
 
     /// Counts reads; always answers the same secret.
     struct CountingSource(std::sync::atomic::AtomicU32);

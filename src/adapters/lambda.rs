@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_lambda::error::ProvideErrorMetadata;
 
 use crate::error::AwsError;
 
@@ -18,6 +18,7 @@ pub async fn function_environment(
         .send()
         .await
         .map_err(|e| AwsError {
+            service: "Lambda",
             operation: "GetFunctionConfiguration",
             detail: match e.as_service_error() {
                 Some(s) => format!(
@@ -25,7 +26,7 @@ pub async fn function_environment(
                     s.code().unwrap_or("error"),
                     s.message().unwrap_or("")
                 ),
-                None => DisplayErrorContext(&e).to_string(),
+                None => crate::error::chain(&e),
             },
             retryable: false,
         })?;

@@ -47,8 +47,9 @@ impl SqsWorkQueue {
             .send()
             .await
             .map_err(|e| AwsError {
+                service: "SQS",
                 operation: "SendMessageBatch",
-                detail: aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
+                detail: crate::error::chain(&e),
                 retryable: true,
             })?;
         Ok(out
@@ -73,6 +74,7 @@ impl WorkQueue for SqsWorkQueue {
             let still = self.send_batch(&again, delay_seconds).await?;
             if !still.is_empty() {
                 return Err(AwsError {
+                    service: "SQS",
                     operation: "SendMessageBatch",
                     detail: format!("{} message(s) were refused twice", still.len()),
                     retryable: true,

@@ -171,3 +171,57 @@ async fn function_name_runs_with_the_deployed_settings_and_keeps_its_verify_ceil
     assert_eq!(code, 1);
     assert!(stderr.contains("GetFunctionConfiguration"), "{stderr}");
 }
+
+/// As in the aws CLI: `--profile` on the command line beats keys in the
+/// environment (a mistyped profile is an error, not a run with other keys),
+/// while AWS_PROFILE in the environment does not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_profile_on_the_command_line_beats_keys_in_the_environment() {
+    let dir = std::env::temp_dir();
+    let files = [
+        ("config", "[profile moto]\nregion = us-east-1\n"),
+        (
+            "credentials",
+            "[moto]\naws_access_key_id = from-profile\naws_secret_access_key = from-profile\n",
+        ),
+    ]
+    .map(|(name, text)| {
+        let path = dir.join(format!("aws-{name}-{}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        tempfile_path::TempPath(path)
+    });
+    let env = env(
+        "no-such-secret",
+        &[
+            ("AWS_CONFIG_FILE", files[0].0.to_str().unwrap()),
+            ("AWS_SHARED_CREDENTIALS_FILE", files[1].0.to_str().unwrap()),
+        ],
+    );
+    let run = |args: &[&str], extra: &[(&str, &str)]| {
+        let mut env = env.clone();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let (code, _, stderr) = cli_in("us-east-1", "warn", &env, args);
+        (code, stderr)
+    };
+    // The keys in the environment would work: the flag's profile is used, and it does not exist.
+    let (code, stderr) = run(&["verify", "--profile", "typo"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("AWS profile \"typo\" cannot be used") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    // An existing profile: AWS answers (the secret is the next thing missing).
+    let (code, stderr) = run(&["verify", "--profile", "moto"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("\"no-such-secret\" was not found"),
+        "{stderr}"
+    );
+    // AWS_PROFILE in the environment yields to the keys beside it, as in the aws CLI.
+    let (code, stderr) = run(&["verify"], &[("AWS_PROFILE", "typo")]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("\"no-such-secret\" was not found"),
+        "{stderr}"
+    );
+}

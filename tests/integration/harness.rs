@@ -96,7 +96,7 @@ pub struct Sim {
     _seed: tempfile_path::TempPath,
 }
 
-mod tempfile_path {
+pub mod tempfile_path {
     /// A file removed on drop.
     pub struct TempPath(pub std::path::PathBuf);
     impl Drop for TempPath {
