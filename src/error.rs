@@ -161,6 +161,20 @@ pub struct AwsError {
     pub retryable: bool,
 }
 
+impl AwsError {
+    /// A directory id (from an event or a WorkSpace) that DescribeWorkspaceDirectories does not know.
+    pub fn directory_not_registered(id: &str) -> Self {
+        AwsError {
+            service: "WorkSpaces",
+            operation: "DescribeWorkspaceDirectories",
+            detail: format!(
+                "directory {id} is not registered with WorkSpaces in this region, or not visible to this role: check the region (AWS_REGION / --region) and the event's source"
+            ),
+            retryable: false,
+        }
+    }
+}
+
 /// Why an invocation failed as a whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvocationError {

@@ -35,7 +35,8 @@ pub trait Workspaces: Send + Sync {
     fn list_directories(&self)
     -> impl Future<Output = Result<Vec<DirectoryInfo>, AwsError>> + Send;
 
-    /// The directory's DNS name (`DirectoryName`), None if it is not registered.
+    /// The directory's DNS name (`DirectoryName`), None when it has none; an
+    /// error when the directory is not registered (wrong region, another account).
     fn directory_name(
         &self,
         id: &DirectoryId,

@@ -217,7 +217,8 @@ impl Workspaces for AwsWorkspaces {
             .directories()
             .iter()
             .find(|d| d.directory_id() == Some(id.as_str()))
-            .and_then(|d| d.directory_name())
+            .ok_or_else(|| AwsError::directory_not_registered(id.as_str()))?
+            .directory_name()
             .map(str::to_string);
         self.directory_names
             .lock()

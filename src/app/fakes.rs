@@ -72,7 +72,10 @@ impl Workspaces for FakeWorkspaces {
             .collect())
     }
     async fn directory_name(&self, id: &DirectoryId) -> Result<Option<String>, AwsError> {
-        Ok(self.directories.get(id.as_str()).cloned())
+        match self.directories.get(id.as_str()) {
+            Some(name) => Ok(Some(name.clone())),
+            None => Err(AwsError::directory_not_registered(id.as_str())),
+        }
     }
 }
 

@@ -286,7 +286,7 @@ async fn unregistered_directory_fails_that_workspace_only() {
             .error
             .as_deref()
             .unwrap()
-            .contains("no DNS name")
+            .contains("directory d-12345678 is not registered with WorkSpaces in this region")
     );
 }
 

@@ -140,7 +140,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         // Observe the directory and the Code42 user.
         let directory_name = match (
             &identity.directory_id,
-            self.config.username.needs_directory_name(),
+            self.config.username.needs_directory_name(&identity.user),
         ) {
             (Some(d), true) => self.workspaces.directory_name(d).await?,
             _ => None,

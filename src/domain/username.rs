@@ -54,8 +54,9 @@ impl UsernameMapping {
         Ok(Self { template, domain })
     }
 
-    pub fn needs_directory_name(&self) -> bool {
-        self.template.contains("{directory_name}")
+    /// Whether mapping `user` needs the directory's DNS name (a UPN is used as is).
+    pub fn needs_directory_name(&self, user: &str) -> bool {
+        self.template.contains("{directory_name}") && !user.contains('@')
     }
 
     pub fn map(
@@ -98,7 +99,8 @@ mod tests {
                 .unwrap(),
             "asmith@corp.example.com"
         );
-        assert!(m.needs_directory_name());
+        assert!(m.needs_directory_name("asmith"));
+        assert!(!m.needs_directory_name("asmith@corp.example.com"));
     }
 
     #[test]
@@ -117,7 +119,7 @@ mod tests {
             m.map("asmith", "d-12345678", None).unwrap(),
             "asmith@example.com"
         );
-        assert!(!m.needs_directory_name());
+        assert!(!m.needs_directory_name("asmith"));
     }
 
     #[test]
