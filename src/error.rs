@@ -216,7 +216,7 @@ pub enum InvocationError {
     #[error("{0}")]
     Aws(#[from] AwsError),
     #[error(
-        "this would move {would_move} users (and all their devices), more than max_moves={max_moves}: nothing was moved; review the dry run and raise the limit deliberately"
+        "this would move {would_move} user(s) (and all their devices), more than max_moves={max_moves}: nothing was moved; review the dry run and raise the limit deliberately"
     )]
     TooManyMoves { would_move: usize, max_moves: usize },
     #[error(

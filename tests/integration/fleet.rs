@@ -218,7 +218,7 @@ async fn backfill_stops_before_the_first_move_above_max_moves() {
         out["error"]
             .as_str()
             .unwrap()
-            .contains("would move 3 users"),
+            .contains("would move 3 user(s)"),
         "{out}"
     );
     assert_eq!(
