@@ -350,8 +350,13 @@ async fn app_from_env(
         if aws.profile_flag {
             // The default chain reads AWS_ACCESS_KEY_ID before any profile:
             // `--profile prod` must not quietly run with other keys.
+            // The region (--region or AWS_REGION) serves role and SSO look-ups.
+            let region = aws.region.clone().map(aws_config::Region::new);
             loader = loader.credentials_provider(
                 aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .configure(
+                        &aws_config::provider_config::ProviderConfig::default().with_region(region),
+                    )
                     .profile_name(profile)
                     .build(),
             );
