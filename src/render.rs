@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::app::InvocationFailure;
@@ -57,14 +56,6 @@ pub fn only_statuses<'r>(
     Cow::Owned(shown)
 }
 
-/// A failed run's JSON document: the error and the (partial) result.
-#[derive(Serialize)]
-struct FailedRun<'a> {
-    error: String,
-    retryable: bool,
-    result: &'a InvocationReport,
-}
-
 /// The JSON document of a (possibly failed) run, written as it is
 /// serialized: no intermediate JSON tree or string (a 10,000-WorkSpace
 /// report would cost tens of MB as one).
@@ -74,14 +65,7 @@ pub fn write_json(
     failure: Option<&InvocationFailure>,
 ) -> std::io::Result<()> {
     match failure {
-        Some(f) => serde_json::to_writer_pretty(
-            &mut out,
-            &FailedRun {
-                error: f.error.to_string(),
-                retryable: f.retryable(),
-                result: report,
-            },
-        )?,
+        Some(f) => serde_json::to_writer_pretty(&mut out, &f.document(Some(report)))?,
         None => serde_json::to_writer_pretty(&mut out, report)?,
     }
     writeln!(out)

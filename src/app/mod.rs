@@ -18,7 +18,7 @@ mod workspace;
 
 pub use context::App;
 pub use fleet::{FleetProgress, NoProgress};
-pub use outcome::{InvocationFailure, Output};
+pub use outcome::{FailureDocument, InvocationFailure, Output};
 
 #[cfg(test)]
 #[path = "app_tests.rs"]

@@ -2,6 +2,7 @@
 //! (carrying the partial report), and the Lambda response built from them.
 
 use aws_lambda_events::sqs::SqsBatchResponse;
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::report::InvocationReport;
@@ -33,23 +34,35 @@ impl InvocationFailure {
         self.error.retryable()
     }
 
-    /// `{"error": ..., "retryable": ..., "result": ...}` for logs and the CLI.
+    /// This failure's document, showing `result` (the report as it is, or
+    /// filtered, or cut).
+    pub fn document<'a>(&self, result: Option<&'a InvocationReport>) -> FailureDocument<'a> {
+        FailureDocument {
+            error: self.error.to_string(),
+            retryable: self.retryable(),
+            result,
+        }
+    }
+
+    /// The document with the whole partial report, for logs and the CLI.
     pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "error": self.error.to_string(),
-            "retryable": self.retryable(),
-            "result": self.report,
-        })
+        serde_json::to_value(self.document(self.report.as_deref())).unwrap_or_default()
     }
 
     /// As `to_json`, with the result cut like a Lambda response.
     pub fn to_lambda_json(&self) -> Value {
-        serde_json::json!({
-            "error": self.error.to_string(),
-            "retryable": self.retryable(),
-            "result": self.report.as_ref().map(|r| r.for_response()),
-        })
+        let cut = self.report.as_ref().map(|r| r.for_response());
+        serde_json::to_value(self.document(cut.as_ref())).unwrap_or_default()
     }
+}
+
+/// A failed run as JSON, the one documented shape:
+/// `{"error": ..., "retryable": ..., "result": ...}`.
+#[derive(Debug, Serialize)]
+pub struct FailureDocument<'a> {
+    pub error: String,
+    pub retryable: bool,
+    pub result: Option<&'a InvocationReport>,
 }
 
 /// The invocation fails when any WorkSpace failed, carrying the report.
