@@ -193,11 +193,26 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             bulk = in_bulk.is_some(),
             "confirming the pass's moves"
         );
-        for (i, user_id, username) in moved {
-            let now = match in_bulk.as_ref().and_then(|orgs| orgs.get(&user_id)) {
-                Some(guid) => Ok(guid.clone()),
-                None => self.code42.get_user(&user_id).await.map(|u| u.org_guid),
-            };
+        // Each move's org now: from the bulk re-read, else read (as many at
+        // once as the pass ran WorkSpaces).
+        let nows: Vec<(usize, String, Result<String, Code42Error>)> = futures::stream::iter(moved)
+            .map(|(i, user_id, username)| {
+                let known = in_bulk
+                    .as_ref()
+                    .and_then(|orgs| orgs.get(&user_id))
+                    .cloned();
+                async move {
+                    let now = match known {
+                        Some(guid) => Ok(guid),
+                        None => self.code42.get_user(&user_id).await.map(|u| u.org_guid),
+                    };
+                    (i, username, now)
+                }
+            })
+            .buffered(self.config.concurrency)
+            .collect()
+            .await;
+        for (i, username, now) in nows {
             let (report, global) = &mut results[i];
             let problem = match now {
                 Ok(guid) if guid == org.guid => continue,
