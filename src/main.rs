@@ -349,36 +349,31 @@ async fn app_from_env(
         loader = loader.profile_name(profile);
         if aws.profile_flag {
             // The default chain reads AWS_ACCESS_KEY_ID before any profile:
-            // `--profile prod` must not quietly run with other keys.
-            // The region (--region or AWS_REGION) serves role and SSO look-ups.
+            // `--profile prod` must not quietly run with other keys. The
+            // region (--region or AWS_REGION) serves role and SSO look-ups.
+            use aws_sdk_workspaces::config::ProvideCredentials;
             let region = aws.region.clone().map(aws_config::Region::new);
-            loader = loader.credentials_provider(
-                aws_config::profile::ProfileFileCredentialsProvider::builder()
-                    .configure(
-                        &aws_config::provider_config::ProviderConfig::default().with_region(region),
-                    )
-                    .profile_name(profile)
-                    .build(),
-            );
+            let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .configure(
+                    &aws_config::provider_config::ProviderConfig::default().with_region(region),
+                )
+                .profile_name(profile)
+                .build();
+            // Said here, by name: the SDK's first call would only say that
+            // "the credential provider was not enabled".
+            if let Err(e) = credentials.provide_credentials().await {
+                anyhow::bail!(
+                    "AWS profile {profile:?} cannot be used ({}): check that it exists (`aws configure list-profiles`), or run `aws sso login --profile {profile}`",
+                    workspaces_code42::error::chain(&e)
+                );
+            }
+            loader = loader.credentials_provider(credentials);
         }
     }
     if let Some(region) = &aws.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
     let sdk = loader.load().await;
-    if let (Some(profile), true, Some(credentials)) =
-        (&aws.profile, aws.profile_flag, sdk.credentials_provider())
-    {
-        // Said here, by name: the SDK's first call would only say that
-        // "the credential provider was not enabled".
-        use aws_sdk_workspaces::config::ProvideCredentials;
-        if let Err(e) = credentials.provide_credentials().await {
-            anyhow::bail!(
-                "AWS profile {profile:?} cannot be used ({}): check that it exists (`aws configure list-profiles`), or run `aws sso login --profile {profile}`",
-                workspaces_code42::error::chain(&e)
-            );
-        }
-    }
     let mut config = match &aws.function_name {
         None => Config::from_env()?,
         Some(name) => {
