@@ -5,7 +5,6 @@ use std::time::Duration;
 use crate::domain::coverage::Code42Plan;
 use crate::domain::metrics::DEFAULT_NAMESPACE;
 use crate::domain::model::DEFAULT_MAX_MOVES;
-use crate::domain::plan::MoveGuards;
 use crate::domain::policy::{OrgPolicy, WatchPaths};
 use crate::domain::username::UsernameMapping;
 use crate::error::ConfigError;
@@ -118,6 +117,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
         "CODE42_DEACTIVATE_ON_TERMINATE",
         "true | false [default: false]",
+    ),
+    (
+        "CODE42_DEACTIVATE_WITH_BACKUP",
+        "true | false [default: false]; deactivate on backup plans too (sends the WorkSpace's only backup to cold storage)",
     ),
     ("CODE42_SETTINGS_HOST", "console | api [default: console]"),
     (
@@ -275,6 +278,10 @@ pub struct Config {
     pub skip_with_other_devices: bool,
     /// Deactivate the agent of a terminated WorkSpace.
     pub deactivate_on_terminate: bool,
+    /// Deactivate on plans with backup too: the device's archive goes to
+    /// cold storage for eventual deletion, and for a terminated WorkSpace it
+    /// is the only copy of `D:\Users\`.
+    pub deactivate_with_backup: bool,
     /// Paths the backup file selection must include (Basic, Advanced, Gov F1).
     pub backup_paths: Vec<String>,
     /// Write the org's own device defaults even when it inherits them.
@@ -303,14 +310,6 @@ impl Config {
         self.plan
             .filter(|p| p.manages_backup())
             .map(|_| self.backup_paths.as_slice())
-    }
-
-    pub fn move_guards(&self) -> MoveGuards<'_> {
-        MoveGuards {
-            protected_orgs: &self.protected_orgs,
-            move_from_orgs: &self.move_from_orgs,
-            skip_with_other_devices: self.skip_with_other_devices,
-        }
     }
 
     /// A deployed function's environment under the local one: local values
@@ -498,16 +497,8 @@ impl Config {
             agents_page_size: number(&get, "CODE42_AGENTS_PAGE_SIZE", 500, 1)? as usize,
             metrics_namespace: get("CODE42_METRICS_NAMESPACE")
                 .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
-            deactivate_on_terminate: match get("CODE42_DEACTIVATE_ON_TERMINATE").as_deref() {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(_) => {
-                    return Err(invalid(
-                        "CODE42_DEACTIVATE_ON_TERMINATE",
-                        "must be true or false",
-                    ));
-                }
-            },
+            deactivate_on_terminate: flag(&get, "CODE42_DEACTIVATE_ON_TERMINATE")?,
+            deactivate_with_backup: flag(&get, "CODE42_DEACTIVATE_WITH_BACKUP")?,
             skip_with_other_devices: match get("CODE42_MOVE_WITH_OTHER_DEVICES").as_deref() {
                 None | Some("move") => false,
                 Some("skip") => true,
@@ -723,6 +714,10 @@ mod tests {
             (
                 "CODE42_DEACTIVATE_ON_TERMINATE",
                 c.deactivate_on_terminate.to_string(),
+            ),
+            (
+                "CODE42_DEACTIVATE_WITH_BACKUP",
+                c.deactivate_with_backup.to_string(),
             ),
             (
                 "CODE42_MOVE_WITH_OTHER_DEVICES",

@@ -67,6 +67,8 @@ impl SecretError {
     }
 }
 
+use crate::domain::orgs::OrgIdProblem;
+
 /// A failed call to the Code42 API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Code42Error {
@@ -129,6 +131,12 @@ pub enum Code42Error {
 }
 
 impl Code42Error {
+    /// Code42 refused to deactivate a device under legal hold (reference §7:
+    /// `ACTIVE_LEGAL_HOLD`, HTTP 400): final, never retried.
+    pub fn legal_hold(&self) -> bool {
+        matches!(self, Code42Error::Rejected { excerpt, .. } if excerpt.contains("ACTIVE_LEGAL_HOLD"))
+    }
+
     /// Whether trying again later can help.
     pub fn retryable(&self) -> bool {
         match self {
@@ -196,10 +204,14 @@ pub enum InvocationError {
         count: usize,
         guids: String,
     },
+    /// The numeric id of the WorkSpaces org is unknown, or the configured one
+    /// belongs to another org: nothing is written.
+    #[error("{0}")]
+    OrgId(#[from] OrgIdProblem),
     #[error(
-        "the numeric (legacy) id of org {guid} is not in Code42's console org list: set CODE42_ORG_ID to the number in the console's organization URL"
+        "CODE42_PROTECTED_ORGS names {names} that Code42 does not list: a typo would leave its users unprotected, so nothing runs until it is fixed (run doctor)"
     )]
-    LegacyOrgIdNotFound { guid: String },
+    ProtectedOrgsUnknown { names: String },
     #[error(
         "setting {key} on org {org_id} did not verify after writing: Code42 read back {readback} ({finding}); check CODE42_WATCH_PATHS_KEY and CODE42_SETTINGS_* for this tenant"
     )]

@@ -15,6 +15,7 @@ use crate::domain::model::{
     Code42Agent, Code42Org, Code42User, DirectoryInfo, FleetFilter, Page, WorkMessage,
     WorkspaceInfo,
 };
+use crate::domain::orgs::LegacyOrg;
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::{AwsError, Code42Error, SecretError};
 
@@ -64,11 +65,9 @@ pub trait Code42: Send + Sync {
         org_guid: &str,
     ) -> impl Future<Output = Result<(), Code42Error>> + Send;
 
-    /// The console's numeric org id for a gateway orgGuid.
-    fn legacy_org_id(
-        &self,
-        org_guid: &str,
-    ) -> impl Future<Output = Result<Option<i64>, Code42Error>> + Send;
+    /// The console's org list (`GET /api/v1/Org`, every page): numeric ids
+    /// with the guids they map to.
+    fn legacy_orgs(&self) -> impl Future<Output = Result<Vec<LegacyOrg>, Code42Error>> + Send;
 
     /// One page of all users (bulk reads for fleet runs).
     fn list_users_page(
@@ -197,11 +196,8 @@ impl<T: Code42> Code42 for &T {
     ) -> impl Future<Output = Result<(), Code42Error>> + Send {
         (**self).move_user(user_id, org_guid)
     }
-    fn legacy_org_id(
-        &self,
-        org_guid: &str,
-    ) -> impl Future<Output = Result<Option<i64>, Code42Error>> + Send {
-        (**self).legacy_org_id(org_guid)
+    fn legacy_orgs(&self) -> impl Future<Output = Result<Vec<LegacyOrg>, Code42Error>> + Send {
+        (**self).legacy_orgs()
     }
     fn get_setting(
         &self,

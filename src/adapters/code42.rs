@@ -25,6 +25,7 @@ use url::Url;
 use crate::config::{Config, SETTINGS_SPELLINGS, SettingsHost, SettingsRoute, SettingsToken};
 use crate::domain::metrics::RequestStats;
 use crate::domain::model::{Code42Agent, Code42Org, Code42User, Page};
+use crate::domain::orgs::LegacyOrg;
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::Code42Error;
 use crate::ports::{Code42, Code42Service, SecretSource};
@@ -234,6 +235,8 @@ struct OrgDto {
     org_name: String,
     #[serde(default)]
     active: Option<bool>,
+    #[serde(default)]
+    parent_org_guid: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -753,6 +756,7 @@ impl Code42 for Code42Session<'_> {
                 org_guid: o.org_guid,
                 org_name: o.org_name,
                 active: o.active.unwrap_or(true),
+                parent_org_guid: o.parent_org_guid,
             })
             .collect())
     }
@@ -892,7 +896,8 @@ impl Code42 for Code42Session<'_> {
         })
     }
 
-    async fn legacy_org_id(&self, org_guid: &str) -> Result<Option<i64>, Code42Error> {
+    async fn legacy_orgs(&self) -> Result<Vec<LegacyOrg>, Code42Error> {
+        let mut all = Vec::new();
         for page in 1..=MAX_PAGES {
             let value = self
                 .get_json(
@@ -910,26 +915,29 @@ impl Code42 for Code42Session<'_> {
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            let found = orgs.iter().find(|o| {
-                o.get("orgGuid").and_then(Value::as_str) == Some(org_guid)
-                    || o.get("orgUid").and_then(Value::as_str) == Some(org_guid)
-            });
-            if let Some(org) = found {
+            let count = orgs.len();
+            for org in orgs {
+                let text = |k: &str| org.get(k).and_then(Value::as_str).map(str::to_string);
                 // Seen both as a number and as a numeric string.
-                let id = match org.get("orgId") {
+                let org_id = match org.get("orgId") {
                     Some(Value::Number(n)) => n.as_i64(),
                     Some(Value::String(s)) => s.parse().ok(),
                     _ => None,
-                };
-                return id.map(Some).ok_or_else(|| {
-                    protocol(&Method::GET, "/api/v1/Org", "org has no numeric orgId")
+                }
+                .ok_or_else(|| protocol(&Method::GET, "/api/v1/Org", "org has no numeric orgId"))?;
+                all.push(LegacyOrg {
+                    org_id,
+                    org_guid: text("orgGuid"),
+                    org_uid: text("orgUid"),
+                    org_name: text("orgName"),
                 });
             }
-            if orgs.len() < PAGE_SIZE {
+            let total = data.get("totalCount").and_then(Value::as_u64);
+            if count < PAGE_SIZE || total.is_some_and(|t| all.len() as u64 >= t) {
                 break;
             }
         }
-        Ok(None)
+        Ok(all)
     }
 
     async fn get_setting(

@@ -662,27 +662,36 @@ async fn a_move_reports_the_users_other_devices_or_skips_them_when_asked() {
     assert_eq!(app.code42.0.lock().unwrap().moves, 0);
 }
 
+/// Trust: only a WorkSpace DescribeWorkspaces shows terminating, only the
+/// agents reporting its host name, never a device under legal hold, never on
+/// a backup plan unless asked. (Before, an AVAILABLE WorkSpace named in a
+/// terminate event had its agent deactivated: the `on` case now needs the
+/// WorkSpace TERMINATING.)
 #[tokio::test]
 async fn a_terminated_workspaces_agent_is_deactivated_only_when_enabled_and_only_that_one() {
-    let setup = |extra: &[(&str, &str)]| {
+    let ws_id = "ws-4xk2p9q7m";
+    let setup = |extra: &[(&str, &str)], state: &str| {
         let c42 = code42(
             vec![user("1", "asmith@corp.example.com", WS_ORG)],
             Some(COMPLIANT),
         );
         {
             let mut s = c42.0.lock().unwrap();
-            s.agents.push(("1".into(), agent_on("ws-4xk2p9q7m", "2.0")));
+            s.agents.push(("1".into(), agent_on(ws_id, "2.0")));
             s.agents.push(("1".into(), agent_on("ws-laptop", "2.0")));
+            // A laptop merely renamed to the WorkSpace's name: not its agent.
+            let mut renamed = agent_on("ws-renamed", "2.0");
+            renamed.name = Some(computer_name(ws_id));
+            s.agents.push(("1".into(), renamed));
         }
-        app(
-            config(extra),
-            workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
-            c42,
-        )
+        let mut ws = workspaces(&[(ws_id, "asmith", "WINDOWS_10")]);
+        ws.workspaces.get_mut(ws_id).unwrap().state = Some(state.into());
+        app(config(extra), ws, c42)
     };
     let terminate = event("terminate-workspaces.json");
+    let on = [("CODE42_DEACTIVATE_ON_TERMINATE", "true")];
     // Off by default: a clear no-op, no Code42 call.
-    let off = setup(&[]);
+    let off = setup(&[], "TERMINATING");
     let out = off.handle(&terminate, deadline()).await.unwrap();
     assert!(
         out.report
@@ -691,25 +700,76 @@ async fn a_terminated_workspaces_agent_is_deactivated_only_when_enabled_and_only
             .contains("CODE42_DEACTIVATE_ON_TERMINATE is off")
     );
     assert_eq!(off.code42.0.lock().unwrap().user_lookups, 0);
+    // A living WorkSpace (a forged or mistaken event): skipped, nothing read or deactivated.
+    for state in ["AVAILABLE", "STOPPED", "PENDING", "REBUILDING"] {
+        let alive = setup(&on, state);
+        let out = alive.handle(&terminate, deadline()).await.unwrap();
+        assert_eq!(statuses(&out.report), [Status::Skipped], "{state}");
+        assert!(
+            out.report.workspaces[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains(state)
+        );
+        let s = alive.code42.0.lock().unwrap();
+        assert_eq!((s.deactivations.len(), s.user_lookups), (0, 0), "{state}");
+    }
     // Verify mode reports what it would deactivate.
-    let verify = setup(&[
-        ("CODE42_DEACTIVATE_ON_TERMINATE", "true"),
-        ("CODE42_MODE", "verify"),
-    ]);
+    let verify = setup(&[on[0], ("CODE42_MODE", "verify")], "TERMINATING");
     let out = verify.handle(&terminate, deadline()).await.unwrap();
     assert_eq!(statuses(&out.report), [Status::Drift]);
     assert!(verify.code42.0.lock().unwrap().deactivations.is_empty());
-    // On: exactly the WorkSpace's agent, never the laptop; again: a no-op.
-    let on = setup(&[("CODE42_DEACTIVATE_ON_TERMINATE", "true")]);
-    let out = on.handle(&terminate, deadline()).await.unwrap();
+    // On: exactly the WorkSpace's agent, never the laptop or the renamed one; again: a no-op.
+    let on_app = setup(&on, "TERMINATED");
+    let out = on_app.handle(&terminate, deadline()).await.unwrap();
     assert_eq!(statuses(&out.report), [Status::Configured]);
     assert_eq!(
-        on.code42.0.lock().unwrap().deactivations,
+        on_app.code42.0.lock().unwrap().deactivations,
         ["agent-ws-4xk2p9q7m"]
     );
-    let out = on.handle(&terminate, deadline()).await.unwrap();
+    let out = on_app.handle(&terminate, deadline()).await.unwrap();
     assert_eq!(statuses(&out.report), [Status::Skipped]);
-    assert_eq!(on.code42.0.lock().unwrap().deactivations.len(), 1);
+    assert_eq!(on_app.code42.0.lock().unwrap().deactivations.len(), 1);
+    // Two agents on the host (a reinstall): both go; one under legal hold stays, reported.
+    let held = setup(&on, "TERMINATING");
+    {
+        let mut s = held.code42.0.lock().unwrap();
+        let mut reinstall = agent_on(ws_id, "2.1");
+        reinstall.agent_id = "agent-reinstall".into();
+        s.agents.push(("1".into(), reinstall));
+        s.legal_hold.push("agent-ws-4xk2p9q7m".into());
+    }
+    let out = held.handle(&terminate, deadline()).await.unwrap();
+    let w = &out.report.workspaces[0];
+    assert_eq!(w.status, Status::Configured);
+    assert!(w.reason.as_deref().unwrap().contains("legal hold"), "{w:?}");
+    assert_eq!(
+        held.code42.0.lock().unwrap().deactivations,
+        ["agent-reinstall"]
+    );
+    // A backup plan: refused unless CODE42_DEACTIVATE_WITH_BACKUP=true.
+    let basic = setup(&[on[0], ("CODE42_PLAN", "basic")], "TERMINATING");
+    let out = basic.handle(&terminate, deadline()).await.unwrap();
+    assert_eq!(statuses(&out.report), [Status::Skipped]);
+    assert!(
+        out.report
+            .note
+            .unwrap()
+            .contains("CODE42_DEACTIVATE_WITH_BACKUP=true")
+    );
+    assert_eq!(basic.code42.0.lock().unwrap().user_lookups, 0);
+    let basic = setup(
+        &[
+            on[0],
+            ("CODE42_PLAN", "basic"),
+            ("CODE42_DEACTIVATE_WITH_BACKUP", "true"),
+        ],
+        "TERMINATING",
+    );
+    let out = basic.handle(&terminate, deadline()).await.unwrap();
+    assert_eq!(statuses(&out.report), [Status::Configured]);
+    assert_eq!(basic.code42.0.lock().unwrap().deactivations.len(), 1);
 }
 
 fn org_with_backup_sets(provider: i64) -> serde_json::Value {

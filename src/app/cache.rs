@@ -1,6 +1,7 @@
 //! What a warm container remembers for a short time: the last compliant org
 //! check and the WorkSpaces found compliant (for sign-in re-checks).
 
+use crate::domain::orgs::ResolvedOrg;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
@@ -8,7 +9,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::domain::model::ResolvedOrg;
 use crate::domain::report::PolicyReport;
 
 /// Entries that count only while younger than the caller's time to live.

@@ -26,6 +26,9 @@ pub(crate) struct PassOptions<'a> {
     pub bulk_reads: bool,
     /// Confirm a large apply pass's moves with one bulk re-read.
     pub confirm_moves_in_bulk: bool,
+    /// A WorkSpace not found in DescribeWorkspaces is queued for another
+    /// look (event and queue paths with a work queue).
+    pub requeue_unseen: bool,
     pub on_done: Option<&'a (dyn Fn(&WorkspaceReport) + Sync)>,
 }
 
@@ -110,6 +113,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             org_without_targets,
             bulk_reads,
             confirm_moves_in_bulk,
+            requeue_unseen,
             on_done,
         } = options;
         let session = self.code42.session(deadline);
@@ -125,6 +129,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             deadline,
             bulk_reads,
             confirm_moves_in_bulk,
+            requeue_unseen: requeue_unseen && self.work_queue.is_some(),
         };
         if targets.is_empty() && org_without_targets {
             let (_, org) = reconciler.checked_org().await?;

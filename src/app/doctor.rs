@@ -1,10 +1,12 @@
 //! `doctor`: a read-only checklist of everything `apply` needs, each check
 //! with what was found and the exact fix. Nothing is ever written.
 
+use crate::domain::orgs::ResolvedOrg;
 use tokio::time::Instant;
 
 use crate::config::{Mode, SettingsRoute};
-use crate::domain::model::{Code42Org, FleetFilter, ResolvedOrg};
+use crate::domain::model::{Code42Org, FleetFilter};
+use crate::domain::orgs::unknown_orgs;
 use crate::domain::report::{Check, CheckResult, InvocationReport};
 use crate::domain::watch_paths::{SettingSnapshot, assess};
 use crate::error::{Code42Error, InvocationError};
@@ -12,6 +14,7 @@ use crate::ports::{Code42, Code42Service, WorkQueue, Workspaces};
 
 use super::context::App;
 use super::org::OrgCheck;
+use super::terminate::backup_refusal;
 
 /// User names tried against Code42 (a sample, not the fleet).
 const SAMPLE: usize = 5;
@@ -86,6 +89,24 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 format!("agents must be at {} or newer", p.minimum_agent_version()),
             ),
         });
+        if let Some(plan) = c
+            .plan
+            .filter(|p| p.manages_backup() && c.deactivate_on_terminate)
+        {
+            checks.push(if c.deactivate_with_backup {
+                Check::warn(
+                    "terminate clean-up",
+                    format!("on: deactivating a terminated WorkSpace's agent sends its archive to cold storage for eventual deletion (plan {})", plan.as_str()),
+                    "keep CODE42_DEACTIVATE_WITH_BACKUP=true only if those archives may go",
+                )
+            } else {
+                Check::warn(
+                    "terminate clean-up",
+                    format!("refused: {}", backup_refusal(plan.as_str())),
+                    "leave it refused to keep the archives; or set CODE42_DEACTIVATE_ON_TERMINATE=false to silence this",
+                )
+            });
+        }
         report.note = Some(match checks.iter().filter(|c| c.result == CheckResult::Fail).count() {
             0 => "everything apply needs works (warnings are what apply would change or recommended settings)".into(),
             n => format!("{n} check(s) failed: apply would not work; fix them and run doctor again"),
@@ -185,7 +206,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             (
                 "protected orgs",
                 &c.protected_orgs,
-                "CODE42_PROTECTED_ORGS names an org that does not exist: a typo leaves its users unprotected",
+                "CODE42_PROTECTED_ORGS names an org that does not exist: a typo would leave its users unprotected, so every run refuses to start until it is fixed",
             ),
             (
                 "move-from orgs",
@@ -196,14 +217,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             if list.is_empty() {
                 continue;
             }
-            let unknown: Vec<&String> = list
-                .iter()
-                .filter(|o| {
-                    !orgs
-                        .iter()
-                        .any(|org| &org.org_guid == *o || &org.org_name == *o)
-                })
-                .collect();
+            let unknown = unknown_orgs(orgs, list);
             checks.push(if unknown.is_empty() {
                 Check::pass(name, format!("all exist: {}", list.join(", ")))
             } else {
@@ -241,9 +255,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             }
             Err(e) => {
                 let fix = match &e {
-                    InvocationError::LegacyOrgIdNotFound { .. } => {
-                        "set CODE42_ORG_ID to the number in the console's organization URL"
-                    }
+                    InvocationError::OrgId(problem) => problem.fix(),
                     _ => {
                         "the numeric id comes from the console resources: see the org settings resource check for the host and token that answer (or set CODE42_ORG_ID)"
                     }

@@ -13,6 +13,7 @@ use crate::domain::model::{
     Code42Agent, Code42Org, Code42User, DirectoryInfo, Origin, Page, Target, WorkMessage,
     WorkspaceInfo,
 };
+use crate::domain::orgs::LegacyOrg;
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::{AwsError, Code42Error};
 use crate::ports::{Code42, Code42Service, WorkQueue, Workspaces};
@@ -97,8 +98,12 @@ pub struct FakeState {
     /// (user id, agent).
     pub agents: Vec<(String, Code42Agent)>,
     pub deactivations: Vec<String>,
+    /// Agents whose deactivation Code42 refuses (`ACTIVE_LEGAL_HOLD`).
+    pub legal_hold: Vec<String>,
     /// Pages read by the bulk reads.
     pub bulk_pages: u32,
+    /// Orgs (guids) the console's org list leaves out.
+    pub console_unlisted: Vec<String>,
     /// The console's org object (`{"data": {...}}`).
     pub org_object: serde_json::Value,
     pub org_reads: u32,
@@ -244,14 +249,35 @@ impl Code42 for FakeCode42 {
     }
     async fn deactivate_agent(&self, agent_id: &str) -> Result<(), Code42Error> {
         let mut s = self.0.lock().unwrap();
+        if s.legal_hold.iter().any(|a| a == agent_id) {
+            return Err(Code42Error::Rejected {
+                method: "POST".into(),
+                path: "/v1/agents/deactivate".into(),
+                status: 400,
+                excerpt: r#"{"error":"ACTIVE_LEGAL_HOLD"}"#.into(),
+            });
+        }
         s.deactivations.push(agent_id.to_string());
         for (_, a) in s.agents.iter_mut().filter(|(_, a)| a.agent_id == agent_id) {
             a.active = false;
         }
         Ok(())
     }
-    async fn legacy_org_id(&self, org_guid: &str) -> Result<Option<i64>, Code42Error> {
-        Ok((org_guid == WS_ORG).then_some(1003))
+    /// The orgs in their order, numbered from 1002 (the WorkSpaces org of
+    /// `code42()` is 1003).
+    async fn legacy_orgs(&self) -> Result<Vec<LegacyOrg>, Code42Error> {
+        let s = self.0.lock().unwrap();
+        Ok(s.orgs
+            .iter()
+            .zip(1002..)
+            .filter(|(o, _)| !s.console_unlisted.contains(&o.org_guid))
+            .map(|(o, org_id)| LegacyOrg {
+                org_id,
+                org_guid: Some(o.org_guid.clone()),
+                org_uid: None,
+                org_name: Some(o.org_name.clone()),
+            })
+            .collect())
     }
     async fn get_setting(&self, _: i64, key: &str) -> Result<Option<SettingSnapshot>, Code42Error> {
         let mut s = self.0.lock().unwrap();
@@ -299,6 +325,7 @@ pub fn org(guid: &str, name: &str) -> Code42Org {
         org_guid: guid.into(),
         org_name: name.into(),
         active: true,
+        parent_org_guid: None,
     }
 }
 

@@ -230,6 +230,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 deadline,
                 PassOptions {
                     reuse_recent_org_check: true,
+                    requeue_unseen: true,
                     ..PassOptions::default()
                 },
             )

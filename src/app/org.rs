@@ -4,7 +4,9 @@
 
 use crate::config::{Config, Mode};
 use crate::domain::backup::{BackupAssessment, assess_backup, backup_sets, merge_backup};
-use crate::domain::model::ResolvedOrg;
+use crate::domain::orgs::ResolvedOrg;
+
+use crate::domain::orgs::{MoveGuards, legacy_id_of};
 use crate::domain::policy::OrgPolicy;
 use crate::domain::report::{OrgReport, PolicyReport, Status};
 use crate::domain::watch_paths::SettingSnapshot;
@@ -47,6 +49,19 @@ impl<C: Code42> OrgCheck<'_, C> {
             return Ok((org, report));
         }
         let org = self.resolve().await?;
+        // Protected orgs fail closed: a name Code42 does not list is a typo
+        // that would leave its users unprotected.
+        if !org.guards.unknown_protected.is_empty() {
+            return Err(InvocationError::ProtectedOrgsUnknown {
+                names: org
+                    .guards
+                    .unknown_protected
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
         let mut reports = Vec::new();
         for policy in &policies {
             reports.push(self.ensure(&org, policy.as_ref()).await?);
@@ -65,12 +80,12 @@ impl<C: Code42> OrgCheck<'_, C> {
     pub(crate) async fn resolve(&self) -> Result<ResolvedOrg, InvocationError> {
         let wanted = &self.config.org;
         let orgs = self.code42.list_orgs().await?;
-        let active: Vec<_> = orgs.into_iter().filter(|o| o.active).collect();
+        let active: Vec<_> = orgs.iter().filter(|o| o.active).collect();
         let by_guid = active.iter().find(|o| &o.org_guid == wanted);
         let by_name: Vec<_> = active.iter().filter(|o| &o.org_name == wanted).collect();
         let org = match (by_guid, by_name.as_slice()) {
-            (Some(org), _) => org.clone(),
-            (None, [org]) => (*org).clone(),
+            (Some(org), _) => (*org).clone(),
+            (None, [org]) => (**org).clone(),
             (None, []) => {
                 return Err(InvocationError::OrgNotFound {
                     org: wanted.clone(),
@@ -88,20 +103,26 @@ impl<C: Code42> OrgCheck<'_, C> {
                 });
             }
         };
-        let legacy_id = match self.config.org_legacy_id {
-            Some(id) => id,
-            None => self
-                .code42
-                .legacy_org_id(&org.org_guid)
-                .await?
-                .ok_or_else(|| InvocationError::LegacyOrgIdNotFound {
-                    guid: org.org_guid.clone(),
-                })?,
-        };
+        // The console resources take a numeric id: written to only when the
+        // console's own list maps it back to this org.
+        let legacy = self.code42.legacy_orgs().await?;
+        let legacy_id = legacy_id_of(
+            &legacy,
+            &org.org_guid,
+            &org.org_name,
+            self.config.org_legacy_id,
+        )?;
+        let guards = MoveGuards::new(
+            &orgs,
+            &self.config.protected_orgs,
+            &self.config.move_from_orgs,
+            self.config.skip_with_other_devices,
+        );
         Ok(ResolvedOrg {
             guid: org.org_guid,
             name: org.org_name,
             legacy_id,
+            guards,
         })
     }
 

@@ -1,13 +1,14 @@
 //! One pass of the flow over a set of WorkSpaces: the org check first, then
 //! each WorkSpace, a bounded number at a time, reports in input order.
 
+use crate::domain::orgs::ResolvedOrg;
 use std::collections::HashMap;
 
 use futures::StreamExt;
 use tokio::time::Instant;
 
 use crate::config::{Config, Mode};
-use crate::domain::model::{ResolvedOrg, Target};
+use crate::domain::model::Target;
 use crate::domain::report::{Action, OrgReport, Status, WorkspaceReport};
 use crate::error::{Code42Error, InvocationError};
 use crate::ports::{Clock, Code42, Workspaces};
@@ -39,6 +40,8 @@ pub struct Reconciler<'a, W, C> {
     /// moves with one bulk re-read of the users after the pass, instead of
     /// one read per move.
     pub confirm_moves_in_bulk: bool,
+    /// Queue a WorkSpace not found in DescribeWorkspaces for another look.
+    pub requeue_unseen: bool,
 }
 
 /// The org record and one report per target, plus the first global error.
@@ -113,6 +116,8 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             org_compliant: org_report.status != Status::Drift,
             snapshot: snapshot.as_ref(),
             read_back_moves: !confirm_later,
+            requeue_unseen: self.requeue_unseen && self.mode == Mode::Apply,
+            deadline: self.deadline,
         };
         let mut results: Vec<(WorkspaceReport, Option<Code42Error>)> =
             futures::stream::iter(targets)

@@ -6,6 +6,8 @@ use super::*;
 use crate::app::cache::OrgCache;
 use crate::app::fakes::*;
 use crate::config::Config;
+use crate::domain::orgs::OrgIdProblem;
+use crate::domain::plan::NOT_FOUND_REASON;
 use crate::domain::report::{Action, Status};
 use crate::ports::TokioClock;
 
@@ -28,6 +30,7 @@ async fn run(
         deadline: tokio::time::Instant::now() + Duration::from_secs(600),
         bulk_reads: false,
         confirm_moves_in_bulk: false,
+        requeue_unseen: false,
     }
     .run(targets)
     .await
@@ -176,37 +179,77 @@ async fn compliant_org_check_is_cached_for_the_ttl_only() {
     assert_eq!(c42.0.lock().unwrap().setting_reads, 2);
 }
 
+/// Trust: a WorkSpace DescribeWorkspaces does not show is never acted on,
+/// whatever user the event names (it used to fall back to the event's user).
 #[tokio::test(start_paused = true)]
-async fn invisible_workspace_falls_back_to_the_event_after_bounded_retries() {
+async fn invisible_workspace_is_never_acted_on_after_bounded_retries() {
     let c42 = code42(
-        vec![user("1", "asmith@corp.example.com", WS_ORG)],
+        vec![user("1", "asmith@corp.example.com", "guid-default")],
         Some(COMPLIANT),
     );
     let ws = workspaces(&[]);
     let cfg = config(&[("WORKSPACES_DESCRIBE_ATTEMPTS", "3")]);
-    let out = run(
-        &cfg,
-        &ws,
-        &c42,
-        &OrgCache::default(),
-        &[target("ws-a", Some("asmith"))],
-    )
-    .await
-    .unwrap();
-    assert_eq!(statuses(&out), [Status::Compliant]);
+    let run_with = |requeue_unseen: bool, attempt: u32, deadline: Duration| {
+        let mut forged = target("ws-a", Some("asmith"));
+        forged.attempt = attempt;
+        let (cfg, ws, c42) = (&cfg, &ws, &c42);
+        async move {
+            let reconciler = Reconciler {
+                config: cfg,
+                mode: cfg.mode,
+                on_done: None,
+                workspaces: ws,
+                code42: c42,
+                cache: &OrgCache::default(),
+                clock: &TokioClock,
+                reuse_recent_org_check: false,
+                deadline: tokio::time::Instant::now() + deadline,
+                bulk_reads: false,
+                confirm_moves_in_bulk: false,
+                requeue_unseen,
+            };
+            reconciler.run(&[forged]).await.unwrap()
+        }
+    };
+    // No queue: skipped after the lookups, nobody moved, the event's user not reported as fact.
+    let out = run_with(false, 0, Duration::from_secs(600)).await;
+    assert_eq!(statuses(&out), [Status::Skipped]);
+    let w = &out.workspaces[0];
+    assert_eq!(w.reason.as_deref(), Some(NOT_FOUND_REASON));
+    assert_eq!(
+        (w.workspaces_user.as_deref(), w.code42_username.as_deref()),
+        (None, None)
+    );
     assert_eq!(*ws.describe_calls.lock().unwrap(), 3);
-    // Without a user name in the event there is nothing to go on: retryable failure.
-    let out = run(
-        &cfg,
-        &ws,
-        &c42,
-        &OrgCache::default(),
-        &[target("ws-a", None)],
-    )
-    .await
-    .unwrap();
-    assert_eq!(statuses(&out), [Status::Failed]);
-    assert_eq!(out.workspaces[0].retryable, Some(true));
+    // A queue and attempts left: deferred for another look.
+    let out = run_with(true, 0, Duration::from_secs(600)).await;
+    assert_eq!(statuses(&out), [Status::Deferred]);
+    assert!(
+        out.workspaces[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("after 3 lookup(s)")
+    );
+    // Attempts spent: skipped.
+    let last = cfg.deferred_attempts;
+    let out = run_with(true, last, Duration::from_secs(600)).await;
+    assert_eq!(statuses(&out), [Status::Skipped]);
+    let reads_and_moves = {
+        let s = c42.0.lock().unwrap();
+        (s.moves, s.user_lookups)
+    };
+    assert_eq!(
+        reads_and_moves,
+        (0, 0),
+        "nothing read or moved on the event's word"
+    );
+    // The waits between lookups stop at the deadline's margin: one lookup only.
+    *ws.describe_calls.lock().unwrap() = 0;
+    let margin = cfg.start_margin + cfg.describe_backoff / 2;
+    let out = run_with(false, 0, margin).await;
+    assert_eq!(statuses(&out), [Status::Skipped]);
+    assert_eq!(*ws.describe_calls.lock().unwrap(), 1);
 }
 
 #[tokio::test]
@@ -328,6 +371,11 @@ async fn org_resolution_errors_are_specific() {
     .await;
     assert!(out.is_ok());
 
+    c42.0
+        .lock()
+        .unwrap()
+        .console_unlisted
+        .push("guid-ws2".into());
     let err = run(
         &config(&[("CODE42_ORG", "guid-ws2")]),
         &ws,
@@ -339,7 +387,7 @@ async fn org_resolution_errors_are_specific() {
     .err()
     .unwrap();
     assert!(
-        matches!(err, InvocationError::LegacyOrgIdNotFound { .. }),
+        matches!(err, InvocationError::OrgId(OrgIdProblem::NotListed { .. })),
         "{err}"
     );
 }
@@ -358,4 +406,124 @@ async fn no_targets_means_no_code42_calls() {
     .unwrap();
     assert!(out.org.is_none() && out.workspaces.is_empty());
     assert_eq!(c42.0.lock().unwrap().setting_reads, 0);
+}
+
+/// Trust: a CODE42_ORG_ID that belongs to another org is refused before any
+/// write (it used to write the locked watch paths into that org).
+#[tokio::test]
+async fn an_org_id_of_another_org_is_refused_before_any_write() {
+    let ws = workspaces(&[("ws-a", "asmith", "WINDOWS_10")]);
+    let t = [target("ws-a", None)];
+    for (id, writes) in [("1002", false), ("4242", false), ("1003", true)] {
+        // The setting is missing, so a run that gets past the check writes it.
+        let c42 = code42(
+            vec![user("1", "asmith@corp.example.com", "guid-default")],
+            None,
+        );
+        let out = run(
+            &config(&[("CODE42_ORG_ID", id)]),
+            &ws,
+            &c42,
+            &OrgCache::default(),
+            &t,
+        )
+        .await;
+        let s = c42.0.lock().unwrap();
+        assert_eq!(
+            (s.puts > 0, s.moves > 0),
+            (writes, writes),
+            "CODE42_ORG_ID={id}"
+        );
+        match out {
+            Ok(_) => assert!(writes, "{id}"),
+            Err(InvocationError::OrgId(problem)) => {
+                assert!(!writes, "{id}");
+                let text = problem.to_string();
+                assert!(text.contains(&format!("CODE42_ORG_ID={id}")), "{text}");
+                assert!(text.contains(WS_ORG), "{text}");
+                assert_eq!(
+                    problem.fix(),
+                    "set CODE42_ORG_ID=1003 (template parameter Code42OrgId), or unset it"
+                );
+                if id == "1002" {
+                    assert!(text.contains("\"Default\" (guid-default)"), "{text}");
+                }
+            }
+            Err(e) => panic!("{id}: {e}"),
+        }
+    }
+}
+
+/// Trust: protected orgs fail closed — child orgs are protected too, a user
+/// whose org Code42 does not give or list is never moved, and a protected org
+/// that does not exist stops the run before anything is read or written.
+#[tokio::test]
+async fn protected_orgs_fail_closed() {
+    let ws = workspaces(&[
+        ("ws-a", "child", "WINDOWS_10"),
+        ("ws-b", "orphan", "WINDOWS_10"),
+        ("ws-c", "ghost", "WINDOWS_10"),
+        ("ws-d", "plain", "WINDOWS_10"),
+    ]);
+    let c42 = code42(
+        vec![
+            user("1", "child@corp.example.com", "guid-board"),
+            user("2", "orphan@corp.example.com", ""),
+            user("3", "ghost@corp.example.com", "guid-deleted"),
+            user("4", "plain@corp.example.com", "guid-default"),
+        ],
+        Some(COMPLIANT),
+    );
+    let mut board = org("guid-board", "Board");
+    board.parent_org_guid = Some("guid-exec".into());
+    c42.0.lock().unwrap().orgs.push(board);
+    let t = ["ws-a", "ws-b", "ws-c", "ws-d"].map(|w| target(w, None));
+    let protect = |names: &str| config(&[("CODE42_PROTECTED_ORGS", names)]);
+    let out = run(&protect("Executives"), &ws, &c42, &OrgCache::default(), &t)
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&out),
+        [
+            Status::Skipped,
+            Status::Skipped,
+            Status::Skipped,
+            Status::Configured
+        ]
+    );
+    let reasons: Vec<&str> = out.workspaces[..3]
+        .iter()
+        .map(|w| w.reason.as_deref().unwrap())
+        .collect();
+    assert!(
+        reasons[0].contains("protected org \"board\" (guid-board)"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("gives no org"), "{reasons:?}");
+    assert!(
+        reasons[2].contains("not among the orgs Code42 lists"),
+        "{reasons:?}"
+    );
+    assert_eq!(c42.0.lock().unwrap().moves, 1);
+    // A typo in the protected list: nothing runs.
+    let c42_typo = code42(
+        vec![user("4", "plain@corp.example.com", "guid-default")],
+        None,
+    );
+    let err = run(
+        &protect("Executives,Executves"),
+        &ws,
+        &c42_typo,
+        &OrgCache::default(),
+        &t,
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(
+        matches!(&err, InvocationError::ProtectedOrgsUnknown { names } if names == "\"Executves\""),
+        "{err}"
+    );
+    let s = c42_typo.0.lock().unwrap();
+    assert_eq!((s.moves, s.puts, s.setting_reads), (0, 0, 0));
 }

@@ -1,13 +1,18 @@
-//! Clean-up when WorkSpaces are terminated: deactivate the Code42 agent that
-//! ran on each (matched by the WorkSpace's computer name, which
-//! DescribeWorkspaces still returns for a terminating WorkSpace) and never any
-//! other agent of the user. Off unless `CODE42_DEACTIVATE_ON_TERMINATE=true`.
+//! Clean-up when WorkSpaces are terminated: deactivate the Code42 agents
+//! that ran on each and never anything else. Off unless
+//! `CODE42_DEACTIVATE_ON_TERMINATE=true`. The event only names WorkSpaces;
+//! DescribeWorkspaces must show each `TERMINATING` or `TERMINATED` (a forged
+//! or mistaken event naming a living WorkSpace deactivates nothing), and only
+//! the user's agents whose reported host name (`osHostname`) is its computer
+//! name are touched. On plans with backup the device's archive is the
+//! terminated WorkSpace's only copy of `D:\Users\`: refused there unless
+//! `CODE42_DEACTIVATE_WITH_BACKUP=true`. A device under legal hold is skipped.
 
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::config::Mode;
-use crate::domain::coverage::assess_agent;
+use crate::domain::coverage::agents_reporting_host;
 use crate::domain::ids::WorkspaceId;
 use crate::domain::report::{Action, InvocationReport, Status, Summary, WorkspaceReport};
 use crate::error::Code42Error;
@@ -35,6 +40,27 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 "{} WorkSpace(s) terminated; CODE42_DEACTIVATE_ON_TERMINATE is off, so no agent was deactivated",
                 call.workspace_ids.len()
             ));
+            return Ok(report);
+        }
+        if let Some(plan) = self
+            .config
+            .plan
+            .filter(|p| p.manages_backup() && !self.config.deactivate_with_backup)
+        {
+            report.note = Some(format!(
+                "{} WorkSpace(s) terminated; no agent was deactivated: {}",
+                call.workspace_ids.len(),
+                backup_refusal(plan.as_str())
+            ));
+            report.workspaces = call
+                .workspace_ids
+                .iter()
+                .map(|id| {
+                    WorkspaceReport::new(Some(id.as_str()), Status::Skipped)
+                        .with_reason(backup_refusal(plan.as_str()))
+                })
+                .collect();
+            report.summary = Summary::of(&report.workspaces);
             return Ok(report);
         }
         let session = self.code42.session(deadline);
@@ -84,6 +110,15 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         };
         w.directory_id = info.directory_id.clone();
         w.workspaces_user = info.user_name.clone();
+        let state = info.state.as_deref().unwrap_or("in no known state");
+        if !matches!(state, "TERMINATING" | "TERMINATED") {
+            return skip(
+                w,
+                format!(
+                    "DescribeWorkspaces shows the WorkSpace {state}, not terminating: its agent is left alone"
+                ),
+            );
+        }
         let Some(user_name) = info.user_name.as_deref() else {
             return skip(w, "DescribeWorkspaces gives no user name".into());
         };
@@ -101,38 +136,73 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 format!("{username} is not in Code42: no agent to deactivate"),
             );
         };
+        let computer_name = info.computer_name.as_deref().unwrap_or_default();
         let agents = code42.list_agents(&user.user_id).await?;
-        let found = assess_agent(info.computer_name.as_deref(), &agents, None);
-        let Some(agent_id) = found.agent_id.clone() else {
+        let on_host = agents_reporting_host(computer_name, &agents);
+        if on_host.is_empty() {
             return skip(
                 w,
                 format!(
-                    "no active agent of {username} on {}: nothing to deactivate",
-                    info.computer_name
-                        .as_deref()
-                        .unwrap_or("(no computer name)")
+                    "no active agent of {username} reports host name {}: nothing to deactivate",
+                    if computer_name.is_empty() {
+                        "(no computer name)"
+                    } else {
+                        computer_name
+                    }
                 ),
             );
-        };
-        let applied = self.config.mode == Mode::Apply;
-        if applied {
-            code42.deactivate_agent(&agent_id).await?;
-            tracing::warn!(
-                agent_id,
-                hostname = found.hostname.as_deref(),
-                "deactivated the agent of a terminated WorkSpace"
-            );
         }
-        w.status = if applied {
-            Status::Configured
-        } else {
-            Status::Drift
+        let applied = self.config.mode == Mode::Apply;
+        let mut held = Vec::new();
+        for agent in on_host {
+            let hostname = agent.os_hostname.clone();
+            if applied {
+                match code42.deactivate_agent(&agent.agent_id).await {
+                    Ok(()) => tracing::warn!(
+                        agent_id = agent.agent_id,
+                        hostname,
+                        "deactivated the agent of a terminated WorkSpace"
+                    ),
+                    Err(e) if e.legal_hold() => {
+                        tracing::warn!(
+                            agent_id = agent.agent_id,
+                            "device under legal hold: not deactivated"
+                        );
+                        held.push(agent.agent_id.clone());
+                        w.actions.push(Action::DeactivateAgent {
+                            agent_id: agent.agent_id.clone(),
+                            hostname,
+                            applied: false,
+                        });
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            w.actions.push(Action::DeactivateAgent {
+                agent_id: agent.agent_id.clone(),
+                hostname,
+                applied,
+            });
+        }
+        w.status = match (applied, held.len() == w.actions.len()) {
+            (false, _) => Status::Drift,
+            (true, true) => Status::Skipped,
+            (true, false) => Status::Configured,
         };
-        w.actions.push(Action::DeactivateAgent {
-            agent_id,
-            hostname: found.hostname,
-            applied,
-        });
+        if !held.is_empty() {
+            w.reason = Some(format!(
+                "agent(s) {} under legal hold (ACTIVE_LEGAL_HOLD): not deactivated, never retried",
+                held.join(", ")
+            ));
+        }
         Ok(())
     }
+}
+
+/// Why terminate clean-up is refused on a plan with backup.
+pub(crate) fn backup_refusal(plan: &str) -> String {
+    format!(
+        "plan {plan} backs up D:\\Users\\: deactivating a device sends its archive, the terminated WorkSpace's only copy of those files, to cold storage for eventual deletion; set CODE42_DEACTIVATE_WITH_BACKUP=true to deactivate anyway"
+    )
 }

@@ -2,15 +2,16 @@
 //! Code42 user), let `domain::plan` decide, then carry the plan out (apply)
 //! or report it (verify).
 
+use crate::domain::orgs::ResolvedOrg;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tracing::Instrument;
 
 use crate::config::{Config, Mode};
 use crate::domain::coverage::{AgentReport, assess_agent};
-use crate::domain::model::{
-    Code42Agent, Code42User, FleetFilter, ResolvedOrg, Target, WorkspaceInfo,
-};
+use crate::domain::model::{Code42Agent, Code42User, FleetFilter, Target, WorkspaceInfo};
 use crate::domain::plan::{self, Identity, Outcome, Plan};
 use crate::domain::report::coverage_of;
 use crate::domain::report::{Action, Status, WorkspaceReport};
@@ -72,6 +73,12 @@ pub struct WorkspaceCheck<'a, W, C> {
     /// Read each moved user back; false when the pass confirms its moves
     /// together afterwards (`Reconciler::confirm_moves`).
     pub read_back_moves: bool,
+    /// A WorkSpace not found in DescribeWorkspaces is queued for another
+    /// look (handler paths with a work queue, in apply mode): `deferred`
+    /// until its attempts run out, then `skipped`.
+    pub requeue_unseen: bool,
+    /// No wait for a WorkSpace to appear runs past `deadline - start_margin`.
+    pub deadline: Instant,
 }
 
 impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
@@ -91,9 +98,8 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         target: &Target,
         org: &ResolvedOrg,
     ) -> (WorkspaceReport, Option<Code42Error>) {
+        // Filled in from DescribeWorkspaces: an event's user is never reported as fact.
         let mut report = WorkspaceReport::new(Some(target.workspace_id.as_str()), Status::Failed);
-        report.directory_id = target.directory_id.as_ref().map(ToString::to_string);
-        report.workspaces_user = target.user_name.clone();
         let result = match self.check(target, org, &mut report).await {
             Ok(()) => None,
             Err(failure) => {
@@ -117,21 +123,25 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         org: &ResolvedOrg,
         report: &mut WorkspaceReport,
     ) -> Result<(), Failure> {
-        // Observe the WorkSpace, decide who it belongs to.
-        let info = self.describe(target).await?;
-        if info.is_none() {
+        // Observe the WorkSpace, decide who it belongs to: only what
+        // DescribeWorkspaces says counts, never the event's or message's user.
+        let (info, lookups) = self.describe(target).await?;
+        let Some(info) = info else {
+            let will_look_again =
+                self.requeue_unseen && target.attempt < self.config.deferred_attempts;
             tracing::warn!(
-                "WorkSpace not visible in DescribeWorkspaces yet; using the event's user and directory"
+                lookups,
+                will_look_again,
+                "WorkSpace not found in DescribeWorkspaces; nothing is done on the event's word"
             );
-        }
-        if let (Some(d), Some(e)) = (
-            info.as_ref().and_then(|i| i.user_name.as_ref()),
-            &target.user_name,
-        ) && d != e
+            return finish(report, plan::not_found(lookups, will_look_again));
+        };
+        if let (Some(d), Some(e)) = (&info.user_name, &target.user_name)
+            && d != e
         {
             tracing::warn!(described = %d, event = %e, "event and DescribeWorkspaces disagree on the user; using DescribeWorkspaces");
         }
-        let identity = match plan::identify(target, info.as_ref()) {
+        let identity = match plan::identify(&info) {
             Ok(identity) => identity,
             Err(outcome) => return finish(report, outcome),
         };
@@ -168,21 +178,15 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             (Some(u), _) => Some(self.code42.list_agents(&u.user_id).await),
             (None, _) => None,
         };
-        report.agent = Some(self.agent(agents.as_ref(), info.as_ref())?);
+        report.agent = Some(self.agent(agents.as_ref(), &info)?);
         let other_devices = match (&user, &agents) {
             (Some(u), Some(listed)) if u.org_guid != org.guid => {
-                self.other_devices(&identity, info.as_ref(), listed).await?
+                self.other_devices(&identity, &info, listed).await?
             }
             _ => Vec::new(),
         };
         // Decide, then carry out.
-        match plan::plan_user(
-            &username,
-            user.as_ref(),
-            org,
-            self.config.move_guards(),
-            &other_devices,
-        ) {
+        match plan::plan_user(&username, user.as_ref(), org, &other_devices) {
             Plan::Done {
                 status,
                 reason,
@@ -226,7 +230,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
     fn agent(
         &self,
         agents: Option<&Result<Vec<Code42Agent>, Code42Error>>,
-        info: Option<&WorkspaceInfo>,
+        info: &WorkspaceInfo,
     ) -> Result<AgentReport, Failure> {
         let plan = self.config.plan;
         let Some(agents) = agents else {
@@ -234,7 +238,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         };
         match agents {
             Ok(agents) => {
-                let computer_name = info.and_then(|i| i.computer_name.as_deref());
+                let computer_name = info.computer_name.as_deref();
                 let report = assess_agent(computer_name, agents, plan);
                 // The WorkSpace's outcome line carries the agent's status: the details at debug.
                 tracing::debug!(
@@ -258,7 +262,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
     async fn other_devices(
         &self,
         identity: &Identity,
-        info: Option<&WorkspaceInfo>,
+        info: &WorkspaceInfo,
         agents: &Result<Vec<Code42Agent>, Code42Error>,
     ) -> Result<Vec<String>, Failure> {
         let agents = match agents {
@@ -275,10 +279,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             }
             Err(_) => return Ok(Vec::new()),
         };
-        let mut hosts: Vec<String> = info
-            .and_then(|i| i.computer_name.clone())
-            .into_iter()
-            .collect();
+        let mut hosts: Vec<String> = info.computer_name.clone().into_iter().collect();
         if let Some(directory) = &identity.directory_id {
             let filter = FleetFilter {
                 directory_ids: vec![directory.clone()],
@@ -291,11 +292,12 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         Ok(plan::other_devices(agents, &hosts))
     }
 
-    /// DescribeWorkspaces with bounded retries: a new WorkSpace can take a
-    /// moment to become visible.
-    async fn describe(&self, target: &Target) -> Result<Option<WorkspaceInfo>, Failure> {
+    /// DescribeWorkspaces with bounded retries (a new WorkSpace can take a
+    /// moment to become visible), never waiting past the deadline's margin;
+    /// the WorkSpace (None: not found) and the number of lookups made.
+    async fn describe(&self, target: &Target) -> Result<(Option<WorkspaceInfo>, u32), Failure> {
         if let Some(known) = &target.described {
-            return Ok(Some(known.clone()));
+            return Ok((Some(known.clone()), 0));
         }
         let attempts = self.config.describe_attempts;
         for attempt in 1..=attempts {
@@ -304,18 +306,22 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
                 .describe_workspace(&target.workspace_id)
                 .await
             {
-                Ok(Some(info)) => return Ok(Some(info)),
+                Ok(Some(info)) => return Ok((Some(info), attempt)),
                 Ok(None) => {}
                 Err(e) if e.retryable && attempt < attempts => {
                     tracing::warn!(error = %e, "DescribeWorkspaces failed; retrying");
                 }
                 Err(e) => return Err(e.into()),
             }
-            if attempt < attempts {
-                tokio::time::sleep(self.config.describe_backoff * 2u32.pow(attempt - 1)).await;
+            let wait = self.config.describe_backoff * 2u32.pow(attempt - 1);
+            if attempt == attempts
+                || Instant::now() + wait + self.config.start_margin >= self.deadline
+            {
+                return Ok((None, attempt));
             }
+            tokio::time::sleep(wait).await;
         }
-        Ok(None)
+        Ok((None, attempts))
     }
 
     /// Move, re-reading the user after any failure before trying again,

@@ -45,6 +45,11 @@ impl Code42Plan {
         })
     }
 
+    /// The name `CODE42_PLAN` takes.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
     /// The legacy Code42 app (with backup) on Basic/Advanced/Gov F1.
     pub fn manages_backup(self) -> bool {
         matches!(self, Self::Basic | Self::Advanced | Self::GovF1)
@@ -169,6 +174,28 @@ pub fn version_below(version: &str, minimum: &str) -> bool {
         }
     }
     false
+}
+
+/// The user's active agents whose reported host name (`osHostname`) is
+/// `computer_name`: the ones that ran on that WorkSpace. The display `name`
+/// is not enough (a laptop merely renamed to it is not the WorkSpace).
+pub fn agents_reporting_host<'a>(
+    computer_name: &str,
+    agents: &'a [Code42Agent],
+) -> Vec<&'a Code42Agent> {
+    let host = host_label(computer_name);
+    if host.is_empty() {
+        return Vec::new();
+    }
+    agents
+        .iter()
+        .filter(|a| a.active)
+        .filter(|a| {
+            a.os_hostname
+                .as_deref()
+                .is_some_and(|h| host_label(h) == host)
+        })
+        .collect()
 }
 
 /// The agent on the WorkSpace `computer_name`, among the user's agents.

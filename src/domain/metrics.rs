@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use super::plan::NOT_FOUND_REASON;
 use super::report::{Action, InvocationReport, Status};
 
 /// The default CloudWatch namespace (`CODE42_METRICS_NAMESPACE`).
@@ -46,6 +47,9 @@ pub struct InvocationMetrics {
     pub moves: usize,
     /// Org policies written (watch paths, backup selection).
     pub policy_writes: usize,
+    /// WorkSpaces an event or message named that DescribeWorkspaces never
+    /// showed (skipped, nothing done).
+    pub not_found: usize,
     pub code42: RequestStats,
 }
 
@@ -79,6 +83,9 @@ impl InvocationMetrics {
                 .iter()
                 .filter(|a| matches!(a, Action::MoveUser { applied: true, .. }))
                 .count();
+            m.not_found += usize::from(
+                w.status == Status::Skipped && w.reason.as_deref() == Some(NOT_FOUND_REASON),
+            );
         }
         m.covered = report.summary.coverage.covered;
         m.not_covered = report.summary.coverage.by_reason.clone();
@@ -113,6 +120,7 @@ impl InvocationMetrics {
             values.push(count("WorkspacesNotCovered", self.not_covered_total()));
             values.push(count("UsersMoved", self.moves));
             values.push(count("OrgPolicyWrites", self.policy_writes));
+            values.push(count("WorkspacesNotFound", self.not_found));
             if self.input == SCHEDULE_INPUT {
                 let deferred = self.by_status.get(&Status::Deferred).copied();
                 values.push(count("ScheduleDeferred", deferred.unwrap_or(0)));

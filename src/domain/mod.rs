@@ -5,6 +5,7 @@ pub mod coverage;
 pub mod ids;
 pub mod metrics;
 pub mod model;
+pub mod orgs;
 pub mod plan;
 pub mod policy;
 pub mod report;

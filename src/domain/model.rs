@@ -68,14 +68,7 @@ pub struct Code42Org {
     pub org_guid: String,
     pub org_name: String,
     pub active: bool,
-}
-
-/// The WorkSpaces org, resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolvedOrg {
-    pub guid: String,
-    pub name: String,
-    pub legacy_id: i64,
+    pub parent_org_guid: Option<String>,
 }
 
 /// Which WorkSpaces a fleet run covers. Empty means all.

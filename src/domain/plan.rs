@@ -4,7 +4,8 @@
 
 use super::coverage::host_label;
 use super::ids::DirectoryId;
-use super::model::{Code42Agent, Code42User, ResolvedOrg, Target, WorkspaceInfo};
+use super::model::{Code42Agent, Code42User, WorkspaceInfo};
+use super::orgs::ResolvedOrg;
 use super::report::{Action, Status};
 
 /// A decision that ends the WorkSpace's check.
@@ -44,10 +45,12 @@ pub struct Identity {
     pub directory_id: Option<DirectoryId>,
 }
 
-/// DescribeWorkspaces is the truth; the event is a hint for a WorkSpace not
-/// visible yet. Non-Windows WorkSpaces are out of scope.
-pub fn identify(target: &Target, info: Option<&WorkspaceInfo>) -> Result<Identity, Outcome> {
-    if let Some(info) = info.filter(|i| i.known_not_windows()) {
+/// DescribeWorkspaces, read with the function's own credentials, is the only
+/// source of a WorkSpace's user and directory: an event or queue message only
+/// says which WorkSpace to look at (a forged one must move nobody). Non-Windows
+/// WorkSpaces are out of scope.
+pub fn identify(info: &WorkspaceInfo) -> Result<Identity, Outcome> {
+    if info.known_not_windows() {
         return Err(Outcome::done(
             Status::Skipped,
             format!(
@@ -56,58 +59,40 @@ pub fn identify(target: &Target, info: Option<&WorkspaceInfo>) -> Result<Identit
             ),
         ));
     }
-    let user = info
-        .and_then(|i| i.user_name.clone())
-        .or_else(|| target.user_name.clone())
-        .ok_or_else(|| {
-            Outcome::failed(
-                "the WorkSpace is not visible in DescribeWorkspaces yet and the event has no userName",
-                true,
-            )
-        })?;
+    let user = info.user_name.clone().filter(|u| !u.trim().is_empty()).ok_or_else(|| {
+        Outcome::done(
+            Status::Skipped,
+            "DescribeWorkspaces gives this WorkSpace no user name (a pool or unassigned WorkSpace); not acted on",
+        )
+    })?;
     let directory_id =
-        match info.and_then(|i| i.directory_id.as_deref()) {
+        match info.directory_id.as_deref() {
             Some(d) => Some(DirectoryId::parse(d).map_err(|e| {
                 Outcome::failed(format!("DescribeWorkspaces returned an {e}"), false)
             })?),
-            None => target.directory_id.clone(),
+            None => None,
         };
     Ok(Identity { user, directory_id })
 }
 
-/// The operator's guard rails on moves.
-#[derive(Debug, Clone, Copy)]
-pub struct MoveGuards<'a> {
-    /// Users are never moved out of these orgs (guids or names).
-    pub protected_orgs: &'a [String],
-    /// If non-empty, users are moved only out of these orgs.
-    pub move_from_orgs: &'a [String],
-    /// `CODE42_MOVE_WITH_OTHER_DEVICES=skip`: leave a user whose other devices would move too.
-    pub skip_with_other_devices: bool,
-}
-
-impl MoveGuards<'_> {
-    /// Why this user may not be moved, if they may not.
-    pub fn refusal(&self, user: &Code42User) -> Option<String> {
-        let is = |list: &[String]| {
-            list.iter()
-                .any(|o| o == &user.org_guid || o == &user.org_name)
-        };
-        if is(self.protected_orgs) {
-            return Some(format!(
-                "user is in protected org {:?} ({}); not moved",
-                user.org_name, user.org_guid
-            ));
-        }
-        if !self.move_from_orgs.is_empty() && !is(self.move_from_orgs) {
-            return Some(format!(
-                "user's org {:?} ({}) is not in CODE42_MOVE_FROM_ORGS; not moved",
-                user.org_name, user.org_guid
-            ));
-        }
-        None
+/// A WorkSpace that DescribeWorkspaces does not show: nothing is known about
+/// it, so nothing is done. `deferred` while another look is planned.
+pub fn not_found(lookups: u32, will_look_again: bool) -> Outcome {
+    if will_look_again {
+        Outcome::done(
+            Status::Deferred,
+            format!(
+                "not found in DescribeWorkspaces after {lookups} lookup(s) (a new WorkSpace can take minutes to appear); queued to look again"
+            ),
+        )
+    } else {
+        Outcome::done(Status::Skipped, NOT_FOUND_REASON)
     }
 }
+
+/// The reason of a WorkSpace never seen in DescribeWorkspaces (AWS deletes
+/// failed creations; a forged event names one that never existed).
+pub const NOT_FOUND_REASON: &str = "not found in DescribeWorkspaces; not acted on";
 
 /// What to do about one WorkSpace's Code42 user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,7 +135,6 @@ pub fn plan_user(
     username: &str,
     user: Option<&Code42User>,
     org: &ResolvedOrg,
-    guards: MoveGuards<'_>,
     other_devices: &[String],
 ) -> Plan {
     let done = |status, reason: Option<String>, outside_org| Plan::Done {
@@ -182,6 +166,7 @@ pub fn plan_user(
     if user.org_guid == org.guid {
         return done(Status::Compliant, None, false);
     }
+    let guards = &org.guards;
     if let Some(reason) = guards.refusal(user) {
         return done(Status::Skipped, Some(reason), true);
     }
@@ -227,15 +212,41 @@ pub fn plan_user(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::WorkspaceId;
-    use crate::domain::model::Origin;
+    use crate::domain::model::Code42Org;
+    use crate::domain::orgs::MoveGuards;
 
-    fn org() -> ResolvedOrg {
+    /// The WorkSpaces org of a tenant with Default, Executives and Other,
+    /// guarded by `protected` and `move_from` (guids or names).
+    fn org_guarded(
+        protected: &[&str],
+        move_from: &[&str],
+        skip_with_other_devices: bool,
+    ) -> ResolvedOrg {
+        let orgs: Vec<Code42Org> = ["g-ws", "g-default", "g-exec", "g-other"]
+            .iter()
+            .map(|g| Code42Org {
+                org_guid: g.to_string(),
+                org_name: format!("name-{g}"),
+                active: true,
+                parent_org_guid: None,
+            })
+            .collect();
+        let names = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         ResolvedOrg {
             guid: "g-ws".into(),
             name: "WorkSpaces".into(),
             legacy_id: 1,
+            guards: MoveGuards::new(
+                &orgs,
+                &names(protected),
+                &names(move_from),
+                skip_with_other_devices,
+            ),
         }
+    }
+
+    fn org() -> ResolvedOrg {
+        org_guarded(&[], &[], false)
     }
 
     fn user(org: &str, active: bool, blocked: bool) -> Code42User {
@@ -262,23 +273,12 @@ mod tests {
 
     #[test]
     fn plan_table() {
-        let protected = vec!["g-exec".to_string()];
-        let from = vec!["g-default".to_string()];
-        let none: Vec<String> = vec![];
-        let open = MoveGuards {
-            protected_orgs: &protected,
-            move_from_orgs: &none,
-            skip_with_other_devices: false,
-        };
-        let only_default = MoveGuards {
-            protected_orgs: &protected,
-            move_from_orgs: &from,
-            skip_with_other_devices: false,
-        };
+        let open = org_guarded(&["g-exec"], &[], false);
+        let only_default = org_guarded(&["g-exec"], &["g-default"], false);
         type Case<'a> = (
             &'a str,
             Option<Code42User>,
-            MoveGuards<'a>,
+            &'a ResolvedOrg,
             (Status, bool),
             &'a str,
         );
@@ -286,55 +286,55 @@ mod tests {
             (
                 "absent user",
                 None,
-                open,
+                &open,
                 (Status::Deferred, false),
                 "not in Code42 yet",
             ),
             (
                 "blocked",
                 Some(user("g-default", true, true)),
-                open,
+                &open,
                 (Status::Skipped, false),
                 "blocked",
             ),
             (
                 "deactivated",
                 Some(user("g-default", false, false)),
-                open,
+                &open,
                 (Status::Skipped, false),
                 "deactivated",
             ),
             (
                 "in the org",
                 Some(user("g-ws", true, false)),
-                open,
+                &open,
                 (Status::Compliant, false),
                 "",
             ),
             (
                 "protected",
                 Some(user("g-exec", true, false)),
-                open,
+                &open,
                 (Status::Skipped, true),
                 "protected org",
             ),
             (
                 "not an allowed source",
                 Some(user("g-other", true, false)),
-                only_default,
+                &only_default,
                 (Status::Skipped, true),
                 "CODE42_MOVE_FROM_ORGS",
             ),
             (
                 "to move",
                 Some(user("g-default", true, false)),
-                only_default,
+                &only_default,
                 (Status::Drift, true),
                 "would move a@x.com",
             ),
         ];
-        for (name, u, guards, expected, needle) in cases {
-            let plan = plan_user("a@x.com", u.as_ref(), &org(), guards, &[]);
+        for (name, u, org, expected, needle) in cases {
+            let plan = plan_user("a@x.com", u.as_ref(), org, &[]);
             assert_eq!(status_of(&plan), expected, "{name}");
             let text = match &plan {
                 Plan::Done { reason, .. } => reason.clone().unwrap_or_default(),
@@ -346,17 +346,10 @@ mod tests {
 
     #[test]
     fn a_move_records_where_from_and_is_not_applied_yet() {
-        let none: Vec<String> = vec![];
-        let guards = MoveGuards {
-            protected_orgs: &none,
-            move_from_orgs: &none,
-            skip_with_other_devices: false,
-        };
         let Plan::Move { action, .. } = plan_user(
             "a@x.com",
             Some(&user("g-default", true, false)),
             &org(),
-            guards,
             &[],
         ) else {
             panic!("expected a move")
@@ -396,28 +389,18 @@ mod tests {
         ];
         let hosts = ["WSAMZN-A".to_string(), "WSAMZN-B".to_string()];
         assert_eq!(other_devices(&agents, &hosts), ["LAPTOP-9"]);
-        let none: Vec<String> = vec![];
-        let skip = MoveGuards {
-            protected_orgs: &none,
-            move_from_orgs: &none,
-            skip_with_other_devices: true,
-        };
+        let skip = org_guarded(&[], &[], true);
         let laptop = ["LAPTOP-9".to_string()];
         let plan = plan_user(
             "a@x.com",
             Some(&user("g-default", true, false)),
-            &org(),
-            skip,
+            &skip,
             &laptop,
         );
         assert!(
             matches!(&plan, Plan::Done { status: Status::Skipped, outside_org: true, reason: Some(r) } if r.contains("LAPTOP-9")),
             "{plan:?}"
         );
-        let move_too = MoveGuards {
-            skip_with_other_devices: false,
-            ..skip
-        };
         let Plan::Move {
             action: Action::MoveUser { other_devices, .. },
             reason,
@@ -425,7 +408,6 @@ mod tests {
             "a@x.com",
             Some(&user("g-default", true, false)),
             &org(),
-            move_too,
             &laptop,
         )
         else {
@@ -433,17 +415,6 @@ mod tests {
         };
         assert_eq!(other_devices, ["LAPTOP-9"]);
         assert!(reason.contains("LAPTOP-9"));
-    }
-
-    fn target(user: Option<&str>) -> Target {
-        Target {
-            workspace_id: WorkspaceId::parse("ws-abc12345").unwrap(),
-            directory_id: Some(DirectoryId::parse("d-1234567890").unwrap()),
-            user_name: user.map(str::to_string),
-            origin: Origin::Creation,
-            described: None,
-            attempt: 0,
-        }
     }
 
     fn info(user: &str, os: Option<&str>, dir: &str) -> WorkspaceInfo {
@@ -459,36 +430,22 @@ mod tests {
 
     #[test]
     fn identify_table() {
-        // DescribeWorkspaces wins over the event.
-        let id = identify(
-            &target(Some("stale")),
-            Some(&info("real", None, "d-abcdef0123")),
-        )
-        .unwrap();
+        // DescribeWorkspaces is the only source.
+        let id = identify(&info("real", None, "d-abcdef0123")).unwrap();
         assert_eq!(
             (id.user.as_str(), id.directory_id.unwrap().as_str()),
             ("real", "d-abcdef0123")
         );
-        // Not visible yet: the event's hints.
-        let id = identify(&target(Some("asmith")), None).unwrap();
-        assert_eq!(
-            (id.user.as_str(), id.directory_id.unwrap().as_str()),
-            ("asmith", "d-1234567890")
-        );
-        // Nothing to go on: retryable failure.
+        // No user in DescribeWorkspaces (pools, unassigned): skipped, never a guess.
+        let mut unassigned = info("x", None, "d-abcdef0123");
+        unassigned.user_name = Some(" ".into());
         assert!(matches!(
-            identify(&target(None), None),
-            Err(Outcome::Failed {
-                retryable: true,
-                ..
-            })
+            identify(&unassigned),
+            Err(Outcome::Done { status: Status::Skipped, reason: Some(r) }) if r.contains("no user name")
         ));
         // Not Windows: skipped.
         assert!(matches!(
-            identify(
-                &target(None),
-                Some(&info("x", Some("UBUNTU_22_04"), "d-abcdef0123"))
-            ),
+            identify(&info("x", Some("UBUNTU_22_04"), "d-abcdef0123")),
             Err(Outcome::Done {
                 status: Status::Skipped,
                 ..
@@ -496,11 +453,26 @@ mod tests {
         ));
         // A bad directory id from AWS: permanent failure.
         assert!(matches!(
-            identify(&target(None), Some(&info("x", None, "bad"))),
+            identify(&info("x", None, "bad")),
             Err(Outcome::Failed {
                 retryable: false,
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn not_found_is_deferred_while_looked_for_then_skipped() {
+        assert!(matches!(
+            not_found(4, true),
+            Outcome::Done { status: Status::Deferred, reason: Some(r) } if r.contains("after 4 lookup(s)")
+        ));
+        assert_eq!(
+            not_found(4, false),
+            Outcome::Done {
+                status: Status::Skipped,
+                reason: Some(NOT_FOUND_REASON.into())
+            }
+        );
     }
 }

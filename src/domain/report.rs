@@ -1,5 +1,6 @@
 //! The handler's JSON result: one record for the org check, one per WorkSpace.
 
+use super::orgs::ResolvedOrg;
 use serde::Serialize;
 
 use std::collections::BTreeMap;
@@ -169,7 +170,7 @@ pub struct OrgReport {
 
 impl OrgReport {
     /// Built from the policies' reports (at least one: the watch paths).
-    pub fn new(org: &super::model::ResolvedOrg, policies: Vec<PolicyReport>, cached: bool) -> Self {
+    pub fn new(org: &ResolvedOrg, policies: Vec<PolicyReport>, cached: bool) -> Self {
         let first = policies.first().cloned();
         let status = policies
             .iter()

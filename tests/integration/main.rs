@@ -9,6 +9,7 @@ mod doctor;
 mod fleet;
 mod harness;
 mod safety;
+mod trust;
 
 use harness::*;
 use serde_json::{Value, json};

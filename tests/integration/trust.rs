@@ -1,0 +1,176 @@
+//! Trust over the wire (moto + the Code42 simulator): a payload only says
+//! where to look — forged events and messages move nobody — and org settings
+//! are written only into the org that was resolved.
+
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+const DEFAULT_ORG: &str = "880000000000000002";
+/// A well-formed id DescribeWorkspaces has never heard of.
+const GHOST: &str = "ws-f0r9ed0000";
+
+fn sqs_record(message_id: &str, body: &Value) -> Value {
+    json!({"messageId": message_id, "receiptHandle": "AQEB", "body": body.to_string(),
+           "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+           "md5OfBody": "0", "eventSource": "aws:sqs",
+           "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:work", "awsRegion": "us-east-1"})
+}
+
+/// The users the simulator saw moved.
+async fn moved(sim: &Sim) -> Vec<String> {
+    sim.writes()
+        .await
+        .iter()
+        .filter(|w| w["path"].as_str().unwrap_or_default().ends_with("/move"))
+        .map(|w| w["user"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_events_and_queue_messages_move_nobody() {
+    let sim = Sim::start(&tenant(json!([
+        user("v-1", "victim@corp.example.com", DEFAULT_ORG),
+        user("r-1", "real@corp.example.com", DEFAULT_ORG),
+    ])));
+    let fleet = fleet(&[("real", WIN)]);
+    let queue = create_queue(&sqs().await, "trust-forged").await;
+    let secret = secret_for(&sim, "trust-forged");
+    let with_queue = env(
+        &secret,
+        &[
+            ("WORKSPACES_DESCRIBE_ATTEMPTS", "2"),
+            ("WORK_QUEUE_URL", &queue),
+        ],
+    );
+    let without_queue = env(&secret, &[("WORKSPACES_DESCRIBE_ATTEMPTS", "2")]);
+
+    // A creation event naming a WorkSpace that does not exist, with the
+    // victim's user name, beside a real one: the real one is handled, the
+    // forged one is looked for again later (deferred), nobody else moves.
+    let forged_creation = creation_event(&Fleet {
+        directory_id: fleet.directory_id.clone(),
+        workspaces: vec![(GHOST.into(), "victim".into()), fleet.workspaces[0].clone()],
+    });
+    let (code, out) = invoke_cli(&with_queue, &forged_creation);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(statuses(&out), ["deferred", "configured"], "{out}");
+    assert!(
+        reason_of(&out, 0).contains("not found in DescribeWorkspaces"),
+        "{out}"
+    );
+    assert_eq!(
+        out["workspaces"][0]["workspaces_user"],
+        Value::Null,
+        "{out}"
+    );
+    assert_eq!(out["requeued"], 1, "{out}");
+
+    // Without a queue the same forged WorkSpace is skipped at once.
+    let only_forged = creation_event(&Fleet {
+        directory_id: fleet.directory_id.clone(),
+        workspaces: vec![(GHOST.into(), "victim".into())],
+    });
+    let (code, out) = invoke_cli(&without_queue, &only_forged);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(statuses(&out), ["skipped"], "{out}");
+    assert_eq!(
+        reason_of(&out, 0),
+        "not found in DescribeWorkspaces; not acted on"
+    );
+
+    // Forged queue messages: one with attempts left (deferred again), one
+    // whose attempts are spent (skipped) — neither dead-lettered.
+    let message = |attempt: u32| {
+        json!({"workspace_id": GHOST, "directory_id": fleet.directory_id,
+               "user_name": "victim", "reason": "backfill", "attempt": attempt})
+    };
+    let batch = json!({"Records": [
+        sqs_record("m-fresh", &message(1)),
+        sqs_record("m-spent", &message(8)),
+    ]});
+    let (code, out) = invoke_cli(&with_queue, &batch);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, json!({"batchItemFailures": []}));
+
+    // A sign-in to a WorkSpace that does not exist.
+    let mut login: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("events/workspaces-access.json")).unwrap(),
+    )
+    .unwrap();
+    login["detail"]["workspaceId"] = json!(GHOST);
+    login["detail"]["directoryId"] = json!(fleet.directory_id);
+    let (code, out) = invoke_cli(&without_queue, &login);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(statuses(&out), ["skipped"], "{out}");
+
+    // Exactly one move over the whole test: the real WorkSpace's user.
+    assert_eq!(moved(&sim).await, ["r-1"]);
+    assert_eq!(sim.user_org("v-1").await, DEFAULT_ORG);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_org_id_that_belongs_to_another_org_is_refused_before_any_write() {
+    let sim = Sim::start(&tenant(json!([user(
+        "o-1",
+        "orgid@corp.example.com",
+        DEFAULT_ORG
+    )])));
+    let fleet = fleet(&[("orgid", WIN)]);
+    let secret = secret_for(&sim, "trust-org-id");
+    // 1002 is "Default" (copied from the wrong console page); the WorkSpaces org is 1003.
+    let wrong = env(&secret, &[("CODE42_ORG_ID", "1002")]);
+    let before = sim.setting(1002).await;
+
+    let (code, out) = invoke_cli(&wrong, &creation_event(&fleet));
+    assert_eq!(code, 1, "{out}");
+    let error = out["error"].as_str().unwrap_or_default();
+    for part in [
+        "CODE42_ORG_ID=1002",
+        "\"Default\" (880000000000000002)",
+        "\"WorkSpaces\" (880000000000000003)",
+        "set CODE42_ORG_ID=1003",
+    ] {
+        assert!(error.contains(part), "{part} missing: {out}");
+    }
+    assert_eq!(sim.counters().await["writes"], 0);
+    assert_eq!(sim.setting(1002).await, before);
+    assert_eq!(sim.user_org("o-1").await, DEFAULT_ORG);
+
+    // A backfill is refused the same way.
+    let (code, _) = cli(&wrong, &["backfill", "--max-moves", "5"]);
+    assert_eq!(code, 1);
+    assert_eq!(sim.counters().await["writes"], 0);
+
+    // doctor: FAIL naming the configured id and its org, the fix with the right id.
+    let (code, out) = cli(&wrong, &["doctor", "--output", "json"]);
+    assert_eq!(code, 1, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let target = report["doctor"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "target org")
+        .unwrap()
+        .clone();
+    assert_eq!(target["result"], "fail", "{target}");
+    assert!(
+        target["found"]
+            .as_str()
+            .unwrap()
+            .contains("CODE42_ORG_ID=1002 is org \"Default\""),
+        "{target}"
+    );
+    assert_eq!(
+        target["fix"],
+        "set CODE42_ORG_ID=1003 (template parameter Code42OrgId), or unset it"
+    );
+
+    // The right id works.
+    let (code, out) = invoke_cli(
+        &env(&secret, &[("CODE42_ORG_ID", "1003")]),
+        &creation_event(&fleet),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(sim.user_org("o-1").await, WORKSPACES_ORG_GUID);
+}
