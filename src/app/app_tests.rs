@@ -1133,3 +1133,44 @@ async fn a_move_the_bulk_re_read_does_not_confirm_fails_that_workspace_only() {
         "an unconfirmed move is not reported as applied"
     );
 }
+
+#[tokio::test]
+async fn doctor_says_why_terminate_clean_up_is_refused_on_a_backup_plan() {
+    use crate::domain::report::CheckResult::*;
+    let doctor = |extra: &[(&str, &str)]| {
+        let app = app(
+            config(extra),
+            workspaces(&[("ws-a", "asmith", "WINDOWS_10")]),
+            code42(
+                vec![user("1", "asmith@corp.example.com", WS_ORG)],
+                Some(COMPLIANT),
+            ),
+        );
+        async move {
+            let out = app
+                .handle(&json!({"action": "doctor"}), deadline())
+                .await
+                .unwrap();
+            out.report
+                .doctor
+                .unwrap()
+                .into_iter()
+                .find(|c| c.name == "terminate clean-up")
+        }
+    };
+    let on = ("CODE42_DEACTIVATE_ON_TERMINATE", "true");
+    let refused = doctor(&[on, ("CODE42_PLAN", "advanced")]).await.unwrap();
+    assert_eq!(refused.result, Warn);
+    assert!(refused.found.contains("only copy"), "{}", refused.found);
+    let allowed = doctor(&[
+        on,
+        ("CODE42_PLAN", "advanced"),
+        ("CODE42_DEACTIVATE_WITH_BACKUP", "true"),
+    ])
+    .await
+    .unwrap();
+    assert!(allowed.found.contains("cold storage"), "{}", allowed.found);
+    // Plans without backup, or clean-up off: nothing to say.
+    assert!(doctor(&[on, ("CODE42_PLAN", "enterprise")]).await.is_none());
+    assert!(doctor(&[("CODE42_PLAN", "basic")]).await.is_none());
+}

@@ -174,3 +174,50 @@ async fn an_org_id_that_belongs_to_another_org_is_refused_before_any_write() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(sim.user_org("o-1").await, WORKSPACES_ORG_GUID);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_protected_org_protects_its_child_orgs_and_a_missing_one_stops_the_run() {
+    // "Default" is a child of "Acme" in the simulator's tenant (parentOrgGuid).
+    let sim = Sim::start(&tenant(json!([user(
+        "p-1",
+        "child@corp.example.com",
+        DEFAULT_ORG
+    )])));
+    let fleet = fleet(&[("child", WIN)]);
+    let secret = secret_for(&sim, "trust-protected");
+
+    let (code, out) = invoke_cli(
+        &env(&secret, &[("CODE42_PROTECTED_ORGS", "Acme")]),
+        &creation_event(&fleet),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(statuses(&out), ["skipped"], "{out}");
+    assert!(
+        reason_of(&out, 0).contains("protected org \"Default\""),
+        "{out}"
+    );
+    assert_eq!(sim.user_org("p-1").await, DEFAULT_ORG);
+
+    // A protected org Code42 does not list: the run stops before anything is written.
+    let (code, out) = invoke_cli(
+        &env(&secret, &[("CODE42_PROTECTED_ORGS", "Acme,Executivs")]),
+        &creation_event(&fleet),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"Executivs\""),
+        "{out}"
+    );
+    assert!(moved(&sim).await.is_empty());
+    // The first run wrote the org's watch paths; the second wrote nothing.
+    let writes = sim.counters().await["writes"].clone();
+    let (code, _) = invoke_cli(
+        &env(&secret, &[("CODE42_PROTECTED_ORGS", "Executivs")]),
+        &creation_event(&fleet),
+    );
+    assert_eq!(code, 1);
+    assert_eq!(sim.counters().await["writes"], writes);
+}
