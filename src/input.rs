@@ -804,8 +804,26 @@ mod tests {
             ]
         });
         proptest::proptest!(|(v in tree)| {
-            if let Err(e) = parse_input(&v) {
-                proptest::prop_assert!(!e.to_string().is_empty());
+            let Err(e) = parse_input(&v) else { return Ok(()) };
+            let text = e.to_string();
+            let detail = match &e {
+                InputError::Malformed(d) | InputError::Unsupported(d) => d.clone(),
+            };
+            proptest::prop_assert!(!detail.trim().is_empty(), "no detail: {text}");
+            match v.as_object() {
+                // Not an object: its JSON type is named.
+                None => proptest::prop_assert!(
+                    text.contains(&format!("received a JSON {}", json_type(&v))),
+                    "{text}"
+                ),
+                // An object of no known kind: its keys are named.
+                Some(o) if !["detail-type", "source", "Records", "action"].iter().any(|k| o.contains_key(*k)) => {
+                    for key in o.keys().take(10) {
+                        proptest::prop_assert!(text.contains(key.as_str()), "{key} not named: {text}");
+                    }
+                }
+                // A recognised kind: the part that was wrong is named.
+                Some(_) => {}
             }
         });
     }

@@ -294,7 +294,8 @@ mod tests {
     fn allow_list_admits_other_hosts() {
         let raw = r#"{"api_url":"https://code42.proxy.example","token":"t"}"#;
         assert!(parse(raw).is_err());
-        assert!(Code42Secret::parse("id", raw, &["code42.proxy.example".to_string()]).is_ok());
+        let secret = Code42Secret::parse("id", raw, &["code42.proxy.example".to_string()]).unwrap();
+        assert_eq!(secret.api_url.host_str(), Some("code42.proxy.example"));
     }
 
     #[test]

@@ -420,6 +420,11 @@ class Handler(BaseHTTPRequestHandler):
             except json.JSONDecodeError:
                 raise BadRequest("body is not JSON")
             with st.lock:
+                held = [a["agentId"] for a in st.agents if a.get("agentId") in ids and a.get("legalHold")]
+                if held:
+                    # Code42 refuses the whole request (reference section 7).
+                    return self.send(400, [{"name": "ACTIVE_LEGAL_HOLD",
+                                            "description": "device is under legal hold: " + ", ".join(held)}])
                 st.writes.append({"method": "POST", "path": self.path, "body": json.loads(body)})
                 for a in st.agents:
                     if a.get("agentId") in ids:
@@ -513,7 +518,10 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_sim/state" and method == "GET":
                 return self.send(200, {"orgs": st.orgs, "users": st.users, "settings": st.settings})
             if path == "/_sim/counters" and method == "GET":
-                writes = sum(n for r, n in st.counters.items() if r.startswith(("PUT ", "POST /v1/users")))
+                # Every request that can change the tenant: moves, settings, org
+                # objects, agent deactivations (token requests change nothing).
+                writes = sum(n for r, n in st.counters.items()
+                             if not r.startswith("GET ") and "oauth" not in r)
                 tokens = sum(n for r, n in st.counters.items() if "oauth" in r)
                 return self.send(200, {"total": st.total, "writes": writes, "token_requests": tokens,
                                        "rate_limited": st.rate_limited, "by_route": st.counters,

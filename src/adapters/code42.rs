@@ -1105,11 +1105,11 @@ mod tests {
     /// "error sending request", and never its URL.
     #[tokio::test]
     async fn a_transport_error_names_its_cause() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port(); // bound, then closed: nothing listens there
+        // Bound and held but never listening: the port refuses connections
+        // for as long as the test runs (no other process can take it).
+        let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+        reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = reserved.local_addr().unwrap().port();
         let e = reqwest::get(format!("http://127.0.0.1:{port}/v1/oauth?secret=x"))
             .await
             .unwrap_err();

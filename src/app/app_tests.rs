@@ -314,6 +314,7 @@ async fn the_schedule_queues_at_most_the_cap_and_repairs_org_drift() {
             .contains("2 WorkSpace(s) not queued")
     );
     let queued = app.work_queue.as_ref().unwrap().0.lock().unwrap().clone();
+    assert_eq!(queued.len(), 2);
     assert!(
         queued
             .iter()
@@ -863,7 +864,8 @@ async fn inherited_backup_defaults_are_reported_not_written_and_block_nothing_el
     assert_eq!(app.code42.0.lock().unwrap().org_puts, 0);
     // The schedule does not fail for it (the operator decides), it reports it.
     let schedule = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-    assert!(app.handle(&schedule, deadline()).await.is_ok());
+    let out = app.handle(&schedule, deadline()).await.unwrap();
+    assert_eq!(out.report.org.unwrap().status, Status::Drift);
 }
 
 fn doctor_results(
@@ -1024,7 +1026,7 @@ async fn each_invocation_yields_emf_records_of_what_it_did() {
     let (outcome, metrics) = app
         .handle_measured(&event("create-workspaces.json"), deadline())
         .await;
-    assert!(outcome.is_ok());
+    assert_eq!(statuses(&outcome.unwrap().report), [Status::Configured]);
     let records = metrics.emf("WorkspacesCode42", 1_764_000_000_000);
     // Printed one per line, as JSON: parse them back as CloudWatch would.
     let lines: Vec<Value> = records
@@ -1126,11 +1128,12 @@ async fn a_move_the_bulk_re_read_does_not_confirm_fails_that_workspace_only() {
         "{failed:?}"
     );
     assert!(
-        failed.actions.iter().all(|a| matches!(
-            a,
-            crate::domain::report::Action::MoveUser { applied: false, .. }
-        )),
-        "an unconfirmed move is not reported as applied"
+        matches!(
+            failed.actions.as_slice(),
+            [crate::domain::report::Action::MoveUser { applied: false, .. }]
+        ),
+        "an unconfirmed move is not reported as applied: {:?}",
+        failed.actions
     );
 }
 

@@ -19,6 +19,8 @@ use crate::error::{AwsError, Code42Error};
 use crate::ports::{Code42, Code42Service, WorkQueue, Workspaces};
 
 pub const WS_ORG: &str = "guid-ws";
+/// The WorkSpaces org's numeric id in the console list of `code42()`.
+pub const WS_LEGACY_ID: i64 = 1003;
 
 #[derive(Default)]
 pub struct FakeWorkspaces {
@@ -84,7 +86,11 @@ impl Workspaces for FakeWorkspaces {
 pub struct FakeState {
     pub users: Vec<Code42User>,
     pub orgs: Vec<Code42Org>,
+    /// The WorkSpaces org's (`WS_LEGACY_ID`) watch-path setting.
     pub setting: Option<SettingSnapshot>,
+    /// Settings and org objects written to any other org id (key or "org
+    /// object"): every other org starts empty and keeps what is written.
+    pub elsewhere: Vec<(i64, String)>,
     /// Moves that apply but answer with a timeout (as if the response was lost).
     pub lost_move_responses: u32,
     /// Moves that answer success but do not happen.
@@ -104,7 +110,7 @@ pub struct FakeState {
     pub bulk_pages: u32,
     /// Orgs (guids) the console's org list leaves out.
     pub console_unlisted: Vec<String>,
-    /// The console's org object (`{"data": {...}}`).
+    /// The WorkSpaces org's console org object (`{"data": {...}}`).
     pub org_object: serde_json::Value,
     pub org_reads: u32,
     pub org_puts: u32,
@@ -236,14 +242,21 @@ impl Code42 for FakeCode42 {
             .map(|(_, a)| a.clone())
             .collect())
     }
-    async fn get_org_object(&self, _: i64) -> Result<serde_json::Value, Code42Error> {
+    async fn get_org_object(&self, id: i64) -> Result<serde_json::Value, Code42Error> {
         let mut s = self.0.lock().unwrap();
         s.org_reads += 1;
+        if id != WS_LEGACY_ID {
+            return Ok(serde_json::json!({ "data": { "orgId": id } }));
+        }
         Ok(s.org_object.clone())
     }
-    async fn put_org_object(&self, _: i64, org: &serde_json::Value) -> Result<(), Code42Error> {
+    async fn put_org_object(&self, id: i64, org: &serde_json::Value) -> Result<(), Code42Error> {
         let mut s = self.0.lock().unwrap();
         s.org_puts += 1;
+        if id != WS_LEGACY_ID {
+            s.elsewhere.push((id, "org object".into()));
+            return Ok(());
+        }
         s.org_object = serde_json::json!({ "data": org });
         Ok(())
     }
@@ -264,7 +277,7 @@ impl Code42 for FakeCode42 {
         Ok(())
     }
     /// The orgs in their order, numbered from 1002 (the WorkSpaces org of
-    /// `code42()` is 1003).
+    /// `code42()` is `WS_LEGACY_ID`).
     async fn legacy_orgs(&self) -> Result<Vec<LegacyOrg>, Code42Error> {
         let s = self.0.lock().unwrap();
         Ok(s.orgs
@@ -279,24 +292,32 @@ impl Code42 for FakeCode42 {
             })
             .collect())
     }
-    async fn get_setting(&self, _: i64, key: &str) -> Result<Option<SettingSnapshot>, Code42Error> {
+    async fn get_setting(
+        &self,
+        id: i64,
+        key: &str,
+    ) -> Result<Option<SettingSnapshot>, Code42Error> {
         let mut s = self.0.lock().unwrap();
         s.setting_reads += 1;
-        // One stored setting: the default watch-path key's.
-        if key != crate::config::DEFAULT_WATCH_PATHS_KEY {
+        // One stored setting: the WorkSpaces org's default watch-path key.
+        if key != crate::config::DEFAULT_WATCH_PATHS_KEY || id != WS_LEGACY_ID {
             return Ok(None);
         }
         Ok(s.setting.clone())
     }
     async fn put_setting(
         &self,
-        _: i64,
-        _: &str,
+        id: i64,
+        key: &str,
         items: &[String],
         locked: bool,
     ) -> Result<(), Code42Error> {
         let mut s = self.0.lock().unwrap();
         s.puts += 1;
+        if id != WS_LEGACY_ID {
+            s.elsewhere.push((id, key.to_string()));
+            return Ok(());
+        }
         if !s.ignore_puts {
             // Stored the way the server does: the list's toString().
             s.setting = Some(SettingSnapshot::from_raw(

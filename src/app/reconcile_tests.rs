@@ -368,8 +368,9 @@ async fn org_resolution_errors_are_specific() {
         &OrgCache::default(),
         &t,
     )
-    .await;
-    assert!(out.is_ok());
+    .await
+    .unwrap();
+    assert_eq!(out.org.unwrap().org_guid, WS_ORG);
 
     c42.0
         .lock()

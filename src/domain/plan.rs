@@ -309,7 +309,7 @@ mod tests {
                 Some(user("g-ws", true, false)),
                 &open,
                 (Status::Compliant, false),
-                "",
+                "(no reason)",
             ),
             (
                 "protected",
@@ -337,7 +337,7 @@ mod tests {
             let plan = plan_user("a@x.com", u.as_ref(), org, &[]);
             assert_eq!(status_of(&plan), expected, "{name}");
             let text = match &plan {
-                Plan::Done { reason, .. } => reason.clone().unwrap_or_default(),
+                Plan::Done { reason, .. } => reason.clone().unwrap_or("(no reason)".into()),
                 Plan::Move { reason, .. } => reason.clone(),
             };
             assert!(text.contains(needle), "{name}: {text}");

@@ -212,11 +212,10 @@ async fn doctor_tries_every_host_token_and_spelling_and_names_the_one_that_answe
     // resources take gateway tokens: the API host with the gateway token.
     sim.configure(json!({"console_accepts_gateway_tokens": true}))
         .await;
-    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Bound and held but never listening: refuses connections until the test ends.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dead_port = reserved.local_addr().unwrap().port();
     let no_console = format!("doctor-no-console-{}", std::process::id());
     seed_aws(
         json!({"region": REGION, "secrets": [{"name": no_console, "value": {

@@ -518,3 +518,11 @@ pub async fn report_of(app: &App, event: &Value) -> Value {
         .expect("handler succeeds");
     serde_json::to_value(output.report).unwrap()
 }
+
+/// One SQS record as Lambda delivers it, with `body` as the message.
+pub fn sqs_record(message_id: &str, body: &str) -> Value {
+    json!({"messageId": message_id, "receiptHandle": "AQEB", "body": body,
+           "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+           "md5OfBody": "0", "eventSource": "aws:sqs",
+           "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:work", "awsRegion": "us-east-1"})
+}

@@ -8,6 +8,7 @@ mod coverage;
 mod doctor;
 mod fleet;
 mod harness;
+mod lambda_binary;
 mod safety;
 mod trust;
 
@@ -562,13 +563,6 @@ async fn a_rotated_token_in_the_secret_is_re_read_on_401() {
         statuses(&serde_json::to_value(report).unwrap()),
         ["compliant"]
     );
-}
-
-fn sqs_record(message_id: &str, body: &str) -> Value {
-    json!({"messageId": message_id, "receiptHandle": "AQEB", "body": body,
-           "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-           "md5OfBody": "0", "eventSource": "aws:sqs",
-           "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:work", "awsRegion": "us-east-1"})
 }
 
 #[tokio::test(flavor = "multi_thread")]

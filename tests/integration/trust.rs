@@ -10,13 +10,6 @@ const DEFAULT_ORG: &str = "880000000000000002";
 /// A well-formed id DescribeWorkspaces has never heard of.
 const GHOST: &str = "ws-f0r9ed0000";
 
-fn sqs_record(message_id: &str, body: &Value) -> Value {
-    json!({"messageId": message_id, "receiptHandle": "AQEB", "body": body.to_string(),
-           "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-           "md5OfBody": "0", "eventSource": "aws:sqs",
-           "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:work", "awsRegion": "us-east-1"})
-}
-
 /// The users the simulator saw moved.
 async fn moved(sim: &Sim) -> Vec<String> {
     sim.writes()
@@ -86,8 +79,8 @@ async fn forged_events_and_queue_messages_move_nobody() {
                "user_name": "victim", "reason": "backfill", "attempt": attempt})
     };
     let batch = json!({"Records": [
-        sqs_record("m-fresh", &message(1)),
-        sqs_record("m-spent", &message(8)),
+        sqs_record("m-fresh", &message(1).to_string()),
+        sqs_record("m-spent", &message(8).to_string()),
     ]});
     let (code, out) = invoke_cli(&with_queue, &batch);
     assert_eq!(code, 0, "{out}");
@@ -220,4 +213,46 @@ async fn a_protected_org_protects_its_child_orgs_and_a_missing_one_stops_the_run
     );
     assert_eq!(code, 1);
     assert_eq!(sim.counters().await["writes"], writes);
+}
+
+/// The simulator's username filter is a substring match (Code42's may be):
+/// users whose names contain one another, the longer one listed first, on
+/// the direct lookup (an event) and the bulk listing (a verify over the
+/// snapshot). A client taking the first user returned would move `joann`.
+#[tokio::test(flavor = "multi_thread")]
+async fn usernames_containing_one_another_are_told_apart_on_every_path() {
+    let sim = Sim::start(&compliant_tenant("nest", &[]));
+    for (id, name, org) in [
+        ("n-joann", "joann@corp.example.com", WORKSPACES_ORG_GUID),
+        ("n-ann2", "ann@corp.example.com.au", WORKSPACES_ORG_GUID),
+        ("n-ann", "ann@corp.example.com", DEFAULT_ORG),
+    ] {
+        sim.add_user(user(id, name, org)).await;
+    }
+    let fleet = fleet(&[("ann", WIN)]);
+    let secret = secret_for(&sim, "trust-nested");
+    // Bulk reads from the first WorkSpace on.
+    let bulk = env(&secret, &[("CODE42_BULK_THRESHOLD", "1")]);
+    let ws = fleet.workspaces[0].0.as_str();
+    let (code, out) = cli(&bulk, &["verify", "--workspace-id", ws, "--output", "json"]);
+    assert_eq!(code, 2, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(statuses(&report), ["drift"], "{out}");
+    assert_eq!(
+        report["workspaces"][0]["actions"][0]["user_id"], "n-ann",
+        "{out}"
+    );
+    assert!(
+        sim.counters().await["by_route"]["GET /v1/users"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "the listing was read"
+    );
+
+    let (code, out) = invoke_cli(&env(&secret, &[]), &creation_event(&fleet));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(statuses(&out), ["configured"], "{out}");
+    assert_eq!(moved(&sim).await, ["n-ann"]);
+    assert_eq!(sim.user_org("n-joann").await, WORKSPACES_ORG_GUID);
 }
