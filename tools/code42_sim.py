@@ -27,9 +27,14 @@ Oddities it keeps on purpose, because the real API has them (or may have them):
 Faults match by method, path prefix and an optional query substring
 ("query_contains"); "times": -1 means forever.
 
-Test hooks live under /_sim/ (no auth): state, counters, writes, faults
+Test hooks live under /_sim/ (no auth): state, counters (writes = every
+request that can change the tenant; unauthorized and refused_credentials),
+blind_moves: users moved again without a read since their previous move
+request arrived), writes, requests (arrival times), faults
 (status with "retry_after" or any "headers", "delay_ms", "drop" to close the
-connection unanswered), chaos (a seeded random fault schedule), tokens (issued), agents (add one), config (latency_ms, rate_limit_per_second,
+connection unanswered), chaos (faults drawn per request key and occurrence
+under a seed), tokens (issued), agents (add one; "legalHold": true refuses
+deactivation), config (latency_ms, rate_limit_per_second,
 token_ttl_seconds, static_tokens), users, clients (rotate the API clients),
 expire-tokens, revoke-tokens. Run it on its own:
 
@@ -96,8 +101,19 @@ class SimState:
         self.chaos_counts = {}
         self.issued_tokens = []
         self.counters = {}
+        self.requests = []
         self.writes = []
         self.total = 0
+        # 401s answered, and token requests whose client id/secret were refused.
+        self.unauthorized = 0
+        self.refused_credentials = 0
+        # Blind re-sends (see note_move_request): per user, whether it was read
+        # since its last move request arrived, and that request's fault status.
+        self.read_since_move = {}
+        self.last_move_request = {}
+        self.blind_moves = []
+        # Keyed chaos: how often each request key was seen.
+        self.chaos_seen = {}
 
     # --- lookups -----------------------------------------------------------
     def org_by_guid(self, guid):
@@ -110,6 +126,9 @@ class SimState:
         return next((u for u in self.users if u["userId"] == user_id), None)
 
     def user_json(self, user):
+        """The user as the API shows it; called under the lock. Marks the
+        user read (a client that re-reads before re-sending a move is not blind)."""
+        self.read_since_move[user["userId"]] = True
         org = self.org_by_guid(user["orgGuid"]) or {}
         legacy = str(org.get("legacyOrgId", ""))
         return {
@@ -220,9 +239,12 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         with st.lock:
             st.total += 1
+            # Arrival times (epoch seconds): tests measure waits between requests here.
+            st.requests.append({"method": method, "path": path, "query": url.query, "at": time.time()})
             route = f"{method} {route_template(path)}"
             st.counters[route] = st.counters.get(route, 0) + 1
-            fault = self.take_fault(method, path, url.query) or self.chaos_fault()
+            fault = self.take_fault(method, path, url.query) or self.chaos_fault(method, path, query)
+            self.note_move_request(method, path, fault)
             latency = st.latency_ms
             limited = self.over_rate_limit()
         if limited:
@@ -251,41 +273,56 @@ class Handler(BaseHTTPRequestHandler):
         except BadRequest as e:
             self.send(400, [{"name": "SYSTEM", "description": str(e)}])
 
-    def chaos_fault(self):
-        """A fault drawn from the seeded schedule (called under the lock)."""
+    def chaos_fault(self, method, path, query):
+        """A fault drawn for (request key, occurrence number) under the seed
+        (called under the lock): the same requests meet the same faults in
+        every run with a seed, whatever the arrival order; a retry is a new
+        occurrence with a draw of its own, so retries get through."""
         c = self.state.chaos
         if not c:
             return None
-        if c["storm_left"] > 0:
-            c["storm_left"] -= 1
-            kind, fault = c["storm"]
+        key = method + " " + path + "?" + "&".join(f"{k}={v}" for k, v in sorted(query.items()))
+        n = self.state.chaos_seen.get(key, 0) + 1
+        self.state.chaos_seen[key] = n
+        # String seeds are hashed with SHA-512: stable across processes.
+        rng = random.Random(f"{c['seed']}|{key}|{n}")
+        p = c["p"]
+        draw, kind = rng.random(), None
+        for name in ("429", "5xx", "slow", "drop", "redirect"):
+            draw -= p.get(name, 0.0)
+            if draw < 0:
+                kind = name
+                break
+        if kind is None:
+            return None
+        if kind == "429":
+            form = rng.choice(["0", "1", "date"])
+            after = email.utils.formatdate(time.time() + 1, usegmt=True) if form == "date" else form
+            fault = {"status": 429, "retry_after": after, "body": {"error": "Too Many Requests"}}
+        elif kind == "5xx":
+            fault = {"status": rng.choice([500, 502, 503]), "body": {"error": "injected"}}
+        elif kind == "slow":
+            fault = {"delay_ms": c["slow_ms"]}
+        elif kind == "drop":
+            fault = {"drop": True}
         else:
-            rng, p = c["rng"], c["p"]
-            draw, kind = rng.random(), None
-            for name in ("429", "5xx", "slow", "drop", "redirect"):
-                draw -= p.get(name, 0.0)
-                if draw < 0:
-                    kind = name
-                    break
-            if kind is None:
-                return None
-            if kind == "429":
-                form = rng.choice(["0", "1", "date"])
-                after = email.utils.formatdate(time.time() + 1, usegmt=True) if form == "date" else form
-                fault = {"status": 429, "retry_after": after, "body": {"error": "Too Many Requests"}}
-            elif kind == "5xx":
-                fault = {"status": rng.choice([500, 502, 503]), "body": {"error": "injected"}}
-            elif kind == "slow":
-                fault = {"delay_ms": c["slow_ms"]}
-            elif kind == "drop":
-                fault = {"drop": True}
-            else:
-                fault = {"status": 302, "headers": {"Location": "http://127.0.0.1:9/elsewhere"}}
-            if kind in ("429", "5xx"):
-                c["storm_left"] = rng.randint(0, c["storm_max"])
-                c["storm"] = (kind, fault)
+            fault = {"status": 302, "headers": {"Location": "http://127.0.0.1:9/elsewhere"}}
         self.state.chaos_counts[kind] = self.state.chaos_counts.get(kind, 0) + 1
-        return dict(fault)
+        return fault
+
+    def note_move_request(self, method, path, fault):
+        """Blind re-sends, judged by arrival (called under the lock): a move of
+        a user whose previous move request was not refused unprocessed (429,
+        401) and who was not read since it arrived."""
+        uid = move_user_id(method, path)
+        if not uid:
+            return
+        st = self.state
+        previous = st.last_move_request.get(uid)
+        if previous not in (None, 401, 429) and not st.read_since_move.get(uid, False):
+            st.blind_moves.append(uid)
+        st.last_move_request[uid] = (fault or {}).get("status", 0)
+        st.read_since_move[uid] = False
 
     def over_rate_limit(self):
         st = self.state
@@ -327,6 +364,8 @@ class Handler(BaseHTTPRequestHandler):
             return None
         if self.state.clients.get(client_id) == secret:
             return client_id
+        with self.state.lock:
+            self.state.refused_credentials += 1
         return None
 
     def issue_token(self, kind):
@@ -352,6 +391,12 @@ class Handler(BaseHTTPRequestHandler):
         return kind == "console" and self.state.console_accepts_gateway_tokens
 
     def unauthorized(self):
+        with self.state.lock:
+            self.state.unauthorized += 1
+            uid = move_user_id("POST" if self.command == "POST" else "", urlsplit(self.path).path)
+            if uid:
+                # Refused before processing: re-sending it is not blind.
+                self.state.last_move_request[uid] = 401
         self.send(401, {"error": "Unauthorized", "message": "HTTP 401 Could not authenticate user"})
 
     # --- the API -------------------------------------------------------------
@@ -410,8 +455,9 @@ class Handler(BaseHTTPRequestHandler):
                     return self.send(404, {"error": "Not Found"})
                 if not target or st.org_by_guid(target) is None:
                     raise BadRequest("Organization was not found")
+                uid = user["userId"]
                 st.writes.append({"method": "POST", "path": self.path, "body": json.loads(body),
-                                  "user": user["userId"], "from": user["orgGuid"], "to": target})
+                                  "user": uid, "from": user["orgGuid"], "to": target})
                 user["orgGuid"] = target
             return self.send(204)
         if method == "POST" and parts == ["agents", "deactivate"]:
@@ -525,7 +571,11 @@ class Handler(BaseHTTPRequestHandler):
                 tokens = sum(n for r, n in st.counters.items() if "oauth" in r)
                 return self.send(200, {"total": st.total, "writes": writes, "token_requests": tokens,
                                        "rate_limited": st.rate_limited, "by_route": st.counters,
-                                       "chaos": st.chaos_counts})
+                                       "chaos": st.chaos_counts, "unauthorized": st.unauthorized,
+                                       "refused_credentials": st.refused_credentials,
+                                       "blind_moves": st.blind_moves})
+            if path == "/_sim/requests" and method == "GET":
+                return self.send(200, {"requests": st.requests})
             if path == "/_sim/writes" and method == "GET":
                 return self.send(200, {"writes": st.writes})
             if path == "/_sim/faults" and method == "POST":
@@ -553,11 +603,10 @@ class Handler(BaseHTTPRequestHandler):
                 st.users.append(data)
                 return self.send(200, data)
             if path == "/_sim/chaos" and method == "POST":
-                # {"seed", "p": {"429", "5xx", "slow", "drop", "redirect"}, "slow_ms", "storm_max"}; {} turns it off.
+                # {"seed", "p": {"429", "5xx", "slow", "drop", "redirect"}, "slow_ms"}; {} turns it off.
                 st.chaos = None if not data else {
-                    "rng": random.Random(data.get("seed", 0)), "p": data.get("p", {}),
-                    "slow_ms": int(data.get("slow_ms", 1500)), "storm_max": int(data.get("storm_max", 3)),
-                    "storm_left": 0, "storm": None}
+                    "seed": data.get("seed", 0), "p": data.get("p", {}),
+                    "slow_ms": int(data.get("slow_ms", 1500))}
                 return self.send(200, {"chaos": bool(st.chaos), "counts": st.chaos_counts})
             if path == "/_sim/tokens" and method == "GET":
                 return self.send(200, {"tokens": st.issued_tokens})
@@ -587,6 +636,14 @@ class Server(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
             return
         super().handle_error(request, client_address)
+
+
+def move_user_id(method, path):
+    """The user id of a move request (POST /v1/users/{id}/move), else None."""
+    parts = [p for p in path.split("/") if p]
+    if method == "POST" and len(parts) == 4 and parts[:2] == ["v1", "users"] and parts[3] == "move":
+        return parts[2]
+    return None
 
 
 def route_template(path):

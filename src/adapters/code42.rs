@@ -1125,6 +1125,63 @@ mod tests {
         );
     }
 
+    /// A loopback server answering every connection with `head` then `body_len`
+    /// bytes of body (written in 64 KiB pieces; the client may stop reading).
+    async fn serve_once(head: String, body_len: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let _ = stream.write_all(head.as_bytes()).await;
+            let piece = vec![b'x'; 64 * 1024];
+            let mut sent = 0;
+            while sent < body_len {
+                let n = piece.len().min(body_len - sent);
+                if stream.write_all(&piece[..n]).await.is_err() {
+                    return;
+                }
+                sent += n;
+            }
+        });
+        url
+    }
+
+    /// Bodies up to 4 MiB are read; a larger one is refused, whether its
+    /// Content-Length says so up front or it just keeps coming.
+    #[tokio::test]
+    async fn response_bodies_are_bounded_at_4_mib() {
+        let exact = serve_once(
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {MAX_BODY_BYTES}\r\n\r\n"),
+            MAX_BODY_BYTES,
+        )
+        .await;
+        let body = read_bounded(reqwest::get(exact).await.unwrap()).await;
+        assert_eq!(body.ok().map(|b| b.len()), Some(MAX_BODY_BYTES));
+
+        let declared = serve_once(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+                MAX_BODY_BYTES + 1
+            ),
+            0,
+        )
+        .await;
+        let body = read_bounded(reqwest::get(declared).await.unwrap()).await;
+        assert!(matches!(body, Err(BodyError::TooLarge)));
+
+        // No length given (read until close): refused once past the bound.
+        let endless = serve_once(
+            "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".into(),
+            MAX_BODY_BYTES + 64 * 1024,
+        )
+        .await;
+        let body = read_bounded(reqwest::get(endless).await.unwrap()).await;
+        assert!(matches!(body, Err(BodyError::TooLarge)));
+    }
+
     /// Counts reads; always answers the same secret.
     struct CountingSource(std::sync::atomic::AtomicU32);
 

@@ -153,6 +153,17 @@ impl Sim {
     pub async fn counters(&self) -> Value {
         self.hook(reqwest::Method::GET, "counters", None).await
     }
+    /// Arrival times (epoch seconds) of the API requests to `method` `path`, in order.
+    pub async fn arrivals(&self, method: &str, path: &str) -> Vec<f64> {
+        self.hook(reqwest::Method::GET, "requests", None).await["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] == method && r["path"] == path)
+            .map(|r| r["at"].as_f64().unwrap())
+            .collect()
+    }
+
     pub async fn writes(&self) -> Vec<Value> {
         self.hook(reqwest::Method::GET, "writes", None).await["writes"]
             .as_array()

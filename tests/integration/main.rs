@@ -264,14 +264,18 @@ async fn rate_limit_with_retry_after_is_waited_out() {
     let fleet = fleet(&[("asmith", WIN)]);
     let app = app(&env(&secret_for(&sim, "ratelimit"), &[])).await;
 
-    let started = std::time::Instant::now();
     let (outcome, metrics) = app
         .handle_measured(&creation_event(&fleet), deadline(30))
         .await;
     let report = outcome.expect("succeeds after waiting").report;
+    // Measured where Code42 sees it: the retry arrives Retry-After (1 s)
+    // after the 429'd request, and not more than 1 s of slack later.
+    let at = sim.arrivals("GET", "/v1/users").await;
+    assert_eq!(at.len(), 2, "{at:?}");
+    let waited = at[1] - at[0];
     assert!(
-        started.elapsed() >= std::time::Duration::from_secs(1),
-        "Retry-After was not honoured"
+        (1.0..2.0).contains(&waited),
+        "waited {waited:.3} s for Retry-After: 1"
     );
     assert_eq!(
         statuses(&serde_json::to_value(report).unwrap()),
@@ -302,6 +306,18 @@ async fn rate_limit_longer_than_the_deadline_fails_retryable_without_waiting() {
         .handle(&creation_event(&fleet), deadline(10))
         .await
         .unwrap_err();
+    let returned = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    // Without waiting: one request, and the answer back well within a second of it.
+    let at = sim.arrivals("GET", "/v1/users").await;
+    assert_eq!(at.len(), 1, "{at:?}");
+    assert!(
+        returned - at[0] < 1.0,
+        "returned {:.3} s after the 429",
+        returned - at[0]
+    );
     assert!(failure.retryable());
     assert!(
         failure
