@@ -400,7 +400,7 @@ impl Code42Session<'_> {
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                let wait = retry_after.unwrap_or(backoff);
+                let wait = rate_limit_wait(retry_after, sent);
                 if rate_limited < MAX_RATE_LIMITED_ATTEMPTS && self.wait_if_time_allows(wait).await
                 {
                     tracing::info!(%method, path, wait_ms = wait.as_millis() as u64, "Code42 rate limited; waiting as asked");
@@ -1017,14 +1017,23 @@ fn full_jitter(attempt: u32) -> Duration {
     ceiling.mul_f64(fastrand::f64())
 }
 
-/// `Retry-After` as delay-seconds or as an HTTP date (RFC 9110 §10.2.3).
+/// How long to wait after a 429: as asked, else backed off by every send so
+/// far, so a 429 storm waits longer each time (a rate-limit wait does not
+/// count as a failed attempt: the attempt number alone would not grow).
+fn rate_limit_wait(retry_after: Option<Duration>, sends: u32) -> Duration {
+    retry_after.unwrap_or_else(|| full_jitter(sends))
+}
+
+/// `Retry-After` as delay-seconds or as an HTTP date (RFC 9110 §10.2.3). A
+/// date already past says nothing useful (clock skew): None, so the caller
+/// backs off instead of hammering at once.
 fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    at.duration_since(now).ok().filter(|d| !d.is_zero())
 }
 
 enum BodyError {
@@ -1238,11 +1247,32 @@ mod tests {
             parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
             Some(Duration::from_secs(30))
         );
+        // A date already past (or now): the backoff decides, not zero.
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
-            Some(Duration::ZERO)
+            None
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            None
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn a_429_storm_without_retry_after_waits_longer_each_time() {
+        let max_of = |sends| {
+            (0..300)
+                .map(|_| rate_limit_wait(None, sends))
+                .max()
+                .unwrap()
+        };
+        assert!(max_of(1) <= BACKOFF);
+        // The fourth 429 in a row may wait up to 1.6 s (it stayed under 200 ms).
+        assert!(max_of(4) > 2 * BACKOFF, "{:?}", max_of(4));
+        assert!(max_of(4) <= 8 * BACKOFF);
+        let asked = Duration::from_secs(3);
+        assert_eq!(rate_limit_wait(Some(asked), 4), asked);
     }
 
     #[test]

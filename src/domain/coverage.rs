@@ -109,6 +109,10 @@ pub struct AgentReport {
     pub minimum_version: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Older active agents on the same host (a reinstall or rebuild left
+    /// them): ids, most recently connected first. They decide nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stale_duplicates: Vec<String>,
 }
 
 impl AgentReport {
@@ -124,6 +128,7 @@ impl AgentReport {
             version_checked: plan.is_some(),
             minimum_version: plan.map(Code42Plan::minimum_agent_version),
             detail: Some(detail.into()),
+            stale_duplicates: Vec::new(),
         }
     }
 
@@ -219,13 +224,21 @@ pub fn assess_agent(
             "the WorkSpace has no computer name yet",
         );
     };
-    let found = active.iter().find(|a| {
-        [a.os_hostname.as_deref(), a.name.as_deref()]
-            .into_iter()
-            .flatten()
-            .any(|n| host_label(n) == host)
-    });
-    let Some(agent) = found else {
+    let mut on_host: Vec<&Code42Agent> = active
+        .iter()
+        .copied()
+        .filter(|a| {
+            [a.os_hostname.as_deref(), a.name.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|n| host_label(n) == host)
+        })
+        .collect();
+    // The most recently connected decides, whatever order the API used.
+    on_host.sort_by(|a, b| newest_first(a, b));
+    let stale_duplicates: Vec<String> =
+        on_host.iter().skip(1).map(|a| a.agent_id.clone()).collect();
+    let Some(agent) = on_host.first().copied() else {
         let hosts: Vec<&str> = active
             .iter()
             .filter_map(|a| a.os_hostname.as_deref().or(a.name.as_deref()))
@@ -270,7 +283,32 @@ pub fn assess_agent(
         version_checked: plan.is_some(),
         minimum_version: minimum,
         detail,
+        stale_duplicates,
     }
+}
+
+/// Most recently connected first; never connected last; ties by agent id
+/// (the same answer whatever order the API listed them in).
+pub fn newest_first(a: &Code42Agent, b: &Code42Agent) -> std::cmp::Ordering {
+    fn key(a: &Code42Agent) -> Option<(&str, String)> {
+        a.last_connected.as_deref().map(connected_key)
+    }
+    key(b)
+        .cmp(&key(a))
+        .then_with(|| a.agent_id.cmp(&b.agent_id))
+}
+
+/// An ISO 8601 UTC time ("2026-11-27T10:00:00.5Z", with or without a
+/// fraction) as comparable parts: the seconds, then the fraction's digits
+/// padded to nanoseconds.
+fn connected_key(iso: &str) -> (&str, String) {
+    let seconds = iso.get(..19).unwrap_or(iso);
+    let fraction: String = iso
+        .get(19..)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .map(|f| f.chars().take_while(char::is_ascii_digit).collect())
+        .unwrap_or_default();
+    (seconds, format!("{fraction:0<9}"))
 }
 
 #[cfg(test)]
@@ -289,6 +327,37 @@ pub(crate) mod tests {
             health_issues: issues.iter().map(|s| s.to_string()).collect(),
             active: true,
         }
+    }
+
+    #[test]
+    fn the_most_recently_connected_agent_on_a_host_decides_in_any_order() {
+        let on = |id: &str, version: &str, connected: Option<&str>| Code42Agent {
+            agent_id: id.into(),
+            last_connected: connected.map(str::to_string),
+            ..agent("WSAMZN-A", version, &[])
+        };
+        let agents = [
+            on("old", "1.0.0", Some("2026-11-01T10:00:00Z")),
+            on("new", "1.5.0", Some("2026-11-27T10:00:00.5Z")),
+            on("same-second", "1.0.0", Some("2026-11-27T10:00:00Z")),
+            on("never", "1.0.0", None),
+        ];
+        // Every order the API might list them in gives the same answer.
+        let mut order = agents.to_vec();
+        for _ in 0..order.len() {
+            order.rotate_left(1);
+            let mut reversed = order.clone();
+            reversed.reverse();
+            for listed in [&order, &reversed] {
+                let report = assess_agent(Some("WSAMZN-A"), listed, Some(Code42Plan::Enterprise));
+                assert_eq!(report.agent_id.as_deref(), Some("new"));
+                assert_eq!(report.status, AgentStatus::Ok);
+                assert_eq!(report.stale_duplicates, ["same-second", "old", "never"]);
+            }
+        }
+        // One agent: no duplicates.
+        let single = assess_agent(Some("WSAMZN-A"), &agents[..1], None);
+        assert!(single.stale_duplicates.is_empty());
     }
 
     #[test]

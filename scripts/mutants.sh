@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Mutation testing of what users fear most: the decisions (src/domain/) and
+# the payload parsing (src/input.rs), against the unit tests (--lib). Prints
+# caught, missed and timed-out mutants and the score:
+#   score = (caught + timed out + listed equivalents) / (caught + missed + timed out)
+# A missed mutant that cannot change behaviour is listed, exactly as
+# cargo-mutants names it, in scripts/mutants-equivalent.txt with the reason
+# in a comment above it. Not part of .ci/run (a full run takes long on 2 cores).
+#   scripts/mutants.sh                       # the whole set
+#   scripts/mutants.sh --in-diff changes.diff  # only mutants in a diff
+#   scripts/mutants.sh -f src/domain/orgs.rs   # one file (any cargo-mutants option)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VERSION=27.1.0
+BIN=.tools/bin/cargo-mutants
+if ! [[ -x $BIN ]] || ! "$BIN" --version | grep -qF "$VERSION"; then
+  echo "mutants: installing cargo-mutants $VERSION into .tools/" >&2
+  cargo install cargo-mutants --version "$VERSION" --locked --root .tools
+fi
+files=(--file 'src/domain/**/*.rs' --file src/input.rs)
+for arg in "$@"; do [[ $arg == -f || $arg == --file ]] && files=(); done
+started=$(date +%s)
+# Exit code 2 means some mutants were missed: the summary below says which.
+set +e
+"$BIN" mutants "${files[@]}" --cargo-arg=--lib --timeout-multiplier 3 "$@"
+code=$?
+set -e
+if [[ $code -ne 0 && $code -ne 2 && $code -ne 3 ]]; then exit "$code"; fi
+count() { [[ -f mutants.out/$1 ]] && grep -c . "mutants.out/$1" || echo 0; }
+caught=$(count caught.txt); missed=$(count missed.txt); timeout=$(count timeout.txt)
+unviable=$(count unviable.txt)
+equivalent=0
+if [[ -f mutants.out/missed.txt ]]; then
+  equivalent=$(grep -vE '^\s*(#|$)' scripts/mutants-equivalent.txt | grep -cxFf - mutants.out/missed.txt || true)
+fi
+echo
+echo "missed (not listed as equivalent):"
+grep -vxFf <(grep -vE '^\s*(#|$)' scripts/mutants-equivalent.txt) mutants.out/missed.txt 2>/dev/null | sed 's/^/  /' || true
+viable=$((caught + missed + timeout))
+printf '\nmutants: %s caught, %s missed (%s listed equivalent), %s timed out, %s unviable; %s s\n' \
+  "$caught" "$missed" "$equivalent" "$timeout" "$unviable" "$(( $(date +%s) - started ))"
+if [[ $viable -gt 0 ]]; then
+  awk -v c="$caught" -v t="$timeout" -v e="$equivalent" -v v="$viable" \
+    'BEGIN { printf "mutation score: %.1f %% ((%d + %d + %d) / %d)\n", 100 * (c + t + e) / v, c, t, e, v }'
+fi
