@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=27.1.0
 BIN=.tools/bin/cargo-mutants
-if ! [[ -x $BIN ]] || ! "$BIN" --version | grep -qF "$VERSION"; then
+if ! [[ -x $BIN ]] || ! "$BIN" mutants --version | grep -qF "$VERSION"; then
   echo "mutants: installing cargo-mutants $VERSION into .tools/" >&2
   cargo install cargo-mutants --version "$VERSION" --locked --root .tools
 fi
@@ -26,16 +26,20 @@ set +e
 code=$?
 set -e
 if [[ $code -ne 0 && $code -ne 2 && $code -ne 3 ]]; then exit "$code"; fi
-count() { [[ -f mutants.out/$1 ]] && grep -c . "mutants.out/$1" || echo 0; }
+count() { if [[ -f mutants.out/$1 ]]; then grep -c . "mutants.out/$1" || true; else echo 0; fi; }
 caught=$(count caught.txt); missed=$(count missed.txt); timeout=$(count timeout.txt)
 unviable=$(count unviable.txt)
+listed=$(grep -vE '^[[:space:]]*(#|$)' scripts/mutants-equivalent.txt || true)
+touch mutants.out/missed.txt
 equivalent=0
-if [[ -f mutants.out/missed.txt ]]; then
-  equivalent=$(grep -vE '^\s*(#|$)' scripts/mutants-equivalent.txt | grep -cxFf - mutants.out/missed.txt || true)
+unexplained=$(cat mutants.out/missed.txt)
+if [[ -n $listed ]]; then
+  equivalent=$(grep -cxFf <(printf '%s\n' "$listed") mutants.out/missed.txt || true)
+  unexplained=$(grep -vxFf <(printf '%s\n' "$listed") mutants.out/missed.txt || true)
 fi
 echo
 echo "missed (not listed as equivalent):"
-grep -vxFf <(grep -vE '^\s*(#|$)' scripts/mutants-equivalent.txt) mutants.out/missed.txt 2>/dev/null | sed 's/^/  /' || true
+if [[ -n $unexplained ]]; then printf '  %s\n' "$unexplained" | sed '2,$s/^/  /'; else echo "  none"; fi
 viable=$((caught + missed + timeout))
 printf '\nmutants: %s caught, %s missed (%s listed equivalent), %s timed out, %s unviable; %s s\n' \
   "$caught" "$missed" "$equivalent" "$timeout" "$unviable" "$(( $(date +%s) - started ))"

@@ -361,6 +361,13 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn plan_names_round_trip() {
+        for name in Code42Plan::NAMES {
+            assert_eq!(Code42Plan::parse(name).map(Code42Plan::as_str), Some(name));
+        }
+    }
+
+    #[test]
     fn versions_compare_numerically_part_by_part() {
         for (v, min, below) in [
             ("1.4.0", "1.4.0", false),

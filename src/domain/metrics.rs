@@ -319,6 +319,25 @@ mod tests {
     }
 
     #[test]
+    fn workspaces_not_found_counts_only_the_skipped_never_seen() {
+        let with_reason = |status, reason: &str| workspace(status, None).with_reason(reason);
+        let r = report(vec![
+            with_reason(Status::Skipped, NOT_FOUND_REASON),
+            with_reason(Status::Skipped, NOT_FOUND_REASON),
+            with_reason(
+                Status::Skipped,
+                "operating system UBUNTU_22_04 is not Windows",
+            ),
+            // Still looked for: deferred, not counted yet.
+            with_reason(Status::Deferred, NOT_FOUND_REASON),
+            with_reason(Status::Compliant, NOT_FOUND_REASON),
+        ]);
+        let m = InvocationMetrics::of("SqsBatch", Some(&r), false, RequestStats::default());
+        assert_eq!(m.not_found, 2);
+        assert_eq!(metric(&m.emf("NS", 0)[0], "WorkspacesNotFound"), 2);
+    }
+
+    #[test]
     fn schedule_metrics_only_come_from_the_schedule() {
         let r = report(vec![workspace(Status::Deferred, None)]);
         let m = InvocationMetrics::of("SqsBatch", Some(&r), false, RequestStats::default());
