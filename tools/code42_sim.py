@@ -34,7 +34,7 @@ request arrived), writes, requests (arrival times), faults
 (status with "retry_after" or any "headers", "delay_ms", "drop" to close the
 connection unanswered), chaos (faults drawn per request key and occurrence
 under a seed), tokens (issued), agents (add one; "legalHold": true refuses
-deactivation), config (latency_ms, rate_limit_per_second,
+deactivation), config (latency_ms, max_page_size, rate_limit_per_second,
 token_ttl_seconds, static_tokens), users, clients (rotate the API clients),
 expire-tokens, revoke-tokens. Run it on its own:
 
@@ -89,6 +89,7 @@ class SimState:
         self.console_accepts_gateway_tokens = bool(options.get("console_accepts_gateway_tokens", False))
         self.settings_paths = list(options.get("settings_paths", ["OrgSettings", "OrgSetting"]))
         self.latency_ms = int(options.get("latency_ms", 0))
+        self.max_page_size = int(options.get("max_page_size", 0))
         # Token bucket over all API requests (0 = unlimited); over it: 429 + Retry-After.
         self.rate_limit = float(options.get("rate_limit_per_second", 0))
         self.bucket = self.rate_limit
@@ -114,6 +115,12 @@ class SimState:
         self.blind_moves = []
         # Keyed chaos: how often each request key was seen.
         self.chaos_seen = {}
+
+    def page_size(self, query, default):
+        """The page size asked for, capped by the `max_page_size` option (a
+        server may serve fewer than asked: clients must read to totalCount)."""
+        size = int(query.get("pageSize", default))
+        return min(size, self.max_page_size) if self.max_page_size else size
 
     # --- lookups -----------------------------------------------------------
     def org_by_guid(self, guid):
@@ -431,7 +438,7 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" and parts == ["users"]:
             needle = (query.get("username") or "").lower()
             page = int(query.get("page", 1))
-            size = int(query.get("pageSize", 100))
+            size = st.page_size(query, 100)
             with st.lock:
                 # A user marked "unlisted" was created after a listing's pages
                 # were read: a direct lookup finds them, the whole listing does not.
@@ -479,7 +486,7 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" and parts == ["agents"]:
             # Filters and paging as the incydr SDK sends them (reference section 6).
             page = int(query.get("page", 1))
-            size = int(query.get("pageSize", 500))
+            size = st.page_size(query, 500)
             with st.lock:
                 found = [a for a in st.agents
                          if ("userId" not in query or a.get("userId") == query["userId"])
@@ -584,6 +591,8 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/_sim/faults" and method == "GET":
                 return self.send(200, {"faults": st.faults})
             if path == "/_sim/config" and method == "POST":
+                if "max_page_size" in data:
+                    st.max_page_size = int(data["max_page_size"])
                 if "latency_ms" in data:
                     st.latency_ms = int(data["latency_ms"])
                 if "rate_limit_per_second" in data:

@@ -45,6 +45,19 @@ async fn run_default(
     run(&config(&[]), ws, c42, &OrgCache::default(), targets).await
 }
 
+/// The error a run with a fresh org cache fails with.
+async fn error_of(
+    cfg: &Config,
+    ws: &FakeWorkspaces,
+    c42: &FakeCode42,
+    targets: &[Target],
+) -> InvocationError {
+    run(cfg, ws, c42, &OrgCache::default(), targets)
+        .await
+        .err()
+        .expect("the run fails")
+}
+
 fn statuses(outcome: &RunOutcome) -> Vec<Status> {
     outcome.workspaces.iter().map(|w| w.status).collect()
 }
@@ -338,16 +351,7 @@ async fn org_resolution_errors_are_specific() {
     let ws = workspaces(&[("ws-a", "asmith", "WINDOWS_10")]);
     let t = [target("ws-a", None)];
     let c42 = code42(vec![], Some(COMPLIANT));
-    let err = run(
-        &config(&[("CODE42_ORG", "Nope")]),
-        &ws,
-        &c42,
-        &OrgCache::default(),
-        &t,
-    )
-    .await
-    .err()
-    .unwrap();
+    let err = error_of(&config(&[("CODE42_ORG", "Nope")]), &ws, &c42, &t).await;
     assert!(matches!(err, InvocationError::OrgNotFound { .. }), "{err}");
 
     c42.0
@@ -355,10 +359,7 @@ async fn org_resolution_errors_are_specific() {
         .unwrap()
         .orgs
         .push(org("guid-ws2", "WorkSpaces"));
-    let err = run(&config(&[]), &ws, &c42, &OrgCache::default(), &t)
-        .await
-        .err()
-        .unwrap();
+    let err = error_of(&config(&[]), &ws, &c42, &t).await;
     assert!(err.to_string().contains("matches 2 orgs"), "{err}");
     // By guid it is unambiguous.
     let out = run(
@@ -377,16 +378,7 @@ async fn org_resolution_errors_are_specific() {
         .unwrap()
         .console_unlisted
         .push("guid-ws2".into());
-    let err = run(
-        &config(&[("CODE42_ORG", "guid-ws2")]),
-        &ws,
-        &c42,
-        &OrgCache::default(),
-        &t,
-    )
-    .await
-    .err()
-    .unwrap();
+    let err = error_of(&config(&[("CODE42_ORG", "guid-ws2")]), &ws, &c42, &t).await;
     assert!(
         matches!(err, InvocationError::OrgId(OrgIdProblem::NotListed { .. })),
         "{err}"
@@ -511,16 +503,7 @@ async fn protected_orgs_fail_closed() {
         vec![user("4", "plain@corp.example.com", "guid-default")],
         None,
     );
-    let err = run(
-        &protect("Executives,Executves"),
-        &ws,
-        &c42_typo,
-        &OrgCache::default(),
-        &t,
-    )
-    .await
-    .err()
-    .unwrap();
+    let err = error_of(&protect("Executives,Executves"), &ws, &c42_typo, &t).await;
     assert!(
         matches!(&err, InvocationError::ProtectedOrgsUnknown { names } if names == "\"Executves\""),
         "{err}"

@@ -256,3 +256,30 @@ async fn usernames_containing_one_another_are_told_apart_on_every_path() {
     assert_eq!(moved(&sim).await, ["n-ann"]);
     assert_eq!(sim.user_org("n-joann").await, WORKSPACES_ORG_GUID);
 }
+
+/// A server that serves fewer users a page than asked: the bulk listing is
+/// read on to its totalCount (it used to stop at the first short page and
+/// plan from a partial snapshot).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listing_is_read_to_its_total_when_the_server_caps_the_page_size() {
+    let names: Vec<String> = (0..30).map(|i| format!("cap{i:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let sim = Sim::start(&compliant_tenant("cap", &refs));
+    sim.configure(json!({"max_page_size": 7})).await;
+    let fleet = fleet(&refs.iter().map(|n| (*n, WIN)).collect::<Vec<_>>());
+    let bulk = env(
+        &secret_for(&sim, "trust-page-cap"),
+        &[("CODE42_BULK_THRESHOLD", "1"), ("CODE42_USERS_PAGE_SIZE", "10")],
+    );
+    let ids: Vec<&str> = fleet.workspaces.iter().map(|(id, _)| id.as_str()).collect();
+    let mut args = vec!["verify", "--output", "json"];
+    for id in &ids {
+        args.extend(["--workspace-id", id]);
+    }
+    let (_, out) = cli(&bulk, &args);
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["summary"]["compliant"], 30, "{out}");
+    // 30 users in pages of 7 (10 asked): 5 pages, and no user looked up one by one.
+    let requests = sim.arrivals("GET", "/v1/users").await.len();
+    assert_eq!(requests, 5, "pages only, no direct lookups");
+}
