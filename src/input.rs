@@ -829,6 +829,53 @@ mod tests {
     }
 
     #[test]
+    fn source_and_detail_type_each_decide() {
+        // Either key makes it an EventBridge event (then judged as one).
+        for v in [
+            serde_json::json!({"source": "aws.workspaces"}),
+            serde_json::json!({"detail-type": "Scheduled Event"}),
+        ] {
+            let err = parse_input(&v).unwrap_err().to_string();
+            assert!(err.contains("not a valid EventBridge event"), "{err}");
+        }
+        let event = |source: &str, detail_type: &str| {
+            serde_json::json!({"version": "0", "id": "x", "detail-type": detail_type, "source": source,
+                "account": "1", "time": "2025-11-03T00:00:00Z", "region": "us-east-1", "resources": [],
+                "detail": {"eventName": "CreateWorkspaces"}})
+        };
+        // Only the schedule's own pair means reconcile; other pairs are refused by name.
+        for (source, detail_type) in [
+            ("aws.events", "Other Event"),
+            ("aws.workspaces", "Scheduled Event"),
+            ("aws.workspaces", "WorkSpaces Something"),
+            ("aws.ec2", "AWS API Call via CloudTrail"),
+        ] {
+            let err = parse_input(&event(source, detail_type)).unwrap_err();
+            assert!(
+                matches!(err, InputError::Unsupported(_)),
+                "{source}/{detail_type}: {err}"
+            );
+            assert!(err.to_string().contains(detail_type), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_empty_error_code_is_no_error_and_a_blank_user_name_is_none() {
+        let mut v = event("terminate-workspaces.json");
+        v["detail"]["errorCode"] = serde_json::json!("");
+        let Input::TerminateWorkspaces(call) = parse_input(&v).unwrap() else {
+            panic!()
+        };
+        assert_eq!(call.call_error, None);
+        assert!(!call.workspace_ids.is_empty());
+        let target = parse_work_message(
+            &serde_json::json!({"workspace_id": "ws-abc12345", "user_name": "  ", "reason": "backfill"}),
+        )
+        .unwrap();
+        assert_eq!(target.user_name, None);
+    }
+
+    #[test]
     fn the_schedule_means_reconcile() {
         let v = serde_json::json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
             "account": "1", "time": "2025-11-03T00:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});

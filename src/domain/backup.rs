@@ -252,6 +252,29 @@ pub fn merge_backup(org: &Value, paths: &[String]) -> Value {
 mod tests {
     use super::*;
 
+    #[test]
+    fn nothing_wrong_reads_compliant_and_only_true_is_true() {
+        assert_eq!(BackupAssessment::default().describe(), "compliant");
+        let locked = BackupAssessment {
+            locked: vec!["Default".into()],
+            ..BackupAssessment::default()
+        };
+        assert_eq!(
+            locked.describe(),
+            "locked in the console (not changed): Default"
+        );
+        for (v, expected) in [
+            (json!(true), true),
+            (json!("TRUE"), true),
+            (json!(false), false),
+            (json!("yes"), false),
+            (json!(1), false),
+        ] {
+            assert_eq!(is_true(Some(&v)), expected, "{v}");
+        }
+        assert!(!is_true(None));
+    }
+
     fn org(backup_sets: Value, provider: i64) -> Value {
         json!({"data": {"orgId": 1003, "orgInheritDto": {"orgIdProvidingDeviceDefaults": provider},
             "deviceDefaults": {"serviceBackupConfig": {"backupConfig": {"backupSets": backup_sets}}}}})

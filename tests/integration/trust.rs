@@ -269,7 +269,10 @@ async fn a_listing_is_read_to_its_total_when_the_server_caps_the_page_size() {
     let fleet = fleet(&refs.iter().map(|n| (*n, WIN)).collect::<Vec<_>>());
     let bulk = env(
         &secret_for(&sim, "trust-page-cap"),
-        &[("CODE42_BULK_THRESHOLD", "1"), ("CODE42_USERS_PAGE_SIZE", "10")],
+        &[
+            ("CODE42_BULK_THRESHOLD", "1"),
+            ("CODE42_USERS_PAGE_SIZE", "10"),
+        ],
     );
     let ids: Vec<&str> = fleet.workspaces.iter().map(|(id, _)| id.as_str()).collect();
     let mut args = vec!["verify", "--output", "json"];
