@@ -236,3 +236,62 @@ fn the_domain_imports_no_aws_http_or_lambda_crate() {
         }
     }
 }
+
+/// The layers in the README's order: a module may import its own layer and
+/// the layers above it (listed earlier), never one below.
+const LAYERS: [&[&str]; 7] = [
+    &["crate::domain"],
+    &["crate::error", "crate::config", "crate::secret"],
+    &["crate::ports"],
+    &["crate::input"],
+    &["crate::app"],
+    &["crate::adapters"],
+    &["crate::render"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|prefixes| {
+        prefixes
+            .iter()
+            .any(|p| module == *p || module.starts_with(&format!("{p}::")))
+    })
+}
+
+/// Imports that go against the layer order: (importer, imported).
+fn upward_imports(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for (module, targets) in graph {
+        let Some(from) = layer_of(module) else {
+            continue;
+        };
+        for target in targets {
+            if layer_of(target).is_some_and(|to| to > from) {
+                found.push((module.clone(), target.clone()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn each_layer_imports_only_itself_and_the_layers_above() {
+    let graph = import_graph();
+    // Every library module belongs to a layer (the crate root only declares them).
+    for module in graph.keys().filter(|m| *m != "crate") {
+        assert!(layer_of(module).is_some(), "{module} is in no layer");
+    }
+    assert_eq!(upward_imports(&graph), Vec::<(String, String)>::new());
+    // The check itself sees an import against the order.
+    let mut wrong = BTreeMap::new();
+    wrong.insert(
+        "crate::domain::plan".to_string(),
+        BTreeSet::from(["crate::app::workspace".to_string()]),
+    );
+    assert_eq!(
+        upward_imports(&wrong),
+        [(
+            "crate::domain::plan".to_string(),
+            "crate::app::workspace".to_string()
+        )]
+    );
+}
