@@ -1,0 +1,111 @@
+//! Each subcommand, run: the exit code it ends with.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::CommandFactory;
+use workspaces_code42::domain::model::{FleetAction, FleetRequest};
+
+use crate::args::{Cli, Command};
+use crate::aws::{AwsOptions, app_from_env, build};
+use crate::output::{fleet_run, print_report};
+
+pub async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Invoke { event, timeout } => invoke(aws, event, timeout).await,
+        Command::Backfill {
+            fleet,
+            dry_run,
+            max_moves,
+            enqueue,
+            queue_url,
+        } => {
+            let filter = fleet.filter()?;
+            let app = build(aws, &fleet, queue_url).await?;
+            let request = FleetRequest {
+                action: FleetAction::Backfill,
+                filter,
+                dry_run,
+                max_moves: max_moves.unwrap_or(app.config().max_moves),
+                enqueue: Some(enqueue),
+            };
+            Ok(match fleet_run(&app, &fleet, &request).await? {
+                Some(_) => ExitCode::SUCCESS,
+                None => ExitCode::FAILURE,
+            })
+        }
+        Command::Doctor { output, timeout } => {
+            let app = app_from_env(aws, |_| {}).await?;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+            let report = app.doctor(deadline).await;
+            print_report(output, &report, None)?;
+            let failed = report
+                .doctor
+                .iter()
+                .flatten()
+                .any(|c| c.result == workspaces_code42::domain::report::CheckResult::Fail);
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "workspaces-code42",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { fleet } => {
+            let request = FleetRequest {
+                action: FleetAction::Verify,
+                filter: fleet.filter()?,
+                dry_run: true,
+                max_moves: 0,
+                enqueue: Some(false),
+            };
+            let app = build(aws, &fleet, None).await?;
+            Ok(match fleet_run(&app, &fleet, &request).await? {
+                Some(report) if report.needs_attention() => ExitCode::from(2),
+                Some(_) => ExitCode::SUCCESS,
+                None => ExitCode::FAILURE,
+            })
+        }
+    }
+}
+
+pub(crate) async fn invoke(
+    aws: &AwsOptions,
+    event: PathBuf,
+    timeout: u64,
+) -> anyhow::Result<ExitCode> {
+    let text = if event.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading the event from standard input")?;
+        s
+    } else {
+        std::fs::read_to_string(&event)
+            .with_context(|| format!("reading event file {}", event.display()))?
+    };
+    let payload: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("event file {} is not JSON", event.display()))?;
+    let app = app_from_env(aws, |_| {}).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let (json, code) = match app.handle(&payload, deadline).await {
+        Ok(output) => (output.lambda_response(), ExitCode::SUCCESS),
+        Err(failure) => {
+            eprintln!("error: {}", failure.error);
+            (failure.to_json(), ExitCode::FAILURE)
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(code)
+}
