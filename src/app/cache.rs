@@ -1,7 +1,6 @@
 //! What a warm container remembers for a short time: the last compliant org
 //! check and the WorkSpaces found compliant (for sign-in re-checks).
 
-use crate::domain::orgs::ResolvedOrg;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
@@ -9,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::domain::orgs::ResolvedOrg;
 use crate::domain::report::PolicyReport;
 
 /// Entries that count only while younger than the caller's time to live.

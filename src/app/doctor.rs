@@ -1,12 +1,11 @@
 //! `doctor`: a read-only checklist of everything `apply` needs, each check
 //! with what was found and the exact fix. Nothing is ever written.
 
-use crate::domain::orgs::ResolvedOrg;
 use tokio::time::Instant;
 
 use crate::config::{Mode, SettingsRoute};
 use crate::domain::model::{Code42Org, FleetFilter};
-use crate::domain::orgs::unknown_orgs;
+use crate::domain::orgs::{ResolvedOrg, unknown_orgs};
 use crate::domain::report::{Check, CheckResult, InvocationReport};
 use crate::domain::watch_paths::{SettingSnapshot, assess};
 use crate::error::{Code42Error, InvocationError};

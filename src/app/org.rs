@@ -4,9 +4,7 @@
 
 use crate::config::{Config, Mode};
 use crate::domain::backup::{BackupAssessment, assess_backup, backup_sets, merge_backup};
-use crate::domain::orgs::ResolvedOrg;
-
-use crate::domain::orgs::{MoveGuards, legacy_id_of};
+use crate::domain::orgs::{MoveGuards, ResolvedOrg, legacy_id_of};
 use crate::domain::policy::OrgPolicy;
 use crate::domain::report::{OrgReport, PolicyReport, Status};
 use crate::domain::watch_paths::SettingSnapshot;

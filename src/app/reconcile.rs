@@ -1,7 +1,6 @@
 //! One pass of the flow over a set of WorkSpaces: the org check first, then
 //! each WorkSpace, a bounded number at a time, reports in input order.
 
-use crate::domain::orgs::ResolvedOrg;
 use std::collections::HashMap;
 
 use futures::StreamExt;
@@ -9,6 +8,7 @@ use tokio::time::Instant;
 
 use crate::config::{Config, Mode};
 use crate::domain::model::Target;
+use crate::domain::orgs::ResolvedOrg;
 use crate::domain::report::{Action, OrgReport, Status, WorkspaceReport};
 use crate::error::{Code42Error, InvocationError};
 use crate::ports::{Clock, Code42, Workspaces};

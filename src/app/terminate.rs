@@ -47,17 +47,16 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .plan
             .filter(|p| p.manages_backup() && !self.config.deactivate_with_backup)
         {
+            let why = backup_refusal(plan.as_str());
             report.note = Some(format!(
-                "{} WorkSpace(s) terminated; no agent was deactivated: {}",
+                "{} WorkSpace(s) terminated; no agent was deactivated: {why}",
                 call.workspace_ids.len(),
-                backup_refusal(plan.as_str())
             ));
             report.workspaces = call
                 .workspace_ids
                 .iter()
                 .map(|id| {
-                    WorkspaceReport::new(Some(id.as_str()), Status::Skipped)
-                        .with_reason(backup_refusal(plan.as_str()))
+                    WorkspaceReport::new(Some(id.as_str()), Status::Skipped).with_reason(&why)
                 })
                 .collect();
             report.summary = Summary::of(&report.workspaces);
@@ -156,33 +155,30 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         let mut held = Vec::new();
         for agent in on_host {
             let hostname = agent.os_hostname.clone();
-            if applied {
-                match code42.deactivate_agent(&agent.agent_id).await {
-                    Ok(()) => tracing::warn!(
-                        agent_id = agent.agent_id,
-                        hostname,
-                        "deactivated the agent of a terminated WorkSpace"
-                    ),
+            let deactivated = applied
+                && match code42.deactivate_agent(&agent.agent_id).await {
+                    Ok(()) => {
+                        tracing::warn!(
+                            agent_id = agent.agent_id,
+                            hostname,
+                            "deactivated the agent of a terminated WorkSpace"
+                        );
+                        true
+                    }
                     Err(e) if e.legal_hold() => {
                         tracing::warn!(
                             agent_id = agent.agent_id,
                             "device under legal hold: not deactivated"
                         );
                         held.push(agent.agent_id.clone());
-                        w.actions.push(Action::DeactivateAgent {
-                            agent_id: agent.agent_id.clone(),
-                            hostname,
-                            applied: false,
-                        });
-                        continue;
+                        false
                     }
                     Err(e) => return Err(e),
-                }
-            }
+                };
             w.actions.push(Action::DeactivateAgent {
                 agent_id: agent.agent_id.clone(),
                 hostname,
-                applied,
+                applied: deactivated,
             });
         }
         w.status = match (applied, held.len() == w.actions.len()) {

@@ -2,16 +2,15 @@
 //! Code42 user), let `domain::plan` decide, then carry the plan out (apply)
 //! or report it (verify).
 
-use crate::domain::orgs::ResolvedOrg;
 use std::time::Duration;
 
 use tokio::time::Instant;
-
 use tracing::Instrument;
 
 use crate::config::{Config, Mode};
 use crate::domain::coverage::{AgentReport, assess_agent};
 use crate::domain::model::{Code42Agent, Code42User, FleetFilter, Target, WorkspaceInfo};
+use crate::domain::orgs::ResolvedOrg;
 use crate::domain::plan::{self, Identity, Outcome, Plan};
 use crate::domain::report::coverage_of;
 use crate::domain::report::{Action, Status, WorkspaceReport};

@@ -1,11 +1,11 @@
 //! The handler's JSON result: one record for the org check, one per WorkSpace.
 
-use super::orgs::ResolvedOrg;
 use serde::Serialize;
 
 use std::collections::BTreeMap;
 
 use super::coverage::{AgentReport, AgentStatus};
+use super::orgs::ResolvedOrg;
 use super::watch_paths::SettingSnapshot;
 
 /// Exactly one per WorkSpace.
