@@ -30,7 +30,7 @@ Faults match by method, path prefix and an optional query substring
 Test hooks live under /_sim/ (no auth): state, counters (writes = every
 request that can change the tenant; unauthorized and refused_credentials),
 blind_moves: users moved again without a read since their previous move
-request arrived), writes, requests (arrival times), faults
+request arrived; max_in_flight: most requests answered at once), writes, requests (arrival times), faults
 (status with "retry_after" or any "headers", "delay_ms", "drop" to close the
 connection unanswered), chaos (faults drawn per request key and occurrence
 under a seed), tokens (issued), agents (add one; "legalHold": true refuses
@@ -102,6 +102,8 @@ class SimState:
         self.chaos_counts = {}
         self.issued_tokens = []
         self.counters = {}
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.requests = []
         self.writes = []
         self.total = 0
@@ -242,7 +244,18 @@ class Handler(BaseHTTPRequestHandler):
         body = self.read_body()
         if path.startswith("/_sim/"):
             return self.admin(method, path, query, body)
+        st = self.state
+        # Requests being answered at once: the client's bound on requests in flight, seen from here.
+        with st.lock:
+            st.in_flight += 1
+            st.max_in_flight = max(st.max_in_flight, st.in_flight)
+        try:
+            self.answer(method, url, path, query, body)
+        finally:
+            with st.lock:
+                st.in_flight -= 1
 
+    def answer(self, method, url, path, query, body):
         st = self.state
         with st.lock:
             st.total += 1
@@ -580,7 +593,8 @@ class Handler(BaseHTTPRequestHandler):
                                        "rate_limited": st.rate_limited, "by_route": st.counters,
                                        "chaos": st.chaos_counts, "unauthorized": st.unauthorized,
                                        "refused_credentials": st.refused_credentials,
-                                       "blind_moves": st.blind_moves})
+                                       "blind_moves": st.blind_moves,
+                                       "max_in_flight": st.max_in_flight})
             if path == "/_sim/requests" and method == "GET":
                 return self.send(200, {"requests": st.requests})
             if path == "/_sim/writes" and method == "GET":

@@ -197,3 +197,62 @@ async fn a_deferred_workspace_is_requeued_to_sqs_with_a_delay_and_its_attempt() 
         (Some("creation"), Some(1))
     );
 }
+
+/// The adaptive bound under real 429s from the simulator: requests in flight
+/// (counted where Code42 answers them) never exceed the highest bound the
+/// client reports, nor CODE42_CONCURRENCY, and a burst of 429s halves it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_adaptive_bound_halves_on_429s_and_bounds_the_requests_in_flight() {
+    let names: Vec<String> = (0..48).map(|i| format!("bound{i:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let sim = Sim::start(&compliant_tenant("bd", &refs));
+    sim.configure(json!({"latency_ms": 30})).await;
+    // Two 429s for a user looked up late in the pass, once the bound has grown.
+    sim.fault(
+        json!({"method": "GET", "path": "/v1/users", "query_contains": "bound40",
+        "status": 429, "retry_after": 0, "times": 2}),
+    )
+    .await;
+    let fleet = fleet(&refs.iter().map(|n| (*n, WIN)).collect::<Vec<_>>());
+    let env = env(
+        &secret_for(&sim, "adaptive-bound"),
+        &[("CODE42_CONCURRENCY", "16"), ("CODE42_MAX_RPS", "0")],
+    );
+    let mut args = vec!["verify", "--output", "json"];
+    for (id, _) in &fleet.workspaces {
+        args.extend(["--workspace-id", id.as_str()]);
+    }
+    let (code, out, err) = cli_in("us-east-1", "warn,workspaces_code42=debug", &env, &args);
+    assert_eq!(code, 2, "agents are missing in this tenant: {out}");
+    // "bound adapted before=N after=M", in order.
+    let changes: Vec<(u64, u64)> = err
+        .lines()
+        .filter(|l| l.contains("bound adapted"))
+        .filter_map(|l| {
+            let number = |key: &str| -> Option<u64> {
+                let rest = &l[l.find(key)? + key.len()..];
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            };
+            Some((number("before=")?, number("after=")?))
+        })
+        .collect();
+    let halvings: Vec<&(u64, u64)> = changes
+        .iter()
+        .filter(|(b, a)| *a == (*b / 2).max(1) && a < b)
+        .collect();
+    assert!(
+        !halvings.is_empty(),
+        "no halving after the 429s: {changes:?}"
+    );
+    let highest = changes.iter().map(|(b, a)| *b.max(a)).max().unwrap_or(4);
+    assert!(highest <= 16, "{changes:?}");
+    let in_flight = sim.counters().await["max_in_flight"].as_u64().unwrap();
+    assert!(
+        in_flight <= highest,
+        "{in_flight} requests in flight at once, above the highest bound {highest}"
+    );
+    assert!(in_flight > 1, "the pass ran requests side by side");
+}
