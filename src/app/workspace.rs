@@ -329,6 +329,13 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         for attempt in 1..=MOVE_ATTEMPTS {
             match self.code42.move_user(&user.user_id, &org.guid).await {
                 Ok(()) => break,
+                // A refused move is this user's (their org may be out of the API
+                // client's reach), not the tenant's: it fails this WorkSpace only.
+                Err(e @ Code42Error::Forbidden { .. }) => {
+                    return Err(Failure::permanent(format!(
+                        "{e}; only this user's move was refused, other WorkSpaces go on"
+                    )));
+                }
                 Err(e) if e.retryable() && attempt < MOVE_ATTEMPTS => {
                     tracing::warn!(error = %e, "move failed; re-reading the user before trying again");
                     if self.code42.get_user(&user.user_id).await?.org_guid == org.guid {

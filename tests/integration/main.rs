@@ -697,3 +697,28 @@ async fn token_endpoint_errors_never_echo_their_body() {
         "{error}"
     );
 }
+
+/// Trust: a 403 on one user's move fails that WorkSpace's message only; the
+/// rest of the SQS batch is handled (it used to fail the whole batch).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_move_fails_only_its_own_message() {
+    let sim = Sim::start(&tenant(json!([
+        user("f-1", "moveok@corp.example.com", "880000000000000002"),
+        user("f-2", "movedenied@corp.example.com", "880000000000000002"),
+    ])));
+    sim.fault(json!({"method": "POST", "path": "/v1/users/f-2/move", "status": 403, "times": -1}))
+        .await;
+    let fleet = fleet(&[("moveok", WIN), ("movedenied", WIN)]);
+    let message =
+        |i: usize| json!({"workspace_id": fleet.workspaces[i].0, "reason": "backfill"}).to_string();
+    let batch =
+        json!({"Records": [sqs_record("m-ok", &message(0)), sqs_record("m-denied", &message(1))]});
+    let (code, out) = invoke_cli(&env(&secret_for(&sim, "move-403"), &[]), &batch);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        json!({"batchItemFailures": [{"itemIdentifier": "m-denied"}]})
+    );
+    assert_eq!(sim.user_org("f-1").await, WORKSPACES_ORG_GUID);
+    assert_eq!(sim.user_org("f-2").await, "880000000000000002");
+}
