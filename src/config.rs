@@ -367,17 +367,12 @@ impl Config {
                     })
             })
             .transpose()?;
-        let mode = match get("CODE42_MODE").as_deref().map(str::to_ascii_lowercase) {
-            None => Mode::Apply,
-            Some(m) if m == "apply" => Mode::Apply,
-            Some(m) if m == "verify" => Mode::Verify,
-            Some(_) => {
-                return Err(ConfigError::Invalid {
-                    var: "CODE42_MODE",
-                    reason: "must be apply or verify".to_string(),
-                });
-            }
-        };
+        let mode = choice(
+            &get,
+            "CODE42_MODE",
+            &[("apply", Mode::Apply), ("verify", Mode::Verify)],
+        )?
+        .unwrap_or(Mode::Apply);
         let username = UsernameMapping::new(
             get("CODE42_USERNAME_TEMPLATE"),
             get("CODE42_USERNAME_DOMAIN"),
@@ -407,31 +402,31 @@ impl Config {
                 reason: "must be a setting key of letters, digits, '_', '.' or '-'".to_string(),
             });
         }
-        let settings_host = match get("CODE42_SETTINGS_HOST").as_deref() {
-            None | Some("console") => SettingsHost::Console,
-            Some("api") => SettingsHost::Api,
-            Some(_) => return Err(invalid("CODE42_SETTINGS_HOST", "must be console or api")),
-        };
-        let settings_token = match get("CODE42_SETTINGS_TOKEN").as_deref() {
-            None | Some("console") => SettingsToken::Console,
-            Some("gateway") => SettingsToken::Gateway,
-            Some(_) => {
-                return Err(invalid(
-                    "CODE42_SETTINGS_TOKEN",
-                    "must be console or gateway",
-                ));
-            }
-        };
-        let settings_path = match get("CODE42_SETTINGS_PATH") {
-            None => None,
-            Some(p) if p == "OrgSettings" || p == "OrgSetting" => Some(p),
-            Some(_) => {
-                return Err(invalid(
-                    "CODE42_SETTINGS_PATH",
-                    "must be OrgSettings or OrgSetting (unset tries both)",
-                ));
-            }
-        };
+        let settings_host = choice(
+            &get,
+            "CODE42_SETTINGS_HOST",
+            &[
+                ("console", SettingsHost::Console),
+                ("api", SettingsHost::Api),
+            ],
+        )?
+        .unwrap_or(SettingsHost::Console);
+        let settings_token = choice(
+            &get,
+            "CODE42_SETTINGS_TOKEN",
+            &[
+                ("console", SettingsToken::Console),
+                ("gateway", SettingsToken::Gateway),
+            ],
+        )?
+        .unwrap_or(SettingsToken::Console);
+        // Unset tries both spellings; set, the canonical spelling is used.
+        let settings_path = choice(
+            &get,
+            "CODE42_SETTINGS_PATH",
+            &[("OrgSettings", "OrgSettings"), ("OrgSetting", "OrgSetting")],
+        )?
+        .map(str::to_string);
         Ok(Config {
             secret_id,
             org,
@@ -499,16 +494,12 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
             deactivate_on_terminate: flag(&get, "CODE42_DEACTIVATE_ON_TERMINATE")?,
             deactivate_with_backup: flag(&get, "CODE42_DEACTIVATE_WITH_BACKUP")?,
-            skip_with_other_devices: match get("CODE42_MOVE_WITH_OTHER_DEVICES").as_deref() {
-                None | Some("move") => false,
-                Some("skip") => true,
-                Some(_) => {
-                    return Err(invalid(
-                        "CODE42_MOVE_WITH_OTHER_DEVICES",
-                        "must be move or skip",
-                    ));
-                }
-            },
+            skip_with_other_devices: choice(
+                &get,
+                "CODE42_MOVE_WITH_OTHER_DEVICES",
+                &[("move", false), ("skip", true)],
+            )?
+            .unwrap_or(false),
             plan: get("CODE42_PLAN")
                 .map(|p| {
                     Code42Plan::parse(&p).ok_or_else(|| ConfigError::Invalid {
@@ -527,13 +518,6 @@ impl Config {
     }
 }
 
-fn invalid(var: &'static str, reason: &str) -> ConfigError {
-    ConfigError::Invalid {
-        var,
-        reason: reason.to_string(),
-    }
-}
-
 fn list(v: &str) -> Vec<String> {
     v.split(',')
         .map(|s| s.trim().to_string())
@@ -542,11 +526,30 @@ fn list(v: &str) -> Vec<String> {
 }
 
 fn flag(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<bool, ConfigError> {
-    match get(var).as_deref() {
-        None | Some("false") => Ok(false),
-        Some("true") => Ok(true),
-        Some(_) => Err(invalid(var, "must be true or false")),
-    }
+    Ok(choice(get, var, &[("false", false), ("true", true)])?.unwrap_or(false))
+}
+
+/// The one parsing rule for every enumerated value: one of `options`,
+/// compared case-insensitively and trimmed; None when unset.
+fn choice<T: Copy>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    options: &[(&str, T)],
+) -> Result<Option<T>, ConfigError> {
+    let Some(value) = get(var) else {
+        return Ok(None);
+    };
+    options
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(value.trim()))
+        .map(|(_, v)| Some(*v))
+        .ok_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
+            ConfigError::Invalid {
+                var,
+                reason: format!("must be {}", names.join(" or ")),
+            }
+        })
 }
 
 fn number(
@@ -670,6 +673,38 @@ mod tests {
             (Mode::Verify, "Other", "deployed-secret")
         );
         assert_eq!(c.protected_orgs, ["Executives"]);
+    }
+
+    #[test]
+    fn every_enumerated_value_is_read_case_insensitively() {
+        let with_base =
+            |extra: &[(&'static str, &'static str)]| config(&[BASE.as_slice(), extra].concat());
+        let c = with_base(&[
+            ("CODE42_MODE", " Verify "),
+            ("CODE42_SETTINGS_HOST", "API"),
+            ("CODE42_SETTINGS_TOKEN", "Gateway"),
+            ("CODE42_SETTINGS_PATH", "orgsetting"),
+            ("CODE42_MOVE_WITH_OTHER_DEVICES", "SKIP"),
+            ("CODE42_DEACTIVATE_ON_TERMINATE", "True"),
+            ("CODE42_DEACTIVATE_WITH_BACKUP", "FALSE"),
+            ("CODE42_BACKUP_PUBLISH", "TRUE"),
+        ])
+        .unwrap();
+        assert_eq!(c.mode, Mode::Verify);
+        assert_eq!(c.settings_host, SettingsHost::Api);
+        assert_eq!(c.settings_token, SettingsToken::Gateway);
+        assert_eq!(
+            c.settings_path.as_deref(),
+            Some("OrgSetting"),
+            "the canonical spelling"
+        );
+        assert!(c.skip_with_other_devices && c.deactivate_on_terminate && c.backup_publish);
+        assert!(!c.deactivate_with_backup);
+        let err = with_base(&[("CODE42_SETTINGS_TOKEN", "both")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "CODE42_SETTINGS_TOKEN is invalid: must be console or gateway"
+        );
     }
 
     #[test]
