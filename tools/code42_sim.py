@@ -413,7 +413,7 @@ class Handler(BaseHTTPRequestHandler):
     def unauthorized(self):
         with self.state.lock:
             self.state.unauthorized += 1
-            uid = move_user_id("POST" if self.command == "POST" else "", urlsplit(self.path).path)
+            uid = move_user_id(self.command, urlsplit(self.path).path)
             if uid:
                 # Refused before processing: re-sending it is not blind.
                 self.state.last_move_request[uid] = 401

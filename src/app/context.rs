@@ -129,7 +129,10 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             deadline,
             bulk_reads,
             confirm_moves_in_bulk,
-            requeue_unseen: requeue_unseen && self.work_queue.is_some(),
+            // Only where deferred WorkSpaces are re-queued (handler::requeue_deferred).
+            requeue_unseen: requeue_unseen
+                && self.work_queue.is_some()
+                && self.capped(mode) == Mode::Apply,
         };
         if targets.is_empty() && org_without_targets {
             let (_, org) = reconciler.checked_org().await?;

@@ -40,7 +40,8 @@ pub struct Reconciler<'a, W, C> {
     /// moves with one bulk re-read of the users after the pass, instead of
     /// one read per move.
     pub confirm_moves_in_bulk: bool,
-    /// Queue a WorkSpace not found in DescribeWorkspaces for another look.
+    /// Queue a WorkSpace not found in DescribeWorkspaces for another look
+    /// (decided once by the caller: a work queue, in apply mode).
     pub requeue_unseen: bool,
 }
 
@@ -116,7 +117,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             org_compliant: org_report.status != Status::Drift,
             snapshot: snapshot.as_ref(),
             read_back_moves: !confirm_later,
-            requeue_unseen: self.requeue_unseen && self.mode == Mode::Apply,
+            requeue_unseen: self.requeue_unseen,
             deadline: self.deadline,
         };
         let mut results: Vec<(WorkspaceReport, Option<Code42Error>)> =

@@ -77,10 +77,7 @@ async fn csv_output_and_the_status_filter() {
     )])));
     let fleet = fleet(&[("csvin", WIN), ("csvnew", WIN)]);
     let env = env(&secret_for(&sim, "csv"), &[]);
-    let mut args = vec!["verify", "--output", "csv"];
-    for (id, _) in &fleet.workspaces {
-        args.extend(["--workspace-id", id.as_str()]);
-    }
+    let mut args = fleet.verify_args("csv");
     let (code, out) = cli(&env, &args);
     assert_eq!(code, 2, "{out}");
     let mut reader = csv::Reader::from_reader(out.as_bytes());

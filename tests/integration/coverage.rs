@@ -343,10 +343,7 @@ async fn a_large_verify_reads_users_and_agents_in_pages_not_one_by_one() {
             ("CODE42_AGENTS_PAGE_SIZE", "3"),
         ],
     );
-    let mut args = vec!["verify", "--output", "json"];
-    for (id, _) in &fleet.workspaces {
-        args.extend(["--workspace-id", id.as_str()]);
-    }
+    let args = fleet.verify_args("json");
     let (code, out) = cli(&env, &args);
     assert_eq!(code, 0, "{out}");
     let report: Value = serde_json::from_str(&out).unwrap();
@@ -395,10 +392,7 @@ async fn the_bulk_plan_and_the_per_user_plan_agree() {
             .await;
     }
     let secret = secret_for(&sim, "equal-plans");
-    let mut args = vec!["verify", "--output", "json"];
-    for (id, _) in &fleet.workspaces {
-        args.extend(["--workspace-id", id.as_str()]);
-    }
+    let args = fleet.verify_args("json");
     let run = |threshold: &str| {
         let (code, out) = cli(
             &env(&secret, &[("CODE42_BULK_THRESHOLD", threshold)]),

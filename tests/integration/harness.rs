@@ -283,6 +283,17 @@ pub struct Fleet {
     pub workspaces: Vec<(String, String)>,
 }
 
+impl Fleet {
+    /// `verify --output FORMAT` limited to this fleet's WorkSpaces.
+    pub fn verify_args<'a>(&'a self, output: &'a str) -> Vec<&'a str> {
+        let mut args = vec!["verify", "--output", output];
+        for (id, _) in &self.workspaces {
+            args.extend(["--workspace-id", id.as_str()]);
+        }
+        args
+    }
+}
+
 pub fn fleet(workspaces: &[(&str, &str)]) -> Fleet {
     // moto allows ten directories per account: tests share one.
     static DIRECTORY: OnceLock<String> = OnceLock::new();

@@ -218,10 +218,7 @@ async fn the_adaptive_bound_halves_on_429s_and_bounds_the_requests_in_flight() {
         &secret_for(&sim, "adaptive-bound"),
         &[("CODE42_CONCURRENCY", "16"), ("CODE42_MAX_RPS", "0")],
     );
-    let mut args = vec!["verify", "--output", "json"];
-    for (id, _) in &fleet.workspaces {
-        args.extend(["--workspace-id", id.as_str()]);
-    }
+    let args = fleet.verify_args("json");
     let (code, out, err) = cli_in("us-east-1", "warn,workspaces_code42=debug", &env, &args);
     assert_eq!(code, 2, "agents are missing in this tenant: {out}");
     // "bound adapted before=N after=M", in order.

@@ -274,12 +274,7 @@ async fn a_listing_is_read_to_its_total_when_the_server_caps_the_page_size() {
             ("CODE42_USERS_PAGE_SIZE", "10"),
         ],
     );
-    let ids: Vec<&str> = fleet.workspaces.iter().map(|(id, _)| id.as_str()).collect();
-    let mut args = vec!["verify", "--output", "json"];
-    for id in &ids {
-        args.extend(["--workspace-id", id]);
-    }
-    let (_, out) = cli(&bulk, &args);
+    let (_, out) = cli(&bulk, &fleet.verify_args("json"));
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["summary"]["compliant"], 30, "{out}");
     // 30 users in pages of 7 (10 asked): 5 pages, and no user looked up one by one.
