@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::domain::coverage::Code42Plan;
 use crate::domain::metrics::DEFAULT_NAMESPACE;
 use crate::domain::model::DEFAULT_MAX_MOVES;
-use crate::domain::policy::{OrgPolicy, WatchPaths};
+use crate::domain::policy::{BackupFileSelection, OrgPolicy, WatchPaths};
 use crate::domain::username::UsernameMapping;
 use crate::error::ConfigError;
 
@@ -298,18 +298,21 @@ pub struct Config {
 
 impl Config {
     /// The org's desired state, in the order it is checked (watch paths first).
+    /// The backup file selection is managed only on plans whose guide step
+    /// includes it (Basic, Advanced, Gov F1).
     pub fn org_policies(&self) -> Vec<Box<dyn OrgPolicy>> {
-        vec![Box::new(WatchPaths {
+        let mut policies: Vec<Box<dyn OrgPolicy>> = vec![Box::new(WatchPaths {
             key: self.watch_paths_key.clone(),
             paths: self.watch_paths.clone(),
-        })]
-    }
-
-    /// The backup paths to manage: only on plans whose guide step includes them.
-    pub fn backup_paths(&self) -> Option<&[String]> {
-        self.plan
-            .filter(|p| p.manages_backup())
-            .map(|_| self.backup_paths.as_slice())
+        })];
+        if self.plan.is_some_and(|p| p.manages_backup()) {
+            policies.push(Box::new(BackupFileSelection {
+                paths: self.backup_paths.clone(),
+                break_inheritance: self.backup_break_inheritance,
+                publish: self.backup_publish,
+            }));
+        }
+        policies
     }
 
     /// A deployed function's environment under the local one: local values

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use crate::app::fakes::*;
 use crate::domain::model::{FleetAction, FleetRequest, Origin};
+use crate::domain::policy::PolicyId;
 use crate::domain::report::Status;
 use crate::error::{Code42Error, InvocationError};
 
@@ -803,7 +804,7 @@ async fn a_basic_plan_backfill_adds_d_users_once_and_a_second_run_writes_nothing
         .unwrap()
         .policies
         .iter()
-        .find(|p| p.policy == "backup_file_selection")
+        .find(|p| p.policy == PolicyId::BackupFileSelection)
         .unwrap();
     assert_eq!(backup.status, Status::Configured, "{}", backup.finding);
     assert_eq!(app.code42.0.lock().unwrap().org_puts, 1);
@@ -844,7 +845,7 @@ async fn inherited_backup_defaults_are_reported_not_written_and_block_nothing_el
     let backup = org
         .policies
         .iter()
-        .find(|p| p.policy == "backup_file_selection")
+        .find(|p| p.policy == PolicyId::BackupFileSelection)
         .unwrap();
     assert_eq!(backup.status, Status::Drift);
     assert!(

@@ -7,19 +7,18 @@ use crate::config::{Mode, SettingsRoute};
 use crate::domain::model::{Code42Org, FleetFilter};
 use crate::domain::orgs::{ResolvedOrg, unknown_orgs};
 use crate::domain::report::{Check, CheckResult, InvocationReport};
-use crate::domain::watch_paths::{SettingSnapshot, assess};
 use crate::error::{Code42Error, InvocationError};
-use crate::ports::{Code42, Code42Service, WorkQueue, Workspaces};
+use crate::ports::{Code42, Code42OrgPolicies, Code42Service, WorkQueue, Workspaces};
 
 use super::context::App;
-use super::org::OrgCheck;
+use super::org::{OrgCheck, read_policy};
 use super::terminate::backup_refusal;
 
 /// User names tried against Code42 (a sample, not the fleet).
 const SAMPLE: usize = 5;
 
-/// What one route of the console resources gave: the org and its watch-path value.
-type Probed = (ResolvedOrg, Option<SettingSnapshot>);
+/// What one route of the console resources gave: the org, its watch-path key read.
+type Probed = ResolvedOrg;
 
 /// The route the configuration would end up on, if it answers. With the
 /// spelling unset the client tries `OrgSettings`, and `OrgSetting` only after
@@ -298,7 +297,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .join("; ");
         let answering: Vec<_> = probes.iter().filter(|(_, o)| o.is_ok()).collect();
         let configured = configured_answer(&probes, c);
-        let Some((route, Ok((org, stored)))) = configured.or(answering.first().copied()) else {
+        let Some((route, Ok(org))) = configured.or(answering.first().copied()) else {
             checks.push(Check::fail(
                 "org settings resource",
                 format!("no host/token/spelling answers (host/token/spelling: {tried})"),
@@ -327,8 +326,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             )
         });
         let code42 = self.code42.session_on_route(deadline, *route);
-        self.check_setting_values(&code42, org, stored.as_ref(), checks)
-            .await;
+        self.check_setting_values(&code42, org, checks).await;
     }
 
     /// The org check in verify mode: the doctor never writes.
@@ -351,46 +349,32 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         let code42 = self.code42.session_on_route(deadline, route);
         let outcome = async {
             let org = self.read_only_org_check(&code42).resolve().await?;
-            let stored = code42
+            code42
                 .get_setting(org.legacy_id, &self.config.watch_paths_key)
                 .await?;
-            Ok((org, stored))
+            Ok(org)
         }
         .await;
         (route, outcome)
     }
 
-    /// The watch-path value, an `artemis_` key beside it, and the device defaults.
+    /// Each org policy's stored value, and an `artemis_` key beside the watch paths.
     async fn check_setting_values(
         &self,
-        code42: &impl Code42,
+        code42: &impl Code42OrgPolicies,
         org: &ResolvedOrg,
-        stored: Option<&SettingSnapshot>,
         checks: &mut Vec<Check>,
     ) {
-        let c = &self.config;
-        let key = &c.watch_paths_key;
-        let finding = assess(stored, &c.watch_paths);
-        checks.push(match stored {
-            None => Check::warn("watch-path setting", format!("{key} is not set on org {}", org.legacy_id), "apply will write it (locked)"),
-            Some(s) if finding.unparsable.is_some() => Check::fail(
-                "watch-path setting",
-                format!("{key} = {:?}: {}", s.raw, finding.describe()),
-                "fix the value by hand in the console; this tool never rewrites a value it cannot read item by item",
-            ),
-            Some(s) if finding.compliant() => Check::pass("watch-path setting", format!("{key} = {:?}, locked, set on the org", s.raw)),
-            Some(s) => Check::warn(
-                "watch-path setting",
-                format!(
-                    "{key} = {:?} (locked {}, scope {}): {}",
-                    s.raw,
-                    s.locked,
-                    s.scope.as_deref().unwrap_or("none"),
-                    finding.describe()
-                ),
-                "apply will merge and lock it",
-            ),
-        });
+        for policy in self.config.org_policies() {
+            let name = policy.id().check_name();
+            checks.push(
+                match read_policy(code42, org.legacy_id, policy.source()).await {
+                    Ok(state) => policy.doctor_check(org.legacy_id, &state),
+                    Err(e) => Check::fail(name, e.to_string(), policy.read_fix()),
+                },
+            );
+        }
+        let key = &self.config.watch_paths_key;
         if !key.starts_with("artemis_") {
             let artemis = format!("artemis_{key}");
             if let Ok(Some(found)) = code42.get_setting(org.legacy_id, &artemis).await {
@@ -400,12 +384,6 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                     format!("if your agents are the new Incydr agent, set CODE42_WATCH_PATHS_KEY={artemis}"),
                 ));
             }
-        }
-        if c.backup_paths().is_some() {
-            checks.push(match code42.get_org_object(org.legacy_id).await {
-                Ok(_) => Check::pass("device defaults", "the org's device backup defaults are readable"),
-                Err(e) => Check::fail("device defaults", e.to_string(), "the API client needs to read the org (GET /api/v1/Org/{id}) for the backup file selection"),
-            });
         }
     }
 

@@ -1,12 +1,13 @@
 //! In-memory fakes of the ports, shared by the application's unit tests.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::domain::backup::OrgObject;
 use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::domain::metrics::RequestStats;
 use crate::domain::model::{
@@ -16,7 +17,9 @@ use crate::domain::model::{
 use crate::domain::orgs::LegacyOrg;
 use crate::domain::watch_paths::SettingSnapshot;
 use crate::error::{AwsError, Code42Error};
-use crate::ports::{Code42, Code42Service, WorkQueue, Workspaces};
+use crate::ports::{
+    Code42Agents, Code42OrgPolicies, Code42Orgs, Code42Service, Code42Users, WorkQueue, Workspaces,
+};
 
 pub const WS_ORG: &str = "guid-ws";
 /// The WorkSpaces org's numeric id in the console list of `code42()`.
@@ -135,8 +138,8 @@ impl FakeState {
     }
 }
 
-#[derive(Default)]
-pub struct FakeCode42(pub Mutex<FakeState>);
+#[derive(Default, Clone)]
+pub struct FakeCode42(pub Arc<Mutex<FakeState>>);
 
 pub fn timeout(path: &str) -> Code42Error {
     Code42Error::Unreachable {
@@ -147,7 +150,7 @@ pub fn timeout(path: &str) -> Code42Error {
     }
 }
 
-impl Code42 for FakeCode42 {
+impl Code42Users for FakeCode42 {
     async fn find_user(&self, username: &str) -> Result<Option<Code42User>, Code42Error> {
         let mut s = self.0.lock().unwrap();
         s.user_lookups += 1;
@@ -167,9 +170,6 @@ impl Code42 for FakeCode42 {
             .find(|u| u.user_id == user_id)
             .cloned()
             .unwrap())
-    }
-    async fn list_orgs(&self) -> Result<Vec<Code42Org>, Code42Error> {
-        Ok(self.0.lock().unwrap().orgs.clone())
     }
     async fn move_user(&self, user_id: &str, org_guid: &str) -> Result<(), Code42Error> {
         let mut s = self.0.lock().unwrap();
@@ -216,6 +216,39 @@ impl Code42 for FakeCode42 {
                 .collect(),
         })
     }
+}
+
+impl Code42Orgs for FakeCode42 {
+    async fn list_orgs(&self) -> Result<Vec<Code42Org>, Code42Error> {
+        Ok(self.0.lock().unwrap().orgs.clone())
+    }
+    /// The orgs in their order, numbered from 1002 (the WorkSpaces org of
+    /// `code42()` is `WS_LEGACY_ID`).
+    async fn legacy_orgs(&self) -> Result<Vec<LegacyOrg>, Code42Error> {
+        let s = self.0.lock().unwrap();
+        Ok(s.orgs
+            .iter()
+            .zip(1002..)
+            .filter(|(o, _)| !s.console_unlisted.contains(&o.org_guid))
+            .map(|(o, org_id)| LegacyOrg {
+                org_id,
+                org_guid: Some(o.org_guid.clone()),
+                org_uid: None,
+                org_name: Some(o.org_name.clone()),
+            })
+            .collect())
+    }
+}
+
+impl Code42Agents for FakeCode42 {
+    async fn list_agents(&self, user_id: &str) -> Result<Vec<Code42Agent>, Code42Error> {
+        let s = self.0.lock().unwrap();
+        Ok(s.agents
+            .iter()
+            .filter(|(u, _)| u == user_id)
+            .map(|(_, a)| a.clone())
+            .collect())
+    }
     async fn list_agents_page(
         &self,
         page: usize,
@@ -234,32 +267,6 @@ impl Code42 for FakeCode42 {
                 .collect(),
         })
     }
-    async fn list_agents(&self, user_id: &str) -> Result<Vec<Code42Agent>, Code42Error> {
-        let s = self.0.lock().unwrap();
-        Ok(s.agents
-            .iter()
-            .filter(|(u, _)| u == user_id)
-            .map(|(_, a)| a.clone())
-            .collect())
-    }
-    async fn get_org_object(&self, id: i64) -> Result<serde_json::Value, Code42Error> {
-        let mut s = self.0.lock().unwrap();
-        s.org_reads += 1;
-        if id != WS_LEGACY_ID {
-            return Ok(serde_json::json!({ "data": { "orgId": id } }));
-        }
-        Ok(s.org_object.clone())
-    }
-    async fn put_org_object(&self, id: i64, org: &serde_json::Value) -> Result<(), Code42Error> {
-        let mut s = self.0.lock().unwrap();
-        s.org_puts += 1;
-        if id != WS_LEGACY_ID {
-            s.elsewhere.push((id, "org object".into()));
-            return Ok(());
-        }
-        s.org_object = serde_json::json!({ "data": org });
-        Ok(())
-    }
     async fn deactivate_agent(&self, agent_id: &str) -> Result<(), Code42Error> {
         let mut s = self.0.lock().unwrap();
         if s.legal_hold.iter().any(|a| a == agent_id) {
@@ -276,22 +283,9 @@ impl Code42 for FakeCode42 {
         }
         Ok(())
     }
-    /// The orgs in their order, numbered from 1002 (the WorkSpaces org of
-    /// `code42()` is `WS_LEGACY_ID`).
-    async fn legacy_orgs(&self) -> Result<Vec<LegacyOrg>, Code42Error> {
-        let s = self.0.lock().unwrap();
-        Ok(s.orgs
-            .iter()
-            .zip(1002..)
-            .filter(|(o, _)| !s.console_unlisted.contains(&o.org_guid))
-            .map(|(o, org_id)| LegacyOrg {
-                org_id,
-                org_guid: Some(o.org_guid.clone()),
-                org_uid: None,
-                org_name: Some(o.org_name.clone()),
-            })
-            .collect())
-    }
+}
+
+impl Code42OrgPolicies for FakeCode42 {
     async fn get_setting(
         &self,
         id: i64,
@@ -328,6 +322,26 @@ impl Code42 for FakeCode42 {
         }
         Ok(())
     }
+    async fn get_org_object(&self, id: i64) -> Result<OrgObject, Code42Error> {
+        let mut s = self.0.lock().unwrap();
+        s.org_reads += 1;
+        if id != WS_LEGACY_ID {
+            return Ok(OrgObject::from_wire(
+                serde_json::json!({ "data": { "orgId": id } }),
+            ));
+        }
+        Ok(OrgObject::from_wire(s.org_object.clone()))
+    }
+    async fn put_org_object(&self, id: i64, org: &OrgObject) -> Result<(), Code42Error> {
+        let mut s = self.0.lock().unwrap();
+        s.org_puts += 1;
+        if id != WS_LEGACY_ID {
+            s.elsewhere.push((id, "org object".into()));
+            return Ok(());
+        }
+        s.org_object = serde_json::json!({ "data": org.as_json() });
+        Ok(())
+    }
 }
 
 pub fn user(id: &str, name: &str, org: &str) -> Code42User {
@@ -351,7 +365,7 @@ pub fn org(guid: &str, name: &str) -> Code42Org {
 }
 
 pub fn code42(users: Vec<Code42User>, setting: Option<&str>) -> FakeCode42 {
-    FakeCode42(Mutex::new(FakeState {
+    FakeCode42(Arc::new(Mutex::new(FakeState {
         users,
         orgs: vec![
             org("guid-default", "Default"),
@@ -360,7 +374,7 @@ pub fn code42(users: Vec<Code42User>, setting: Option<&str>) -> FakeCode42 {
         ],
         setting: setting.map(|raw| SettingSnapshot::from_raw(raw, true, Some("ORG".into()))),
         ..FakeState::default()
-    }))
+    })))
 }
 
 pub fn workspaces(entries: &[(&str, &str, &str)]) -> FakeWorkspaces {
@@ -430,9 +444,10 @@ pub fn target(id: &str, user: Option<&str>) -> Target {
 }
 
 impl Code42Service for FakeCode42 {
-    type Session<'a> = &'a FakeCode42;
-    fn session(&self, _deadline: Instant) -> &FakeCode42 {
-        self
+    /// A clone shares the state: every session sees the same tenant.
+    type Session<'a> = FakeCode42;
+    fn session(&self, _deadline: Instant) -> FakeCode42 {
+        self.clone()
     }
     fn take_stats(&self) -> RequestStats {
         let mut s = self.0.lock().unwrap();

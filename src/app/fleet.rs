@@ -280,12 +280,11 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             report.summary = Summary::of(&report.workspaces);
         }
         // Never report drift this run could repair and succeed: the failure
-        // alarm must fire. (Backup defaults that are inherited or locked need
-        // the operator: they show as not covered instead.)
+        // alarm must fire (for the policies whose drift fails a run).
         let unrepaired = report.org.as_ref().filter(|o| {
             o.policies
                 .iter()
-                .any(|p| p.status == Status::Drift && p.policy != "backup_file_selection")
+                .any(|p| p.status == Status::Drift && p.policy.drift_fails_the_run())
         });
         if let Some(org) = unrepaired {
             let finding = org.finding.clone();

@@ -3,13 +3,11 @@
 //! merged and verified by reading it back.
 
 use crate::config::{Config, Mode};
-use crate::domain::backup::{BackupAssessment, assess_backup, backup_sets, merge_backup};
 use crate::domain::orgs::{MoveGuards, ResolvedOrg, legacy_id_of};
-use crate::domain::policy::OrgPolicy;
+use crate::domain::policy::{OrgPolicy, PolicySource, PolicyState, PolicyWrite};
 use crate::domain::report::{OrgReport, PolicyReport, Status};
-use crate::domain::watch_paths::SettingSnapshot;
-use crate::error::InvocationError;
-use crate::ports::{Clock, Code42};
+use crate::error::{Code42Error, InvocationError};
+use crate::ports::{Clock, Code42OrgPolicies, Code42Orgs};
 
 use super::cache::OrgCache;
 
@@ -21,7 +19,7 @@ pub struct OrgCheck<'a, C> {
     pub clock: &'a dyn Clock,
 }
 
-impl<C: Code42> OrgCheck<'_, C> {
+impl<C: Code42Orgs + Code42OrgPolicies> OrgCheck<'_, C> {
     /// Resolve the org and check every policy. A recent compliant check is
     /// reused when `reuse_recent` (the creation/sign-in apply path only).
     pub async fn run(
@@ -63,9 +61,6 @@ impl<C: Code42> OrgCheck<'_, C> {
         let mut reports = Vec::new();
         for policy in &policies {
             reports.push(self.ensure(&org, policy.as_ref()).await?);
-        }
-        if let Some(paths) = self.config.backup_paths() {
-            reports.push(self.ensure_backup(&org, paths).await?);
         }
         if reports.iter().all(|r| r.status != Status::Drift) {
             self.cache
@@ -124,172 +119,94 @@ impl<C: Code42> OrgCheck<'_, C> {
         })
     }
 
-    /// The backup file selection (Basic, Advanced, Gov F1): the whole org
-    /// object is read, assessed, merged, written back and read back.
-    /// Inherited defaults and locked sets are drift with a reason, not errors.
-    async fn ensure_backup(
-        &self,
-        org: &ResolvedOrg,
-        paths: &[String],
-    ) -> Result<PolicyReport, InvocationError> {
-        let before = self.code42.get_org_object(org.legacy_id).await?;
-        let finding = assess_backup(&before, org.legacy_id, paths);
-        let snapshot = |a: &BackupAssessment, raw: &serde_json::Value| {
-            Some(SettingSnapshot {
-                raw: backup_sets(raw).map(|v| v.to_string()).unwrap_or_default(),
-                items: a.includes.clone(),
-                unparsable: None,
-                locked: !a.locked.is_empty(),
-                scope: Some(
-                    if a.inherited_from.is_some() {
-                        "INHERITED"
-                    } else {
-                        "ORG"
-                    }
-                    .into(),
-                ),
-            })
-        };
-        let mut report = PolicyReport {
-            policy: "backup_file_selection",
-            setting_key: "deviceDefaults.serviceBackupConfig.backupConfig.backupSets".into(),
-            status: Status::Compliant,
-            before: snapshot(&finding, &before),
-            after: snapshot(&finding, &before),
-            finding: finding.describe(),
-            would_write: None,
-        };
-        if finding.compliant() {
-            return Ok(report);
-        }
-        let may_write = finding.inherited_from.is_none() || self.config.backup_break_inheritance;
-        if finding.missing.is_empty() || !may_write {
-            // Nothing this tool may change (locked sets, inherited defaults): report it.
-            report.status = Status::Drift;
-            if finding.inherited_from.is_some() {
-                report.finding.push_str(
-                    "; set CODE42_BACKUP_BREAK_INHERITANCE=true to write this org's own defaults (unverified API behaviour), or add the path on the providing org",
-                );
-            }
-            return Ok(report);
-        }
-        let mut merged = merge_backup(&before, paths);
-        if self.mode == Mode::Verify {
-            report.status = Status::Drift;
-            report.after = None;
-            report.would_write = Some(assess_backup(&merged, org.legacy_id, paths).includes);
-            return Ok(report);
-        }
-        if self.config.backup_publish {
-            publish(&mut merged);
-        }
-        tracing::info!(org = %org.guid, legacy_org_id = org.legacy_id, finding = %report.finding, "writing the org's device backup defaults");
-        self.code42.put_org_object(org.legacy_id, &merged).await?;
-        let after = self.code42.get_org_object(org.legacy_id).await?;
-        let check = assess_backup(&after, org.legacy_id, paths);
-        if !check.missing.is_empty() {
-            return Err(InvocationError::SettingNotVerified {
-                key: report.setting_key.clone(),
-                org_id: org.legacy_id,
-                readback: check.includes.join(", "),
-                finding: check.describe(),
-            });
-        }
-        report.status = if check.compliant() {
-            Status::Configured
-        } else {
-            Status::Drift
-        };
-        report.after = snapshot(&check, &after);
-        report.finding = if check.compliant() {
-            finding.describe()
-        } else {
-            check.describe()
-        };
-        Ok(report)
-    }
-
-    /// One policy: read, assess, and in apply mode merge, write (locked) and read back.
+    /// One policy: read, judge, and in apply mode merge, write and read back.
+    /// Drift this tool may not change is reported, never written.
     async fn ensure(
         &self,
         org: &ResolvedOrg,
         policy: &dyn OrgPolicy,
     ) -> Result<PolicyReport, InvocationError> {
-        let key = policy.key();
-        let before = self.code42.get_setting(org.legacy_id, key).await?;
-        let finding = policy.assess(before.as_ref());
+        let before = read_policy(self.code42, org.legacy_id, policy.source()).await?;
+        let judged = policy.judge(org.legacy_id, &before);
         let mut report = PolicyReport {
-            policy: policy.name(),
-            setting_key: key.to_string(),
+            policy: policy.id(),
+            setting_key: policy.location().to_string(),
             status: Status::Compliant,
-            before: before.clone(),
-            after: before.clone(),
-            finding: finding.describe(),
+            before: judged.snapshot.clone(),
+            after: judged.snapshot.clone(),
+            finding: judged.finding.clone(),
             would_write: None,
         };
-        if finding.compliant() {
+        let policy_name = policy.id().as_str();
+        if judged.compliant {
             return Ok(report);
         }
-        if !finding.rewritable() {
-            // Never write over a value we cannot read back item for item.
-            let raw = before.as_ref().map(|b| b.raw.as_str()).unwrap_or_default();
-            tracing::error!(org = %org.guid, key, raw, finding = %report.finding, "org setting cannot be parsed; left as it is");
-            report.status = Status::Drift;
-            report.finding = format!("{}; stored value: {raw:?}", report.finding);
+        report.status = Status::Drift;
+        if !judged.writable {
+            tracing::warn!(org = %org.guid, policy = policy_name, finding = %report.finding, "org policy drifted; this tool may not change it: left as it is");
             return Ok(report);
         }
-        let items = policy.merge(before.as_ref());
+        let planned = policy.plan_write(org.legacy_id, &before, unix_ms());
         if self.mode == Mode::Verify {
-            tracing::warn!(org = %org.guid, key, finding = %report.finding, "org setting drifted (a read-only check: left as it is)");
-            report.status = Status::Drift;
+            tracing::warn!(org = %org.guid, policy = policy_name, finding = %report.finding, "org policy drifted (a read-only check: left as it is)");
             report.after = None;
-            report.would_write = Some(items);
+            report.would_write = Some(planned.preview);
             return Ok(report);
         }
-        tracing::info!(org = %org.guid, legacy_org_id = org.legacy_id, key, ?items, finding = %report.finding, "writing org setting");
-        self.code42
-            .put_setting(org.legacy_id, key, &items, true)
-            .await?;
-        let after = self.code42.get_setting(org.legacy_id, key).await?;
-        let check = policy.assess(after.as_ref());
-        if !check.compliant() {
+        tracing::info!(org = %org.guid, legacy_org_id = org.legacy_id, policy = policy_name, items = ?planned.preview, finding = %report.finding, "writing org policy");
+        write_policy(self.code42, org.legacy_id, &planned.write).await?;
+        let after = read_policy(self.code42, org.legacy_id, policy.source()).await?;
+        let check = policy.judge(org.legacy_id, &after);
+        if !check.settled {
             return Err(InvocationError::SettingNotVerified {
-                key: key.to_string(),
+                key: report.setting_key.clone(),
                 org_id: org.legacy_id,
-                readback: after
-                    .map(|a| format!("{:?} locked={} scope={:?}", a.raw, a.locked, a.scope))
-                    .unwrap_or_else(|| "no value".into()),
-                finding: check.describe(),
+                readback: check.readback,
+                finding: check.finding,
             });
         }
-        report.status = Status::Configured;
-        report.after = after;
+        if check.compliant {
+            report.status = Status::Configured;
+        } else {
+            report.finding = check.finding;
+        }
+        report.after = check.snapshot;
         Ok(report)
     }
 }
 
-/// Ask devices to take the new defaults (reference §5c, unverified): the
-/// `@publish` flag on the setting, `publishMode`, a fresh `configDateMs` and
-/// `customConfig`. Off unless `CODE42_BACKUP_PUBLISH=true`.
-fn publish(org: &mut serde_json::Value) {
-    let now_ms = std::time::SystemTime::now()
+/// What is stored for a policy, read from its source.
+pub(crate) async fn read_policy(
+    code42: &impl Code42OrgPolicies,
+    legacy_org_id: i64,
+    source: PolicySource<'_>,
+) -> Result<PolicyState, Code42Error> {
+    Ok(match source {
+        PolicySource::Setting(key) => {
+            PolicyState::Setting(code42.get_setting(legacy_org_id, key).await?)
+        }
+        PolicySource::OrgObject => {
+            PolicyState::OrgObject(code42.get_org_object(legacy_org_id).await?)
+        }
+    })
+}
+
+async fn write_policy(
+    code42: &impl Code42OrgPolicies,
+    legacy_org_id: i64,
+    write: &PolicyWrite,
+) -> Result<(), Code42Error> {
+    match write {
+        PolicyWrite::Setting { key, items, locked } => {
+            code42.put_setting(legacy_org_id, key, items, *locked).await
+        }
+        PolicyWrite::OrgObject(org) => code42.put_org_object(legacy_org_id, org).await,
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
-        .unwrap_or_default();
-    if let Some(defaults) = org
-        .get_mut("deviceDefaults")
-        .and_then(|d| d.as_object_mut())
-    {
-        defaults.insert("publishMode".into(), serde_json::json!(true));
-        defaults.insert("configDateMs".into(), serde_json::json!(now_ms));
-        if let Some(backup) = defaults
-            .get_mut("serviceBackupConfig")
-            .and_then(|b| b.as_object_mut())
-        {
-            backup.insert("@publish".into(), serde_json::json!(true));
-        }
-    }
-    if let Some(o) = org.as_object_mut() {
-        o.insert("customConfig".into(), serde_json::json!(true));
-    }
+        .unwrap_or_default()
 }

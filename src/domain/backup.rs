@@ -74,7 +74,7 @@ fn org_object(org: &Value) -> &Value {
 }
 
 /// The org's backup sets (with or without the GET's `data` envelope).
-pub fn backup_sets(org: &Value) -> Option<&Value> {
+fn backup_sets(org: &Value) -> Option<&Value> {
     org_object(org).pointer(BACKUP_SETS)
 }
 
@@ -148,7 +148,7 @@ fn includes(set: &Value) -> Option<Vec<String>> {
     )
 }
 
-pub fn assess_backup(org: &Value, org_id: i64, paths: &[String]) -> BackupAssessment {
+fn assess_backup(org: &Value, org_id: i64, paths: &[String]) -> BackupAssessment {
     let object = org_object(org);
     let mut a = BackupAssessment::default();
     let provider = object
@@ -197,7 +197,7 @@ pub fn assess_backup(org: &Value, org_id: i64, paths: &[String]) -> BackupAssess
 
 /// The whole org object with the missing paths appended to every manageable
 /// set's includes (after its last include; excludes keep their place).
-pub fn merge_backup(org: &Value, paths: &[String]) -> Value {
+fn merge_backup(org: &Value, paths: &[String]) -> Value {
     let mut merged = org_object(org).clone();
     let Some(backup_sets) = backup_sets_mut(&mut merged) else {
         return merged;
@@ -246,6 +246,82 @@ pub fn merge_backup(org: &Value, paths: &[String]) -> Value {
         }
     }
     merged
+}
+
+/// The console's org object (`GET /api/v1/Org/{id}` with its settings and
+/// device defaults), kept whole: the console API takes the whole object back.
+/// Its wire shape is handled here only.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrgObject(Value);
+
+impl OrgObject {
+    /// As read: the GET's `data` envelope, when there is one, removed.
+    pub fn from_wire(value: Value) -> Self {
+        match value {
+            Value::Object(mut o) if o.get("data").is_some_and(Value::is_object) => {
+                Self(o.remove("data").expect("checked"))
+            }
+            other => Self(other),
+        }
+    }
+
+    /// As written (as py42 sends it): the whole org, with
+    /// `deviceDefaults.settings` carrying the same `serviceBackupConfig`.
+    pub fn to_wire(&self) -> Value {
+        let mut body = self.0.clone();
+        if let Some(backup) = body.pointer("/deviceDefaults/serviceBackupConfig").cloned()
+            && let Some(defaults) = body
+                .get_mut("deviceDefaults")
+                .and_then(Value::as_object_mut)
+        {
+            defaults.insert("settings".into(), json!({ "serviceBackupConfig": backup }));
+        }
+        body
+    }
+
+    /// The object as JSON (for tests and fakes).
+    pub fn as_json(&self) -> &Value {
+        &self.0
+    }
+
+    pub fn assess(&self, org_id: i64, paths: &[String]) -> BackupAssessment {
+        assess_backup(&self.0, org_id, paths)
+    }
+
+    /// The object with the missing paths merged into every manageable set.
+    pub fn merged(&self, paths: &[String]) -> Self {
+        Self(merge_backup(&self.0, paths))
+    }
+
+    /// The backup sets as stored, as JSON text (for reports).
+    pub fn backup_sets_text(&self) -> String {
+        backup_sets(&self.0)
+            .map(Value::to_string)
+            .unwrap_or_default()
+    }
+
+    /// Ask devices to take the new defaults (reference §5c, unverified): the
+    /// `@publish` flag on the setting, `publishMode`, `configDateMs` (`now_ms`)
+    /// and `customConfig`.
+    pub fn publish(&mut self, now_ms: u64) {
+        if let Some(defaults) = self
+            .0
+            .get_mut("deviceDefaults")
+            .and_then(Value::as_object_mut)
+        {
+            defaults.insert("publishMode".into(), json!(true));
+            defaults.insert("configDateMs".into(), json!(now_ms));
+            if let Some(backup) = defaults
+                .get_mut("serviceBackupConfig")
+                .and_then(Value::as_object_mut)
+            {
+                backup.insert("@publish".into(), json!(true));
+            }
+        }
+        if let Some(o) = self.0.as_object_mut() {
+            o.insert("customConfig".into(), json!(true));
+        }
+    }
 }
 
 #[cfg(test)]

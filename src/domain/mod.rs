@@ -1,6 +1,7 @@
 //! Pure domain logic: no I/O, no clocks, unit-tested in place.
 
 pub mod backup;
+pub mod check;
 pub mod coverage;
 pub mod ids;
 pub mod metrics;

@@ -1,19 +1,123 @@
-//! The org's desired state as a list of policies. Each knows its setting key,
-//! how to judge the stored value and what to write (merged, never clobbered);
-//! the application layer reads, writes and verifies them all the same way.
-//! Adding a policy is one new implementation here plus its configuration.
+//! The org's desired state as a list of policies. A policy knows where it is
+//! stored (a setting key, or the console's org object), how to judge what is
+//! stored, what to write (merged, never clobbered) and what `doctor` says of
+//! it; the application reads, writes and verifies every policy with one
+//! cycle. Adding a policy is one implementation here plus its configuration.
 
-use super::watch_paths::{self, Assessment, SettingSnapshot};
+use serde::Serialize;
+
+use super::backup::{BackupAssessment, OrgObject};
+use super::check::Check;
+use super::watch_paths::{self, SettingSnapshot};
+
+/// Which policy a report is about (serialized as the report's `policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyId {
+    /// File-activity watch paths (`:main`, `D:`), locked on the org.
+    WatchPaths,
+    /// The device backup file selection (`D:\Users\` on Basic, Advanced, Gov F1).
+    BackupFileSelection,
+}
+
+impl PolicyId {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PolicyId::WatchPaths => "watch_paths",
+            PolicyId::BackupFileSelection => "backup_file_selection",
+        }
+    }
+
+    /// The name of `doctor`'s check of it.
+    pub const fn check_name(self) -> &'static str {
+        match self {
+            PolicyId::WatchPaths => "watch-path setting",
+            PolicyId::BackupFileSelection => "device defaults",
+        }
+    }
+
+    /// Whether drift left after an apply pass fails the run (the operator's
+    /// alarm). Backup defaults that are inherited or locked need the operator
+    /// by design: their WorkSpaces show as not covered instead.
+    pub fn drift_fails_the_run(self) -> bool {
+        match self {
+            PolicyId::WatchPaths => true,
+            PolicyId::BackupFileSelection => false,
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a policy is stored in Code42.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicySource<'a> {
+    /// One key of the org's settings (`OrgSettings`).
+    Setting(&'a str),
+    /// The console's whole org object (device defaults).
+    OrgObject,
+}
+
+/// What was read for a policy from its source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicyState {
+    Setting(Option<SettingSnapshot>),
+    OrgObject(OrgObject),
+}
+
+/// What to write to a policy's source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PolicyWrite {
+    Setting {
+        key: String,
+        items: Vec<String>,
+        locked: bool,
+    },
+    OrgObject(OrgObject),
+}
+
+/// A policy's judgement of what is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    pub compliant: bool,
+    /// This tool may write it (false: reported, left for the operator).
+    pub writable: bool,
+    /// What a write of this tool brings is in place: a read-back without it
+    /// means the write did not take.
+    pub settled: bool,
+    /// What is wrong ("missing D:; not locked"), or "compliant"; when not
+    /// writable, also why and what the operator can do.
+    pub finding: String,
+    /// The stored value in a sentence, for an error after a failed read-back.
+    pub readback: String,
+    /// The stored value for reports.
+    pub snapshot: Option<SettingSnapshot>,
+}
+
+/// A write to make, and the values it carries (a report's `would_write`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedWrite {
+    pub write: PolicyWrite,
+    pub preview: Vec<String>,
+}
 
 pub trait OrgPolicy: Send + Sync {
-    /// A short stable name for reports, e.g. `watch_paths`.
-    fn name(&self) -> &'static str;
-    /// The org setting key it manages.
-    fn key(&self) -> &str;
-    /// What is wrong with the stored value, if anything.
-    fn assess(&self, current: Option<&SettingSnapshot>) -> Assessment;
-    /// The complete value to write: the stored items kept, the missing added.
-    fn merge(&self, current: Option<&SettingSnapshot>) -> Vec<String>;
+    fn id(&self) -> PolicyId;
+    /// The setting key, or the path in the org object, for reports.
+    fn location(&self) -> &str;
+    fn source(&self) -> PolicySource<'_>;
+    fn judge(&self, org_id: i64, state: &PolicyState) -> Judgement;
+    /// The complete value to write: what is stored kept, the missing added.
+    /// `now_ms`: the write's time, for sources that carry one.
+    fn plan_write(&self, org_id: i64, state: &PolicyState, now_ms: u64) -> PlannedWrite;
+    /// `doctor`'s line for what is stored (read-only).
+    fn doctor_check(&self, org_id: i64, state: &PolicyState) -> Check;
+    /// `doctor`'s fix when the source cannot be read.
+    fn read_fix(&self) -> &'static str;
 }
 
 /// File-activity watch paths (`:main`, `D:`), locked on the org (the seed's steps).
@@ -23,37 +127,251 @@ pub struct WatchPaths {
     pub paths: Vec<String>,
 }
 
-impl OrgPolicy for WatchPaths {
-    fn name(&self) -> &'static str {
-        "watch_paths"
+impl WatchPaths {
+    fn stored<'s>(&self, state: &'s PolicyState) -> Option<&'s SettingSnapshot> {
+        match state {
+            PolicyState::Setting(s) => s.as_ref(),
+            PolicyState::OrgObject(_) => None,
+        }
     }
-    fn key(&self) -> &str {
+}
+
+const WATCH_PATH_CHECK: &str = PolicyId::WatchPaths.check_name();
+
+impl OrgPolicy for WatchPaths {
+    fn id(&self) -> PolicyId {
+        PolicyId::WatchPaths
+    }
+    fn location(&self) -> &str {
         &self.key
     }
-    fn assess(&self, current: Option<&SettingSnapshot>) -> Assessment {
-        watch_paths::assess(current, &self.paths)
+    fn source(&self) -> PolicySource<'_> {
+        PolicySource::Setting(&self.key)
     }
-    fn merge(&self, current: Option<&SettingSnapshot>) -> Vec<String> {
-        watch_paths::merge(current, &self.paths)
+    fn judge(&self, _org_id: i64, state: &PolicyState) -> Judgement {
+        let stored = self.stored(state);
+        let a = watch_paths::assess(stored, &self.paths);
+        let mut finding = a.describe();
+        if !a.rewritable() {
+            // Never write over a value we cannot read back item for item.
+            let raw = stored.map(|s| s.raw.as_str()).unwrap_or_default();
+            finding = format!("{finding}; stored value: {raw:?}");
+        }
+        Judgement {
+            compliant: a.compliant(),
+            writable: a.rewritable(),
+            settled: a.compliant(),
+            finding,
+            readback: stored
+                .map(|s| format!("{:?} locked={} scope={:?}", s.raw, s.locked, s.scope))
+                .unwrap_or_else(|| "no value".into()),
+            snapshot: stored.cloned(),
+        }
+    }
+    fn plan_write(&self, _org_id: i64, state: &PolicyState, _now_ms: u64) -> PlannedWrite {
+        let items = watch_paths::merge(self.stored(state), &self.paths);
+        PlannedWrite {
+            write: PolicyWrite::Setting {
+                key: self.key.clone(),
+                items: items.clone(),
+                locked: true,
+            },
+            preview: items,
+        }
+    }
+    fn doctor_check(&self, org_id: i64, state: &PolicyState) -> Check {
+        let key = &self.key;
+        let a = watch_paths::assess(self.stored(state), &self.paths);
+        match self.stored(state) {
+            None => Check::warn(
+                WATCH_PATH_CHECK,
+                format!("{key} is not set on org {org_id}"),
+                "apply will write it (locked)",
+            ),
+            Some(s) if a.unparsable.is_some() => Check::fail(
+                WATCH_PATH_CHECK,
+                format!("{key} = {:?}: {}", s.raw, a.describe()),
+                "fix the value by hand in the console; this tool never rewrites a value it cannot read item by item",
+            ),
+            Some(s) if a.compliant() => Check::pass(
+                WATCH_PATH_CHECK,
+                format!("{key} = {:?}, locked, set on the org", s.raw),
+            ),
+            Some(s) => Check::warn(
+                WATCH_PATH_CHECK,
+                format!(
+                    "{key} = {:?} (locked {}, scope {}): {}",
+                    s.raw,
+                    s.locked,
+                    s.scope.as_deref().unwrap_or("none"),
+                    a.describe()
+                ),
+                "apply will merge and lock it",
+            ),
+        }
+    }
+    fn read_fix(&self) -> &'static str {
+        "the API client's role must read org settings (Customer Cloud Admin); check CODE42_SETTINGS_* for this tenant"
+    }
+}
+
+/// The device backup file selection (Incydr Basic, Advanced, Gov F1): every
+/// backup set this tool may change includes `paths` (see `backup`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupFileSelection {
+    pub paths: Vec<String>,
+    /// Write the org's own defaults even when it inherits them.
+    pub break_inheritance: bool,
+    /// Ask existing devices to take the new defaults (unverified flags).
+    pub publish: bool,
+}
+
+/// Where the backup sets sit in the org object (reference §5b).
+const BACKUP_LOCATION: &str = "deviceDefaults.serviceBackupConfig.backupConfig.backupSets";
+const BACKUP_CHECK: &str = PolicyId::BackupFileSelection.check_name();
+
+impl BackupFileSelection {
+    fn org(state: &PolicyState) -> OrgObject {
+        match state {
+            PolicyState::OrgObject(o) => o.clone(),
+            PolicyState::Setting(_) => OrgObject::default(),
+        }
+    }
+
+    fn snapshot(a: &BackupAssessment, org: &OrgObject) -> SettingSnapshot {
+        SettingSnapshot {
+            raw: org.backup_sets_text(),
+            items: a.includes.clone(),
+            unparsable: None,
+            locked: !a.locked.is_empty(),
+            scope: Some(
+                if a.inherited_from.is_some() {
+                    "INHERITED"
+                } else {
+                    "ORG"
+                }
+                .into(),
+            ),
+        }
+    }
+}
+
+impl OrgPolicy for BackupFileSelection {
+    fn id(&self) -> PolicyId {
+        PolicyId::BackupFileSelection
+    }
+    fn location(&self) -> &str {
+        BACKUP_LOCATION
+    }
+    fn source(&self) -> PolicySource<'_> {
+        PolicySource::OrgObject
+    }
+    fn judge(&self, org_id: i64, state: &PolicyState) -> Judgement {
+        let org = Self::org(state);
+        let a = org.assess(org_id, &self.paths);
+        // Inherited defaults and locked sets are the operator's to change.
+        let writable =
+            !a.missing.is_empty() && (a.inherited_from.is_none() || self.break_inheritance);
+        let mut finding = a.describe();
+        if !a.compliant() && !writable && a.inherited_from.is_some() {
+            finding.push_str(
+                "; set CODE42_BACKUP_BREAK_INHERITANCE=true to write this org's own defaults (unverified API behaviour), or add the path on the providing org",
+            );
+        }
+        Judgement {
+            compliant: a.compliant(),
+            writable,
+            settled: a.missing.is_empty(),
+            finding,
+            readback: a.includes.join(", "),
+            snapshot: Some(Self::snapshot(&a, &org)),
+        }
+    }
+    fn plan_write(&self, org_id: i64, state: &PolicyState, now_ms: u64) -> PlannedWrite {
+        let mut merged = Self::org(state).merged(&self.paths);
+        let preview = merged.assess(org_id, &self.paths).includes;
+        if self.publish {
+            merged.publish(now_ms);
+        }
+        PlannedWrite {
+            write: PolicyWrite::OrgObject(merged),
+            preview,
+        }
+    }
+    fn doctor_check(&self, _org_id: i64, _state: &PolicyState) -> Check {
+        Check::pass(
+            BACKUP_CHECK,
+            "the org's device backup defaults are readable",
+        )
+    }
+    fn read_fix(&self) -> &'static str {
+        "the API client needs to read the org (GET /api/v1/Org/{id}) for the backup file selection"
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::check::CheckResult;
 
-    #[test]
-    fn watch_paths_policy_assesses_and_merges_with_its_paths() {
-        let policy = WatchPaths {
+    fn watch() -> WatchPaths {
+        WatchPaths {
             key: "k".into(),
             paths: vec![":main".into(), "D:".into()],
-        };
+        }
+    }
+
+    #[test]
+    fn watch_paths_policy_judges_and_merges_with_its_paths() {
+        let policy = watch();
         let stored = SettingSnapshot::from_raw("['E:/x', ':main']", true, Some("ORG".into()));
-        assert_eq!(policy.assess(Some(&stored)).missing, vec!["D:"]);
+        let state = PolicyState::Setting(Some(stored));
+        let j = policy.judge(1, &state);
+        assert!(!j.compliant && j.writable && !j.settled);
+        assert_eq!(j.finding, "missing D:");
+        let planned = policy.plan_write(1, &state, 0);
+        assert_eq!(planned.preview, vec!["'E:/x'", "':main'", "'D:'"]);
         assert_eq!(
-            policy.merge(Some(&stored)),
-            vec!["'E:/x'", "':main'", "'D:'"]
+            planned.write,
+            PolicyWrite::Setting {
+                key: "k".into(),
+                items: vec!["'E:/x'".into(), "':main'".into(), "'D:'".into()],
+                locked: true
+            }
         );
-        assert_eq!((policy.name(), policy.key()), ("watch_paths", "k"));
+        assert_eq!(
+            (policy.id().as_str(), policy.location()),
+            ("watch_paths", "k")
+        );
+        assert_eq!(policy.source(), PolicySource::Setting("k"));
+    }
+
+    #[test]
+    fn an_unparsable_watch_path_value_is_not_writable_and_says_what_is_stored() {
+        let stored = SettingSnapshot::from_raw("[':main', 'D:]", true, Some("ORG".into()));
+        let j = watch().judge(1, &PolicyState::Setting(Some(stored)));
+        assert!(!j.writable && !j.compliant);
+        assert!(
+            j.finding.ends_with("stored value: \"[':main', 'D:]\""),
+            "{}",
+            j.finding
+        );
+        let check = watch().doctor_check(1, &PolicyState::Setting(None));
+        assert_eq!(check.result, CheckResult::Warn);
+        assert_eq!(check.found, "k is not set on org 1");
+    }
+
+    #[test]
+    fn drift_fails_the_run_only_for_policies_this_tool_always_owns() {
+        assert!(PolicyId::WatchPaths.drift_fails_the_run());
+        assert!(!PolicyId::BackupFileSelection.drift_fails_the_run());
+        assert_eq!(
+            serde_json::to_value(PolicyId::BackupFileSelection).unwrap(),
+            "backup_file_selection"
+        );
+        assert_eq!(
+            PolicyId::BackupFileSelection.as_str(),
+            "backup_file_selection"
+        );
     }
 }

@@ -4,8 +4,10 @@ use serde::Serialize;
 
 use std::collections::BTreeMap;
 
+pub use super::check::{Check, CheckResult};
 use super::coverage::{AgentReport, AgentStatus};
 use super::orgs::ResolvedOrg;
+use super::policy::PolicyId;
 use super::watch_paths::SettingSnapshot;
 
 /// Exactly one per WorkSpace.
@@ -136,7 +138,7 @@ impl WorkspaceReport {
 /// One policy's check on the org.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyReport {
-    pub policy: &'static str,
+    pub policy: PolicyId,
     pub setting_key: String,
     /// Configured, compliant or drift.
     pub status: Status,
@@ -150,7 +152,7 @@ pub struct PolicyReport {
 }
 
 /// The org-level check. The top-level setting fields are the watch-path
-/// policy's (the first); `policies` has one entry per policy.
+/// policy's (as before there were several); `policies` has one entry per policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrgReport {
     pub org_guid: String,
@@ -171,7 +173,11 @@ pub struct OrgReport {
 impl OrgReport {
     /// Built from the policies' reports (at least one: the watch paths).
     pub fn new(org: &ResolvedOrg, policies: Vec<PolicyReport>, cached: bool) -> Self {
-        let first = policies.first().cloned();
+        let first = policies
+            .iter()
+            .find(|p| p.policy == PolicyId::WatchPaths)
+            .or(policies.first())
+            .cloned();
         let status = policies
             .iter()
             .map(|p| p.status)
@@ -256,55 +262,6 @@ impl Summary {
 
 /// At most this many WorkSpace records in a Lambda response.
 pub const RESPONSE_WORKSPACES: usize = 1000;
-
-/// One line of `doctor`'s checklist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckResult {
-    Pass,
-    /// Works, but `apply` would change something, or a recommended setting is missing.
-    Warn,
-    /// Something `apply` needs does not work.
-    Fail,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    pub name: &'static str,
-    pub result: CheckResult,
-    /// What was found (never a secret's value).
-    pub found: String,
-    /// The exact fix, when it is not a pass.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fix: Option<String>,
-}
-
-impl Check {
-    pub fn pass(name: &'static str, found: impl Into<String>) -> Self {
-        Self {
-            name,
-            result: CheckResult::Pass,
-            found: found.into(),
-            fix: None,
-        }
-    }
-    pub fn warn(name: &'static str, found: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self {
-            name,
-            result: CheckResult::Warn,
-            found: found.into(),
-            fix: Some(fix.into()),
-        }
-    }
-    pub fn fail(name: &'static str, found: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self {
-            name,
-            result: CheckResult::Fail,
-            found: found.into(),
-            fix: Some(fix.into()),
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InvocationReport {

@@ -1,0 +1,92 @@
+//! The I/O the application needs, as small traits: AWS WorkSpaces, Code42,
+//! the work queue, the secret and the clock. Real adapters live in
+//! `adapters`; unit tests use in-memory fakes.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::time::Instant;
+
+use crate::config::SettingsRoute;
+use crate::domain::ids::{DirectoryId, WorkspaceId};
+use crate::domain::metrics::RequestStats;
+use crate::domain::model::{DirectoryInfo, FleetFilter, WorkMessage, WorkspaceInfo};
+use crate::error::{AwsError, SecretError};
+
+mod code42;
+pub mod paging;
+
+pub use code42::{Code42, Code42Agents, Code42OrgPolicies, Code42Orgs, Code42Users};
+
+pub trait Workspaces: Send + Sync {
+    /// Every WorkSpace matching `filter`, across all result pages.
+    fn list_workspaces(
+        &self,
+        filter: &FleetFilter,
+    ) -> impl Future<Output = Result<Vec<WorkspaceInfo>, AwsError>> + Send;
+
+    /// None while the WorkSpace is not visible (yet).
+    fn describe_workspace(
+        &self,
+        id: &WorkspaceId,
+    ) -> impl Future<Output = Result<Option<WorkspaceInfo>, AwsError>> + Send;
+
+    /// Every directory registered with WorkSpaces.
+    fn list_directories(&self)
+    -> impl Future<Output = Result<Vec<DirectoryInfo>, AwsError>> + Send;
+
+    /// The directory's DNS name (`DirectoryName`), None when it has none; an
+    /// error when the directory is not registered (wrong region, another account).
+    fn directory_name(
+        &self,
+        id: &DirectoryId,
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+}
+
+/// A long-lived Code42 connection (tokens, secret) handing out per-invocation
+/// sessions bounded by a deadline.
+pub trait Code42Service: Send + Sync {
+    type Session<'a>: Code42
+    where
+        Self: 'a;
+    fn session(&self, deadline: Instant) -> Self::Session<'_>;
+    /// A session whose console resources go by `route` instead of the
+    /// configured one (`doctor` tries every route; nothing else needs this).
+    fn session_on_route(&self, deadline: Instant, _route: SettingsRoute) -> Self::Session<'_> {
+        self.session(deadline)
+    }
+    /// The Code42 traffic since the last call (for the invocation's metrics).
+    fn take_stats(&self) -> RequestStats {
+        RequestStats::default()
+    }
+}
+
+/// Where fleet work is fanned out to (the function's SQS work queue).
+pub trait WorkQueue: Send + Sync {
+    /// Send every message, each delivered after `delay` (at most 15 minutes);
+    /// returns how many were sent.
+    fn enqueue(
+        &self,
+        messages: &[WorkMessage],
+        delay: Duration,
+    ) -> impl Future<Output = Result<usize, AwsError>> + Send;
+}
+
+/// Where the Code42 secret's JSON comes from (Secrets Manager in production).
+pub trait SecretSource: Send + Sync {
+    fn fetch(&self) -> BoxFuture<'_, Result<String, SecretError>>;
+}
+
+/// The time caches are measured by (tokio's clock, so tests can pause it).
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Instant;
+}
+
+pub struct TokioClock;
+
+impl Clock for TokioClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
