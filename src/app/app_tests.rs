@@ -1131,9 +1131,11 @@ async fn a_move_the_bulk_re_read_does_not_confirm_fails_that_workspace_only() {
     assert!(
         matches!(
             failed.actions.as_slice(),
-            [crate::domain::report::Action::MoveUser { applied: false, .. }]
+            [crate::domain::report::Action::MoveUser { applied: true, .. }]
         ),
-        "an unconfirmed move is not reported as applied: {:?}",
+        // Changed in this release (was `applied: false`): a move Code42
+        // accepted stays in the record; the error says it is not confirmed.
+        "a move Code42 accepted is never lost from the record: {:?}",
         failed.actions
     );
 }
@@ -1177,4 +1179,101 @@ async fn doctor_says_why_terminate_clean_up_is_refused_on_a_backup_plan() {
     // Plans without backup, or clean-up off: nothing to say.
     assert!(doctor(&[on, ("CODE42_PLAN", "enterprise")]).await.is_none());
     assert!(doctor(&[("CODE42_PLAN", "basic")]).await.is_none());
+}
+
+/// The move of a WorkSpace whose move Code42 accepted: in the record.
+fn accepted_move(w: &crate::domain::report::WorkspaceReport) -> bool {
+    matches!(
+        w.actions.as_slice(),
+        [crate::domain::report::Action::MoveUser { applied: true, from_org_guid, .. }] if from_org_guid == "guid-default"
+    )
+}
+
+#[tokio::test]
+async fn a_move_whose_read_back_fails_stays_in_the_record_and_the_metric() {
+    let app = asmith_to_move(config(&[]), Some(COMPLIANT));
+    app.code42.0.lock().unwrap().get_errors = vec![timeout("/v1/users/1")];
+    let (outcome, metrics) = app
+        .handle_measured(&event("create-workspaces.json"), deadline())
+        .await;
+    let report = *outcome.unwrap_err().report.unwrap();
+    let w = &report.workspaces[0];
+    assert_eq!((w.status, w.retryable), (Status::Failed, Some(true)));
+    assert!(accepted_move(w), "{:?}", w.actions);
+    assert_eq!(app.code42.0.lock().unwrap().moves, 1);
+    let main = &metrics.emf("ns", 0)[0];
+    assert_eq!(
+        (
+            main["UsersMoved"].as_u64(),
+            main["InvocationsFailed"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+}
+
+#[tokio::test]
+async fn moves_a_bulk_confirmation_cannot_read_stay_in_the_record() {
+    let app = three_to_move_at_threshold("3");
+    {
+        let mut s = app.code42.0.lock().unwrap();
+        s.listing_fails_after_a_move = true;
+        // The one-by-one reads after the failed bulk read time out too.
+        s.get_errors = vec![timeout("/v1/users/x"); 3];
+    }
+    let failure = app
+        .fleet(&backfill(3, false), deadline(), &NoProgress)
+        .await
+        .unwrap_err();
+    let report = failure.report.unwrap();
+    assert_eq!(
+        statuses(&report),
+        [
+            Status::Failed,
+            Status::Failed,
+            Status::Failed,
+            Status::Compliant
+        ]
+    );
+    for w in &report.workspaces[..3] {
+        assert!(accepted_move(w), "{:?}", w.actions);
+        assert!(
+            w.error
+                .as_deref()
+                .unwrap()
+                .contains("could not be confirmed"),
+            "{w:?}"
+        );
+    }
+    assert_eq!(app.code42.0.lock().unwrap().moves, 3);
+}
+
+#[tokio::test]
+async fn an_apply_pass_that_fails_midway_returns_what_it_applied_not_the_plan() {
+    // The first WorkSpace's user moves, then the credentials are refused (a
+    // global error) as the move is read back: the run fails, and its report
+    // is the apply pass's (the move applied), not the plan's (not applied).
+    let app = three_to_move_with(&[("CODE42_CONCURRENCY", "1")]);
+    app.code42.0.lock().unwrap().get_errors = vec![Code42Error::Unauthorized {
+        secret_id: "s".into(),
+        what: "GET /v1/users/2".into(),
+    }];
+    let failure = app
+        .fleet(&backfill(3, false), deadline(), &NoProgress)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            failure.error,
+            InvocationError::Code42(Code42Error::Unauthorized { .. })
+        ),
+        "{}",
+        failure.error
+    );
+    let report = failure.report.unwrap();
+    assert!(
+        accepted_move(&report.workspaces[0]),
+        "{:?}",
+        report.workspaces[0]
+    );
+    assert_eq!(report.workspaces[0].status, Status::Failed);
 }

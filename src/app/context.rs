@@ -7,40 +7,13 @@ use tokio::time::Instant;
 use crate::config::{Config, Mode};
 use crate::domain::ids::DirectoryId;
 use crate::domain::model::Target;
-use crate::domain::report::{InvocationReport, WorkspaceReport};
+use crate::domain::report::InvocationReport;
 use crate::domain::username::MappingError;
 use crate::error::InvocationError;
 use crate::ports::{Clock, Code42Service, TokioClock, WorkQueue, Workspaces};
 
 use super::cache::{ComplianceCache, OrgCache};
-use super::reconcile::{Reconciler, RunOutcome};
-
-/// How a pass runs.
-#[derive(Default)]
-pub(crate) struct PassOptions<'a> {
-    /// A recent compliant org check may stand in (creation/sign-in apply path only).
-    pub reuse_recent_org_check: bool,
-    /// With no targets, still check the org (fleet runs), not nothing (events).
-    pub org_without_targets: bool,
-    /// Plan from users and agents read in bulk (large read-only passes).
-    pub bulk_reads: bool,
-    /// Confirm a large apply pass's moves with one bulk re-read.
-    pub confirm_moves_in_bulk: bool,
-    /// A WorkSpace not found in DescribeWorkspaces is queued for another
-    /// look (event and queue paths with a work queue).
-    pub requeue_unseen: bool,
-    pub on_done: Option<&'a (dyn Fn(&WorkspaceReport) + Sync)>,
-}
-
-impl PassOptions<'_> {
-    /// A fleet pass: the org is checked even without targets.
-    pub fn org_always() -> Self {
-        Self {
-            org_without_targets: true,
-            ..Self::default()
-        }
-    }
-}
+use super::reconcile::{Pass, Reconciler, RunOutcome};
 
 pub struct App<W, C, Q> {
     pub(crate) config: Config,
@@ -100,41 +73,32 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         InvocationReport::new(self.config.mode.as_str(), kind)
     }
 
-    /// One pass of the flow over `targets` in `mode` (capped by the configuration).
+    /// One pass of the flow over `targets` (its mode capped by the configuration).
     pub(crate) async fn pass(
         &self,
-        mode: Mode,
+        pass: Pass,
         targets: &[Target],
         deadline: Instant,
-        options: PassOptions<'_>,
+        on_done: Option<&(dyn Fn() + Sync)>,
     ) -> Result<RunOutcome, InvocationError> {
-        let PassOptions {
-            reuse_recent_org_check,
-            org_without_targets,
-            bulk_reads,
-            confirm_moves_in_bulk,
-            requeue_unseen,
-            on_done,
-        } = options;
         let session = self.code42.session(deadline);
+        let mode = self.capped(pass.mode(self.config.mode));
         let reconciler = Reconciler {
             config: &self.config,
-            mode: self.capped(mode),
+            mode,
             workspaces: &self.workspaces,
             code42: &session,
             cache: &self.org_cache,
             clock: self.clock.as_ref(),
-            reuse_recent_org_check,
+            pass,
             on_done,
             deadline,
-            bulk_reads,
-            confirm_moves_in_bulk,
             // Only where deferred WorkSpaces are re-queued (handler::requeue_deferred).
-            requeue_unseen: requeue_unseen
+            requeue_deferred: pass == Pass::Event
                 && self.work_queue.is_some()
-                && self.capped(mode) == Mode::Apply,
+                && mode == Mode::Apply,
         };
-        if targets.is_empty() && org_without_targets {
+        if targets.is_empty() && pass.checks_org_without_targets() {
             let (_, org) = reconciler.checked_org().await?;
             return Ok(RunOutcome {
                 org: Some(org),

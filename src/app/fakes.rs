@@ -104,6 +104,11 @@ pub struct FakeState {
     pub ignore_puts: bool,
     /// Errors `find_user` answers with, one per call, before answering normally.
     pub find_errors: Vec<Code42Error>,
+    /// Errors `get_user` answers with, one per call, before answering normally.
+    pub get_errors: Vec<Code42Error>,
+    /// The bulk user listing times out once a move was made (a bulk
+    /// confirmation that cannot be read).
+    pub listing_fails_after_a_move: bool,
     /// (user id, agent).
     pub agents: Vec<(String, Code42Agent)>,
     pub deactivations: Vec<String>,
@@ -165,6 +170,9 @@ impl Code42Users for FakeCode42 {
     async fn get_user(&self, user_id: &str) -> Result<Code42User, Code42Error> {
         let mut s = self.0.lock().unwrap();
         s.user_reads += 1;
+        if !s.get_errors.is_empty() {
+            return Err(s.get_errors.remove(0));
+        }
         Ok(s.users
             .iter()
             .find(|u| u.user_id == user_id)
@@ -201,6 +209,9 @@ impl Code42Users for FakeCode42 {
     ) -> Result<Page<Code42User>, Code42Error> {
         let mut s = self.0.lock().unwrap();
         s.bulk_pages += 1;
+        if s.listing_fails_after_a_move && s.moves > 0 {
+            return Err(timeout("/v1/users"));
+        }
         let listed: Vec<Code42User> = s
             .users
             .iter()

@@ -21,15 +21,15 @@ use crate::domain::report::{
 use crate::error::InvocationError;
 use crate::ports::{Code42Service, WorkQueue, Workspaces};
 
-use super::context::{App, PassOptions};
+use super::context::App;
 use super::outcome::{InvocationFailure, fail_if_any_failed};
-use super::reconcile::RunOutcome;
+use super::reconcile::{Pass, RunOutcome};
 
 /// Progress callbacks for long runs (the CLI's progress bar): each pass
 /// (planning, then applying) announces its size, then each WorkSpace done.
 pub trait FleetProgress: Sync {
     fn stage(&self, _name: &'static str, _total: usize) {}
-    fn done(&self, _report: &WorkspaceReport) {}
+    fn done(&self) {}
 }
 
 pub struct NoProgress;
@@ -69,11 +69,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         deadline: Instant,
         progress: &dyn FleetProgress,
     ) -> Result<InvocationReport, InvocationFailure> {
-        let kind = match (request.action, request.dry_run) {
-            (FleetAction::Backfill, true) => "backfill (dry run)",
-            (action, _) => action.as_str(),
-        };
-        let mut report = self.report(kind);
+        let mut report = self.report(request.run_name());
         let targets = self
             .list_targets(request)
             .await
@@ -90,19 +86,9 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         }
 
         // Plan: a read-only pass that always reads the org setting afresh.
-        let on_done = |r: &WorkspaceReport| progress.done(r);
+        let on_done = || progress.done();
         let plan = self
-            .pass(
-                Mode::Verify,
-                &targets,
-                deadline,
-                PassOptions {
-                    org_without_targets: true,
-                    bulk_reads: true,
-                    on_done: Some(&on_done),
-                    ..PassOptions::default()
-                },
-            )
+            .pass(Pass::Plan, &targets, deadline, Some(&on_done))
             .await
             .and_then(RunOutcome::into_result)
             .map_err(|e| InvocationFailure::new(e, None))?;
@@ -158,20 +144,12 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .is_some_and(|o| o.status == Status::Drift);
         if !drifted.is_empty() || org_drifted {
             progress.stage("applying", drifted.len());
+            // An org check that fails applies nothing: the plan is the record.
             let applied = self
-                .pass(
-                    Mode::Apply,
-                    &drifted,
-                    deadline,
-                    PassOptions {
-                        on_done: Some(&on_done),
-                        confirm_moves_in_bulk: true,
-                        ..PassOptions::org_always()
-                    },
-                )
+                .pass(Pass::Apply, &drifted, deadline, Some(&on_done))
                 .await
-                .and_then(RunOutcome::into_result)
                 .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
+            // A pass that fails midway returns what it applied, not the plan.
             let mut by_id: HashMap<String, WorkspaceReport> = applied
                 .workspaces
                 .into_iter()
@@ -184,6 +162,10 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             }
             report.org = applied.org.or(report.org);
             refresh_coverage(&mut report);
+            if let Some(global) = applied.global_error {
+                report.summary = Summary::of(&report.workspaces);
+                return Err(InvocationFailure::new(global, Some(report)));
+            }
         }
         report.summary = Summary::of(&report.workspaces);
         fail_if_any_failed(report)
@@ -272,7 +254,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .is_some_and(|o| o.status == Status::Drift)
         {
             let org = self
-                .pass(Mode::Apply, &[], deadline, PassOptions::org_always())
+                .pass(Pass::Apply, &[], deadline, None)
                 .await
                 .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
             report.org = org.org.or(report.org);

@@ -7,13 +7,14 @@ use tokio::time::Instant;
 use crate::config::Mode;
 use crate::domain::metrics::InvocationMetrics;
 use crate::domain::model::{Origin, Target, WorkMessage};
-use crate::domain::report::{InvocationReport, Status, Summary, WorkspaceReport};
+use crate::domain::report::{Ending, InvocationReport, Status, Summary, WorkspaceReport};
 use crate::input::{CREATE_WORKSPACES, CreateWorkspacesCall, Input, SqsItem, parse_input};
 use crate::ports::{Code42Service, WorkQueue, Workspaces};
 
-use super::context::{App, PassOptions};
+use super::context::App;
 use super::fleet::NoProgress;
 use super::outcome::{InvocationFailure, Output, fail_if_any_failed, report_of};
+use super::reconcile::Pass;
 
 impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     /// `handle`, and the invocation's numbers (for the Lambda's EMF records).
@@ -117,14 +118,15 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .failed
             .iter()
             .map(|f| {
-                let mut r = WorkspaceReport::new(None, Status::Skipped).with_reason(format!(
+                let reason = format!(
                     "WorkSpaces could not create it: {}{}",
                     f.error_code,
                     f.error_message
                         .as_deref()
                         .map(|m| format!(" ({m})"))
                         .unwrap_or_default()
-                ));
+                );
+                let mut r = WorkspaceReport::ended(None, Ending::Skipped { reason });
                 r.directory_id = f.directory_id.clone();
                 r.workspaces_user = f.user_name.clone();
                 r
@@ -208,11 +210,16 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 let (_, age) =
                     self.recently_compliant
                         .get(&t.workspace_id.to_string(), ttl, now)?;
-                let mut r = WorkspaceReport::new(Some(t.workspace_id.as_str()), Status::Compliant)
-                    .with_reason(format!(
-                        "compliant when checked {} s ago in this container",
-                        age.as_secs()
-                    ));
+                let reason = format!(
+                    "compliant when checked {} s ago in this container",
+                    age.as_secs()
+                );
+                let mut r = WorkspaceReport::ended(
+                    Some(t.workspace_id.as_str()),
+                    Ending::Compliant {
+                        reason: Some(reason),
+                    },
+                );
                 r.directory_id = t.directory_id.as_ref().map(ToString::to_string);
                 Some(r)
             })
@@ -224,16 +231,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .map(|(t, _)| t.clone())
             .collect();
         let outcome = self
-            .pass(
-                self.config.mode,
-                &to_check,
-                deadline,
-                PassOptions {
-                    reuse_recent_org_check: true,
-                    requeue_unseen: true,
-                    ..PassOptions::default()
-                },
-            )
+            .pass(Pass::Event, &to_check, deadline, None)
             .await
             .map_err(|error| InvocationFailure::new(error, Some(report.clone())))?;
         let now = self.clock.now();
@@ -283,7 +281,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         let mut messages = Vec::new();
         for w in report
             .workspaces
-            .iter_mut()
+            .iter()
             .filter(|w| w.status == Status::Deferred)
         {
             let Some(target) = targets
@@ -293,12 +291,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 continue;
             };
             if target.attempt >= self.config.deferred_attempts {
-                let reason = w.reason.take().unwrap_or_default();
-                w.reason = Some(format!(
-                    "{reason} (checked {} times; the scheduled reconciliation checks it next)",
-                    target.attempt + 1
-                ));
-                continue;
+                continue; // left to the schedule (its reason says so)
             }
             let mut message = WorkMessage::for_target(target, target.origin);
             message.attempt = target.attempt + 1;

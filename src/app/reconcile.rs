@@ -9,14 +9,14 @@ use tokio::time::Instant;
 use crate::config::{Config, Mode};
 use crate::domain::model::Target;
 use crate::domain::orgs::ResolvedOrg;
-use crate::domain::report::{Action, OrgReport, Status, WorkspaceReport};
+use crate::domain::report::{Ending, OrgReport, Status, WorkspaceReport};
 use crate::error::{Code42Error, InvocationError};
 use crate::ports::{Clock, Code42, Workspaces};
 
 use super::cache::OrgCache;
 use super::org::OrgCheck;
 use super::snapshot::{Code42Snapshot, read_users};
-use super::workspace::{WorkspaceCheck, move_not_made};
+use super::workspace::{Checked, WorkspaceCheck, move_not_made};
 
 pub struct Reconciler<'a, W, C> {
     pub config: &'a Config,
@@ -26,23 +26,47 @@ pub struct Reconciler<'a, W, C> {
     pub code42: &'a C,
     pub cache: &'a OrgCache,
     pub clock: &'a dyn Clock,
-    /// Whether a recent compliant org check may stand in for reading the
-    /// setting: only on the creation/sign-in apply path, never for an audit.
-    pub reuse_recent_org_check: bool,
+    pub pass: Pass,
     /// Called as each WorkSpace is done (progress bars).
-    pub on_done: Option<&'a (dyn Fn(&WorkspaceReport) + Sync)>,
+    pub on_done: Option<&'a (dyn Fn() + Sync)>,
     /// A WorkSpace is not begun after `deadline - config.start_margin`.
     pub deadline: Instant,
-    /// Read users and agents in bulk when there are at least
-    /// `config.bulk_threshold` targets (read-only planning passes only).
-    pub bulk_reads: bool,
-    /// Apply passes of at least `config.bulk_threshold` targets confirm their
-    /// moves with one bulk re-read of the users after the pass, instead of
-    /// one read per move.
-    pub confirm_moves_in_bulk: bool,
     /// Queue a WorkSpace not found in DescribeWorkspaces for another look
-    /// (decided once by the caller: a work queue, in apply mode).
-    pub requeue_unseen: bool,
+    /// (decided once by the caller: an event pass with a work queue, in apply mode).
+    pub requeue_deferred: bool,
+}
+
+/// The kinds of pass, each with its own rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Creation, sign-in and queue inputs, in the deployment's mode: a recent
+    /// compliant org check may stand in for reading the settings (apply only,
+    /// never for an audit); nothing is checked without targets.
+    Event,
+    /// A fleet run's read-only plan: the org is always checked; users and
+    /// agents are read in bulk from `config.bulk_threshold` targets on.
+    Plan,
+    /// A fleet run's apply pass over what its plan found drifted: the org is
+    /// repaired even with no WorkSpace to apply; from `config.bulk_threshold`
+    /// targets on, moves are confirmed with one bulk re-read of the users
+    /// after the pass instead of one read per move.
+    Apply,
+}
+
+impl Pass {
+    /// The mode asked for (the deployment's mode still caps it).
+    pub fn mode(self, configured: Mode) -> Mode {
+        match self {
+            Pass::Event => configured,
+            Pass::Plan => Mode::Verify,
+            Pass::Apply => Mode::Apply,
+        }
+    }
+
+    /// Whether the org is checked when there is no WorkSpace to check.
+    pub fn checks_org_without_targets(self) -> bool {
+        self != Pass::Event
+    }
 }
 
 /// The org record and one report per target, plus the first global error.
@@ -52,16 +76,19 @@ pub struct RunOutcome {
     pub global_error: Option<Code42Error>,
 }
 
-/// The report of a WorkSpace left for a retry because time ran out.
-fn not_begun(target: &Target) -> WorkspaceReport {
-    let mut report = WorkspaceReport::new(Some(target.workspace_id.as_str()), Status::Failed);
-    report.directory_id = target.directory_id.as_ref().map(ToString::to_string);
-    report.workspaces_user = target.user_name.clone();
-    report.error = Some(
-        "not begun: the invocation was near its time limit (CODE42_START_MARGIN_SECONDS); a retry checks it".into(),
-    );
-    report.retryable = Some(true);
-    report
+/// A WorkSpace left for a retry because time ran out.
+fn not_begun(target: &Target) -> Checked {
+    let mut facts = WorkspaceReport::new(Some(target.workspace_id.as_str()), Status::Failed);
+    facts.directory_id = target.directory_id.as_ref().map(ToString::to_string);
+    facts.workspaces_user = target.user_name.clone();
+    Checked {
+        facts,
+        ending: Ending::failed(
+            "not begun: the invocation was near its time limit (CODE42_START_MARGIN_SECONDS); a retry checks it",
+            true,
+        ),
+        global: None,
+    }
 }
 
 impl RunOutcome {
@@ -85,7 +112,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             });
         }
         let (org, org_report) = self.checked_org().await?;
-        let snapshot = if self.bulk_reads
+        let snapshot = if self.pass == Pass::Plan
             && self.mode == Mode::Verify
             && targets.len() >= self.config.bulk_threshold
         {
@@ -106,46 +133,48 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         } else {
             None
         };
-        let confirm_later = self.confirm_moves_in_bulk
+        let confirm_later = self.pass == Pass::Apply
             && self.mode == Mode::Apply
             && targets.len() >= self.config.bulk_threshold;
+        let org_compliant = org_report.status != Status::Drift;
         let check = WorkspaceCheck {
             config: self.config,
             mode: self.mode,
             workspaces: self.workspaces,
             code42: self.code42,
-            org_compliant: org_report.status != Status::Drift,
             snapshot: snapshot.as_ref(),
             read_back_moves: !confirm_later,
-            requeue_unseen: self.requeue_unseen,
+            requeue_deferred: self.requeue_deferred,
             deadline: self.deadline,
         };
-        let mut results: Vec<(WorkspaceReport, Option<Code42Error>)> =
-            futures::stream::iter(targets)
-                .map(|t| {
-                    let (check, org) = (&check, &org);
-                    async move {
-                        let done = if Instant::now() + self.config.start_margin >= self.deadline {
-                            (not_begun(t), None)
-                        } else {
-                            check.run(t, org).await
-                        };
-                        if let Some(on_done) = self.on_done {
-                            on_done(&done.0);
-                        }
-                        done
+        let mut results: Vec<Checked> = futures::stream::iter(targets)
+            .map(|t| {
+                let (check, org) = (&check, &org);
+                async move {
+                    let done = if Instant::now() + self.config.start_margin >= self.deadline {
+                        not_begun(t)
+                    } else {
+                        check.run(t, org).await
+                    };
+                    if let Some(on_done) = self.on_done {
+                        on_done();
                     }
-                })
-                .buffered(self.config.concurrency)
-                .collect()
-                .await;
+                    done
+                }
+            })
+            .buffered(self.config.concurrency)
+            .collect()
+            .await;
         if confirm_later {
             self.confirm_moves(&mut results, &org).await;
         }
-        let global_error = results.iter().find_map(|(_, g)| g.clone());
+        let global_error = results.iter().find_map(|c| c.global.clone());
         Ok(RunOutcome {
             org: Some(org_report),
-            workspaces: results.into_iter().map(|(r, _)| r).collect(),
+            workspaces: results
+                .into_iter()
+                .map(|c| c.into_report(org_compliant))
+                .collect(),
             global_error,
         })
     }
@@ -154,25 +183,15 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
     /// moves are at least `bulk_threshold` (that many reads cost more than
     /// the pages of a tenant of up to `bulk_threshold × page size` users),
     /// else one read each. A user not in the org after all is a retryable
-    /// failure of that WorkSpace, as with an immediate read-back.
-    async fn confirm_moves(
-        &self,
-        results: &mut [(WorkspaceReport, Option<Code42Error>)],
-        org: &ResolvedOrg,
-    ) {
+    /// failure of that WorkSpace, as with an immediate read-back; the move
+    /// Code42 accepted stays in its record.
+    async fn confirm_moves(&self, results: &mut [Checked], org: &ResolvedOrg) {
         let moved: Vec<(usize, String, String)> = results
             .iter()
             .enumerate()
-            .flat_map(|(i, (r, _))| {
-                r.actions.iter().filter_map(move |a| match a {
-                    Action::MoveUser {
-                        applied: true,
-                        user_id,
-                        username,
-                        ..
-                    } => Some((i, user_id.clone(), username.clone())),
-                    _ => None,
-                })
+            .filter_map(|(i, c)| {
+                let (user_id, username) = c.accepted_move()?;
+                Some((i, user_id.to_string(), username.to_string()))
             })
             .collect();
         if moved.is_empty() {
@@ -219,25 +238,18 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             .collect()
             .await;
         for (i, username, now) in nows {
-            let (report, global) = &mut results[i];
+            let checked = &mut results[i];
             let problem = match now {
                 Ok(guid) if guid == org.guid => continue,
                 Ok(guid) => move_not_made(&username, &guid),
                 Err(e) => {
                     if e.global() {
-                        *global = Some(e.clone());
+                        checked.global = Some(e.clone());
                     }
                     format!("the move of {username} could not be confirmed: {e}")
                 }
             };
-            report.status = Status::Failed;
-            report.error = Some(problem);
-            report.retryable = Some(true);
-            for action in &mut report.actions {
-                if let Action::MoveUser { applied, .. } = action {
-                    *applied = false;
-                }
-            }
+            checked.ending = Ending::failed(problem, true);
         }
     }
 
@@ -251,7 +263,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             cache: self.cache,
             clock: self.clock,
         }
-        .run(self.reuse_recent_org_check && self.mode == Mode::Apply)
+        .run(self.pass == Pass::Event && self.mode == Mode::Apply)
         .await
     }
 }

@@ -26,11 +26,9 @@ async fn run(
         code42: c42,
         cache,
         clock: &TokioClock,
-        reuse_recent_org_check: true,
+        pass: Pass::Event,
         deadline: tokio::time::Instant::now() + Duration::from_secs(600),
-        bulk_reads: false,
-        confirm_moves_in_bulk: false,
-        requeue_unseen: false,
+        requeue_deferred: false,
     }
     .run(targets)
     .await
@@ -202,7 +200,7 @@ async fn invisible_workspace_is_never_acted_on_after_bounded_retries() {
     );
     let ws = workspaces(&[]);
     let cfg = config(&[("WORKSPACES_DESCRIBE_ATTEMPTS", "3")]);
-    let run_with = |requeue_unseen: bool, attempt: u32, deadline: Duration| {
+    let run_with = |requeue_deferred: bool, attempt: u32, deadline: Duration| {
         let mut forged = target("ws-a", Some("asmith"));
         forged.attempt = attempt;
         let (cfg, ws, c42) = (&cfg, &ws, &c42);
@@ -215,11 +213,9 @@ async fn invisible_workspace_is_never_acted_on_after_bounded_retries() {
                 code42: c42,
                 cache: &OrgCache::default(),
                 clock: &TokioClock,
-                reuse_recent_org_check: false,
+                pass: Pass::Event,
                 deadline: tokio::time::Instant::now() + deadline,
-                bulk_reads: false,
-                confirm_moves_in_bulk: false,
-                requeue_unseen,
+                requeue_deferred,
             };
             reconciler.run(&[forged]).await.unwrap()
         }

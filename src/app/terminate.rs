@@ -14,10 +14,11 @@ use tracing::Instrument;
 use crate::config::Mode;
 use crate::domain::coverage::agents_reporting_host;
 use crate::domain::ids::WorkspaceId;
-use crate::domain::report::{Action, InvocationReport, Status, Summary, WorkspaceReport};
+use crate::domain::model::{Code42Agent, WorkspaceInfo};
+use crate::domain::report::{Action, Ending, InvocationReport, Status, Summary, WorkspaceReport};
 use crate::error::Code42Error;
 use crate::input::{TERMINATE_WORKSPACES, TerminateWorkspacesCall};
-use crate::ports::{Code42, Code42Service, WorkQueue, Workspaces};
+use crate::ports::{Code42Agents, Code42Service, Code42Users, WorkQueue, Workspaces};
 
 use super::context::App;
 use super::outcome::{InvocationFailure, fail_if_any_failed};
@@ -56,7 +57,8 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 .workspace_ids
                 .iter()
                 .map(|id| {
-                    WorkspaceReport::new(Some(id.as_str()), Status::Skipped).with_reason(&why)
+                    let reason = why.clone();
+                    WorkspaceReport::ended(Some(id.as_str()), Ending::Skipped { reason })
                 })
                 .collect();
             report.summary = Summary::of(&report.workspaces);
@@ -66,133 +68,144 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         for id in &call.workspace_ids {
             let span = tracing::info_span!("workspace", id = %id);
             let mut w = WorkspaceReport::new(Some(id.as_str()), Status::Failed);
-            let outcome = self
+            let ending = match self
                 .deactivate_agent_of(id, &session, &mut w)
                 .instrument(span)
-                .await;
-            if let Err(e) = outcome {
-                if e.global() {
-                    return Err(InvocationFailure::new(e, Some(report)));
-                }
-                w.status = Status::Failed;
-                w.retryable = Some(e.retryable());
-                w.error = Some(e.to_string());
-            }
+                .await
+            {
+                Ok(ending) => ending,
+                Err(e) if e.global() => return Err(InvocationFailure::new(e, Some(report))),
+                Err(e) => Ending::failed(&e, e.retryable()),
+            };
+            w.end(ending);
             report.workspaces.push(w);
         }
         report.summary = Summary::of(&report.workspaces);
         fail_if_any_failed(report)
     }
 
+    /// The agent(s) of one terminated WorkSpace deactivated (apply) or
+    /// listed (verify); what was seen and done goes into `w`.
     async fn deactivate_agent_of(
         &self,
         id: &WorkspaceId,
-        code42: &impl Code42,
+        code42: &(impl Code42Users + Code42Agents),
         w: &mut WorkspaceReport,
-    ) -> Result<(), Code42Error> {
-        let skip = |w: &mut WorkspaceReport, reason: String| {
-            w.status = Status::Skipped;
-            w.reason = Some(reason);
-            Ok(())
+    ) -> Result<Ending, Code42Error> {
+        let (info, username) = match self.terminated_user(id, w).await {
+            Ok(found) => found,
+            Err(ending) => return Ok(ending),
         };
-        let info = match self.workspaces.describe_workspace(id).await {
-            Ok(Some(info)) => info,
-            Ok(None) => {
-                return skip(w, "the WorkSpace is already gone from DescribeWorkspaces: its agent is left for a later audit".into());
-            }
-            Err(e) => {
-                w.status = Status::Failed;
-                w.retryable = Some(e.retryable);
-                w.error = Some(e.to_string());
-                return Ok(());
-            }
-        };
-        w.directory_id = info.directory_id.clone();
-        w.workspaces_user = info.user_name.clone();
-        let state = info.state.as_deref().unwrap_or("in no known state");
-        if !matches!(state, "TERMINATING" | "TERMINATED") {
-            return skip(
-                w,
-                format!(
-                    "DescribeWorkspaces shows the WorkSpace {state}, not terminating: its agent is left alone"
-                ),
-            );
-        }
-        let Some(user_name) = info.user_name.as_deref() else {
-            return skip(w, "DescribeWorkspaces gives no user name".into());
-        };
-        let username = match self
-            .code42_username(user_name, info.directory_id.as_deref())
-            .await
-        {
-            Ok(u) => u,
-            Err(e) => return skip(w, e.to_string()),
-        };
-        w.code42_username = Some(username.clone());
+        let skip = |reason: String| Ok(Ending::Skipped { reason });
         let Some(user) = code42.find_user(&username).await? else {
-            return skip(
-                w,
-                format!("{username} is not in Code42: no agent to deactivate"),
-            );
+            return skip(format!(
+                "{username} is not in Code42: no agent to deactivate"
+            ));
         };
         let computer_name = info.computer_name.as_deref().unwrap_or_default();
         let agents = code42.list_agents(&user.user_id).await?;
         let on_host = agents_reporting_host(computer_name, &agents);
         if on_host.is_empty() {
-            return skip(
-                w,
-                format!(
-                    "no active agent of {username} reports host name {}: nothing to deactivate",
-                    if computer_name.is_empty() {
-                        "(no computer name)"
-                    } else {
-                        computer_name
-                    }
-                ),
-            );
+            let host = if computer_name.is_empty() {
+                "(no computer name)"
+            } else {
+                computer_name
+            };
+            return skip(format!(
+                "no active agent of {username} reports host name {host}: nothing to deactivate"
+            ));
         }
         let applied = self.config.mode == Mode::Apply;
         let mut held = Vec::new();
         for agent in on_host {
-            let hostname = agent.os_hostname.clone();
-            let deactivated = applied
-                && match code42.deactivate_agent(&agent.agent_id).await {
-                    Ok(()) => {
-                        tracing::warn!(
-                            agent_id = agent.agent_id,
-                            hostname,
-                            "deactivated the agent of a terminated WorkSpace"
-                        );
-                        true
-                    }
-                    Err(e) if e.legal_hold() => {
-                        tracing::warn!(
-                            agent_id = agent.agent_id,
-                            "device under legal hold: not deactivated"
-                        );
-                        held.push(agent.agent_id.clone());
-                        false
-                    }
-                    Err(e) => return Err(e),
-                };
+            let deactivated = applied && deactivate(code42, agent, &mut held).await?;
             w.actions.push(Action::DeactivateAgent {
                 agent_id: agent.agent_id.clone(),
-                hostname,
+                hostname: agent.os_hostname.clone(),
                 applied: deactivated,
             });
         }
-        w.status = match (applied, held.len() == w.actions.len()) {
-            (false, _) => Status::Drift,
-            (true, true) => Status::Skipped,
-            (true, false) => Status::Configured,
-        };
-        if !held.is_empty() {
-            w.reason = Some(format!(
+        let reason = (!held.is_empty()).then(|| {
+            format!(
                 "agent(s) {} under legal hold (ACTIVE_LEGAL_HOLD): not deactivated, never retried",
                 held.join(", ")
+            )
+        });
+        Ok(match (applied, held.len() == w.actions.len()) {
+            (false, _) => Ending::Drift { reason },
+            (true, true) => Ending::Skipped {
+                reason: reason.unwrap_or_default(),
+            },
+            // Some deactivated (any held are named).
+            (true, false) => Ending::Configured { reason },
+        })
+    }
+
+    /// The terminated WorkSpace and its user's Code42 username, as
+    /// DescribeWorkspaces shows them; else how the WorkSpace ends (a living
+    /// WorkSpace, one already gone, no user: skipped).
+    async fn terminated_user(
+        &self,
+        id: &WorkspaceId,
+        w: &mut WorkspaceReport,
+    ) -> Result<(WorkspaceInfo, String), Ending> {
+        let skip = |reason: String| Err(Ending::Skipped { reason });
+        let info = match self.workspaces.describe_workspace(id).await {
+            Ok(Some(info)) => info,
+            Ok(None) => {
+                return skip("the WorkSpace is already gone from DescribeWorkspaces: its agent is left for a later audit".into());
+            }
+            Err(e) => return Err(Ending::failed(&e, e.retryable)),
+        };
+        w.directory_id = info.directory_id.clone();
+        w.workspaces_user = info.user_name.clone();
+        let state = info.state.as_deref().unwrap_or("in no known state");
+        if !matches!(state, "TERMINATING" | "TERMINATED") {
+            return skip(format!(
+                "DescribeWorkspaces shows the WorkSpace {state}, not terminating: its agent is left alone"
             ));
         }
-        Ok(())
+        let Some(user_name) = info.user_name.as_deref() else {
+            return skip("DescribeWorkspaces gives no user name".into());
+        };
+        match self
+            .code42_username(user_name, info.directory_id.as_deref())
+            .await
+        {
+            Ok(username) => {
+                w.code42_username = Some(username.clone());
+                Ok((info, username))
+            }
+            Err(e) => skip(e.to_string()),
+        }
+    }
+}
+
+/// Deactivate one agent: true when done, false when Code42 refused it for a
+/// legal hold (added to `held`, never retried).
+async fn deactivate(
+    code42: &impl Code42Agents,
+    agent: &Code42Agent,
+    held: &mut Vec<String>,
+) -> Result<bool, Code42Error> {
+    match code42.deactivate_agent(&agent.agent_id).await {
+        Ok(()) => {
+            tracing::warn!(
+                agent_id = agent.agent_id,
+                hostname = agent.os_hostname,
+                "deactivated the agent of a terminated WorkSpace"
+            );
+            Ok(true)
+        }
+        Err(e) if e.legal_hold() => {
+            tracing::warn!(
+                agent_id = agent.agent_id,
+                "device under legal hold: not deactivated"
+            );
+            held.push(agent.agent_id.clone());
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -11,9 +11,9 @@ use crate::config::{Config, Mode};
 use crate::domain::coverage::{AgentReport, assess_agent};
 use crate::domain::model::{Code42Agent, Code42User, FleetFilter, Target, WorkspaceInfo};
 use crate::domain::orgs::ResolvedOrg;
-use crate::domain::plan::{self, Identity, Outcome, Plan};
+use crate::domain::plan::{self, Identity, Plan};
 use crate::domain::report::coverage_of;
-use crate::domain::report::{Action, Status, WorkspaceReport};
+use crate::domain::report::{Action, Ending, Status, WorkspaceReport};
 use crate::error::{AwsError, Code42Error};
 use crate::ports::{Code42, Workspaces};
 
@@ -65,55 +65,82 @@ pub struct WorkspaceCheck<'a, W, C> {
     pub mode: Mode,
     pub workspaces: &'a W,
     pub code42: &'a C,
-    /// Every org policy compliant (or made so): a condition of coverage.
-    pub org_compliant: bool,
     /// Users and agents read in bulk (planning passes of large fleets).
     pub snapshot: Option<&'a Code42Snapshot>,
     /// Read each moved user back; false when the pass confirms its moves
     /// together afterwards (`Reconciler::confirm_moves`).
     pub read_back_moves: bool,
-    /// A WorkSpace not found in DescribeWorkspaces is queued for another
-    /// look (handler paths with a work queue, in apply mode): `deferred`
-    /// until its attempts run out, then `skipped`.
-    pub requeue_unseen: bool,
+    /// Deferred WorkSpaces are queued for another look (handler paths with a
+    /// work queue, in apply mode) until their attempts run out: one not found
+    /// in DescribeWorkspaces is `deferred` until then, then `skipped`; a user
+    /// not in Code42 yet is then left to the schedule, and its reason says so.
+    pub requeue_deferred: bool,
     /// No wait for a WorkSpace to appear runs past `deadline - start_margin`.
     pub deadline: Instant,
 }
 
+/// One WorkSpace checked: what was observed and done (`facts`: ids, users,
+/// agent, actions — a move Code42 accepted is in it whatever followed), how
+/// it ended, and the global error that failed it, if any. The report is made
+/// from it in one place (`into_report`), after the pass confirmed its moves.
+pub struct Checked {
+    pub facts: WorkspaceReport,
+    pub ending: Ending,
+    pub global: Option<Code42Error>,
+}
+
+impl Checked {
+    /// The WorkSpace's report; coverage is for Windows WorkSpaces: those
+    /// whose agent was looked at, and failures.
+    pub fn into_report(self, org_compliant: bool) -> WorkspaceReport {
+        let mut report = self.facts;
+        report.end(self.ending);
+        if report.agent.is_some() || report.status == Status::Failed {
+            report.coverage = Some(coverage_of(&report, org_compliant));
+        }
+        report
+    }
+
+    /// A move of this WorkSpace that Code42 accepted: (user id, username).
+    pub fn accepted_move(&self) -> Option<(&str, &str)> {
+        self.facts.actions.iter().find_map(|a| match a {
+            Action::MoveUser {
+                applied: true,
+                user_id,
+                username,
+                ..
+            } => Some((user_id.as_str(), username.as_str())),
+            _ => None,
+        })
+    }
+}
+
 impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
-    /// The WorkSpace's report, and the global error that failed it, if any.
-    /// Its log lines carry the WorkSpace id, whatever else runs concurrently.
-    pub async fn run(
-        &self,
-        target: &Target,
-        org: &ResolvedOrg,
-    ) -> (WorkspaceReport, Option<Code42Error>) {
+    /// Check one WorkSpace. Its log lines carry the WorkSpace id, whatever
+    /// else runs concurrently.
+    pub async fn run(&self, target: &Target, org: &ResolvedOrg) -> Checked {
         let span = tracing::info_span!("workspace", id = %target.workspace_id);
         self.run_in_span(target, org).instrument(span).await
     }
 
-    async fn run_in_span(
-        &self,
-        target: &Target,
-        org: &ResolvedOrg,
-    ) -> (WorkspaceReport, Option<Code42Error>) {
+    async fn run_in_span(&self, target: &Target, org: &ResolvedOrg) -> Checked {
         // Filled in from DescribeWorkspaces: an event's user is never reported as fact.
-        let mut report = WorkspaceReport::new(Some(target.workspace_id.as_str()), Status::Failed);
-        let result = match self.check(target, org, &mut report).await {
-            Ok(()) => None,
+        let mut facts = WorkspaceReport::new(Some(target.workspace_id.as_str()), Status::Failed);
+        let (ending, global) = match self.check(target, org, &mut facts).await {
+            Ok(ending) => (ending, None),
             Err(failure) => {
                 tracing::error!(error = %failure.message, retryable = failure.retryable, "WorkSpace failed");
-                report.status = Status::Failed;
-                report.error = Some(failure.message);
-                report.retryable = Some(failure.retryable);
-                failure.global
+                (
+                    Ending::failed(failure.message, failure.retryable),
+                    failure.global,
+                )
             }
         };
-        // Coverage is for Windows WorkSpaces: those whose agent was looked at, and failures.
-        if report.agent.is_some() || report.status == Status::Failed {
-            report.coverage = Some(coverage_of(&report, self.org_compliant));
+        Checked {
+            facts,
+            ending,
+            global,
         }
-        (report, result)
     }
 
     async fn check(
@@ -121,19 +148,19 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         target: &Target,
         org: &ResolvedOrg,
         report: &mut WorkspaceReport,
-    ) -> Result<(), Failure> {
+    ) -> Result<Ending, Failure> {
         // Observe the WorkSpace, decide who it belongs to: only what
         // DescribeWorkspaces says counts, never the event's or message's user.
         let (info, lookups) = self.describe(target).await?;
         let Some(info) = info else {
             let will_look_again =
-                self.requeue_unseen && target.attempt < self.config.deferred_attempts;
+                self.requeue_deferred && target.attempt < self.config.deferred_attempts;
             tracing::warn!(
                 lookups,
                 will_look_again,
                 "WorkSpace not found in DescribeWorkspaces; nothing is done on the event's word"
             );
-            return finish(report, plan::not_found(lookups, will_look_again));
+            return Ok(plan::not_found(lookups, will_look_again));
         };
         if let (Some(d), Some(e)) = (&info.user_name, &target.user_name)
             && d != e
@@ -142,7 +169,14 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         }
         let identity = match plan::identify(&info) {
             Ok(identity) => identity,
-            Err(outcome) => return finish(report, outcome),
+            Err(Ending::Failed { error, retryable }) => {
+                return Err(Failure {
+                    message: error,
+                    retryable,
+                    global: None,
+                });
+            }
+            Err(ending) => return Ok(ending),
         };
         report.workspaces_user = Some(identity.user.clone());
         report.directory_id = identity.directory_id.as_ref().map(ToString::to_string);
@@ -187,38 +221,34 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         // Decide, then carry out.
         match plan::plan_user(&username, user.as_ref(), org, &other_devices) {
             Plan::Done {
-                status,
-                reason,
+                ending: Ending::Deferred { reason },
+                ..
+            } if self.requeue_deferred && target.attempt >= self.config.deferred_attempts => {
+                let reason = format!(
+                    "{reason} (checked {} times; the scheduled reconciliation checks it next)",
+                    target.attempt + 1
+                );
+                Ok(Ending::Deferred { reason })
+            }
+            Plan::Done {
+                ending,
                 outside_org,
             } => {
-                report.status = status;
-                report.reason = reason;
                 report.outside_org = outside_org;
-                Ok(())
+                Ok(ending)
             }
             Plan::Move { action, reason } => {
                 report.outside_org = true;
                 if self.mode == Mode::Verify {
-                    report.status = Status::Drift;
-                    report.reason = Some(reason);
                     report.actions.push(action);
-                    return Ok(());
+                    return Ok(Ending::Drift {
+                        reason: Some(reason),
+                    });
                 }
                 let user = user.expect("a move is planned only for a known user");
-                self.move_user(&user, org).await?;
-                tracing::warn!(
-                    user_id = %user.user_id, username = %user.username,
-                    from_org_guid = %user.org_guid, from_org_name = %user.org_name,
-                    to_org_guid = %org.guid, "moved Code42 user (and all of their devices)"
-                );
-                let mut action = action;
-                if let Action::MoveUser { applied, .. } = &mut action {
-                    *applied = true;
-                }
-                report.actions.push(action);
+                self.move_user(&user, org, action, report).await?;
                 report.outside_org = false;
-                report.status = Status::Configured;
-                Ok(())
+                Ok(Ending::Configured { reason: None })
             }
         }
     }
@@ -324,11 +354,33 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
     }
 
     /// Move, re-reading the user after any failure before trying again,
-    /// then confirm by reading the user back.
-    async fn move_user(&self, user: &Code42User, org: &ResolvedOrg) -> Result<(), Failure> {
+    /// then confirm by reading the user back. Once Code42 accepted the move
+    /// (or a re-read shows it made), it is in the report and the log,
+    /// whatever the read-back says.
+    async fn move_user(
+        &self,
+        user: &Code42User,
+        org: &ResolvedOrg,
+        mut action: Action,
+        report: &mut WorkspaceReport,
+    ) -> Result<(), Failure> {
+        let mut record = |how: &str| {
+            tracing::warn!(
+                user_id = %user.user_id, username = %user.username,
+                from_org_guid = %user.org_guid, from_org_name = %user.org_name,
+                to_org_guid = %org.guid, how, "moved Code42 user (and all of their devices)"
+            );
+            if let Action::MoveUser { applied, .. } = &mut action {
+                *applied = true;
+            }
+            report.actions.push(action.clone());
+        };
         for attempt in 1..=MOVE_ATTEMPTS {
             match self.code42.move_user(&user.user_id, &org.guid).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    record("accepted");
+                    break;
+                }
                 // A refused move is this user's (their org may be out of the API
                 // client's reach), not the tenant's: it fails this WorkSpace only.
                 Err(e @ Code42Error::Forbidden { .. }) => {
@@ -339,6 +391,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
                 Err(e) if e.retryable() && attempt < MOVE_ATTEMPTS => {
                     tracing::warn!(error = %e, "move failed; re-reading the user before trying again");
                     if self.code42.get_user(&user.user_id).await?.org_guid == org.guid {
+                        record("found made by a re-read after a failed answer");
                         return Ok(());
                     }
                     tokio::time::sleep(Duration::from_millis(200) * attempt).await;
@@ -364,19 +417,4 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
 /// A move Code42 accepted that a read-back found not made.
 pub(crate) fn move_not_made(username: &str, org_guid: &str) -> String {
     format!("Code42 accepted the move of {username} but the user is still in org {org_guid}")
-}
-
-fn finish(report: &mut WorkspaceReport, outcome: Outcome) -> Result<(), Failure> {
-    match outcome {
-        Outcome::Done { status, reason } => {
-            report.status = status;
-            report.reason = reason;
-            Ok(())
-        }
-        Outcome::Failed { message, retryable } => Err(Failure {
-            message,
-            retryable,
-            global: None,
-        }),
-    }
 }

@@ -213,6 +213,16 @@ pub struct FleetRequest {
 }
 
 impl FleetRequest {
+    /// The run's name in reports (`input`).
+    pub fn run_name(&self) -> &'static str {
+        match (self.action, self.dry_run) {
+            (FleetAction::Backfill, true) => "backfill (dry run)",
+            (action, _) => action.as_str(),
+        }
+    }
+}
+
+impl FleetRequest {
     pub fn new(action: FleetAction) -> Self {
         Self {
             action,

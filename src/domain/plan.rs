@@ -6,36 +6,7 @@ use super::coverage::host_label;
 use super::ids::DirectoryId;
 use super::model::{Code42Agent, Code42User, WorkspaceInfo};
 use super::orgs::ResolvedOrg;
-use super::report::{Action, Status};
-
-/// A decision that ends the WorkSpace's check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// A final status, with the reason shown in reports.
-    Done {
-        status: Status,
-        reason: Option<String>,
-    },
-    Failed {
-        message: String,
-        retryable: bool,
-    },
-}
-
-impl Outcome {
-    fn done(status: Status, reason: impl Into<String>) -> Self {
-        Outcome::Done {
-            status,
-            reason: Some(reason.into()),
-        }
-    }
-    fn failed(message: impl Into<String>, retryable: bool) -> Self {
-        Outcome::Failed {
-            message: message.into(),
-            retryable,
-        }
-    }
-}
+use super::report::{Action, Ending};
 
 /// Whose WorkSpace it is, as far as WorkSpaces knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,26 +20,24 @@ pub struct Identity {
 /// source of a WorkSpace's user and directory: an event or queue message only
 /// says which WorkSpace to look at (a forged one must move nobody). Non-Windows
 /// WorkSpaces are out of scope.
-pub fn identify(info: &WorkspaceInfo) -> Result<Identity, Outcome> {
+pub fn identify(info: &WorkspaceInfo) -> Result<Identity, Ending> {
     if info.known_not_windows() {
-        return Err(Outcome::done(
-            Status::Skipped,
-            format!(
+        return Err(Ending::Skipped {
+            reason: format!(
                 "operating system {} is not Windows",
                 info.operating_system.as_deref().unwrap_or_default()
             ),
-        ));
+        });
     }
     let user = info.user_name.clone().filter(|u| !u.trim().is_empty()).ok_or_else(|| {
-        Outcome::done(
-            Status::Skipped,
-            "DescribeWorkspaces gives this WorkSpace no user name (a pool or unassigned WorkSpace); not acted on",
-        )
+        Ending::Skipped {
+            reason: "DescribeWorkspaces gives this WorkSpace no user name (a pool or unassigned WorkSpace); not acted on".into(),
+        }
     })?;
     let directory_id =
         match info.directory_id.as_deref() {
             Some(d) => Some(DirectoryId::parse(d).map_err(|e| {
-                Outcome::failed(format!("DescribeWorkspaces returned an {e}"), false)
+                Ending::failed(format!("DescribeWorkspaces returned an {e}"), false)
             })?),
             None => None,
         };
@@ -77,16 +46,17 @@ pub fn identify(info: &WorkspaceInfo) -> Result<Identity, Outcome> {
 
 /// A WorkSpace that DescribeWorkspaces does not show: nothing is known about
 /// it, so nothing is done. `deferred` while another look is planned.
-pub fn not_found(lookups: u32, will_look_again: bool) -> Outcome {
+pub fn not_found(lookups: u32, will_look_again: bool) -> Ending {
     if will_look_again {
-        Outcome::done(
-            Status::Deferred,
-            format!(
+        Ending::Deferred {
+            reason: format!(
                 "not found in DescribeWorkspaces after {lookups} lookup(s) (a new WorkSpace can take minutes to appear); queued to look again"
             ),
-        )
+        }
     } else {
-        Outcome::done(Status::Skipped, NOT_FOUND_REASON)
+        Ending::Skipped {
+            reason: NOT_FOUND_REASON.into(),
+        }
     }
 }
 
@@ -98,8 +68,7 @@ pub const NOT_FOUND_REASON: &str = "not found in DescribeWorkspaces; not acted o
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
     Done {
-        status: Status,
-        reason: Option<String>,
+        ending: Ending,
         /// The user is in Code42 but stays outside the WorkSpaces org.
         outside_org: bool,
     },
@@ -137,19 +106,15 @@ pub fn plan_user(
     org: &ResolvedOrg,
     other_devices: &[String],
 ) -> Plan {
-    let done = |status, reason: Option<String>, outside_org| Plan::Done {
-        status,
-        reason,
+    let done = |ending, outside_org| Plan::Done {
+        ending,
         outside_org,
     };
     let Some(user) = user else {
-        return done(
-            Status::Deferred,
-            Some(format!(
-                "{username} is not in Code42 yet (the Code42 agent registers users at first sign-in); a later check will move them"
-            )),
-            false,
+        let reason = format!(
+            "{username} is not in Code42 yet (the Code42 agent registers users at first sign-in); a later check will move them"
         );
+        return done(Ending::Deferred { reason }, false);
     };
     if !user.active || user.blocked {
         let state = if user.blocked {
@@ -157,29 +122,23 @@ pub fn plan_user(
         } else {
             "deactivated"
         };
-        return done(
-            Status::Skipped,
-            Some(format!("Code42 user {} is {state}", user.username)),
-            false,
-        );
+        let reason = format!("Code42 user {} is {state}", user.username);
+        return done(Ending::Skipped { reason }, false);
     }
     if user.org_guid == org.guid {
-        return done(Status::Compliant, None, false);
+        return done(Ending::Compliant { reason: None }, false);
     }
     let guards = &org.guards;
     if let Some(reason) = guards.refusal(user) {
-        return done(Status::Skipped, Some(reason), true);
+        return done(Ending::Skipped { reason }, true);
     }
     if guards.skip_with_other_devices && !other_devices.is_empty() {
-        return done(
-            Status::Skipped,
-            Some(format!(
-                "moving {} would also move their other device(s) {} (CODE42_MOVE_WITH_OTHER_DEVICES=skip); not moved",
-                user.username,
-                other_devices.join(", ")
-            )),
-            true,
+        let reason = format!(
+            "moving {} would also move their other device(s) {} (CODE42_MOVE_WITH_OTHER_DEVICES=skip); not moved",
+            user.username,
+            other_devices.join(", ")
         );
+        return done(Ending::Skipped { reason }, true);
     }
     Plan::Move {
         action: Action::MoveUser {
@@ -214,6 +173,7 @@ mod tests {
     use super::*;
     use crate::domain::model::Code42Org;
     use crate::domain::orgs::MoveGuards;
+    use crate::domain::report::Status;
 
     /// The WorkSpaces org of a tenant with Default, Executives and Other,
     /// guarded by `protected` and `move_from` (guids or names).
@@ -263,10 +223,9 @@ mod tests {
     fn status_of(plan: &Plan) -> (Status, bool) {
         match plan {
             Plan::Done {
-                status,
+                ending,
                 outside_org,
-                ..
-            } => (*status, *outside_org),
+            } => (ending.status(), *outside_org),
             Plan::Move { .. } => (Status::Drift, true),
         }
     }
@@ -337,7 +296,15 @@ mod tests {
             let plan = plan_user("a@x.com", u.as_ref(), org, &[]);
             assert_eq!(status_of(&plan), expected, "{name}");
             let text = match &plan {
-                Plan::Done { reason, .. } => reason.clone().unwrap_or("(no reason)".into()),
+                Plan::Done {
+                    ending: Ending::Compliant { reason: None },
+                    ..
+                } => "(no reason)".into(),
+                Plan::Done {
+                    ending: Ending::Skipped { reason } | Ending::Deferred { reason },
+                    ..
+                } => reason.clone(),
+                Plan::Done { ending, .. } => panic!("{name}: unexpected {ending:?}"),
                 Plan::Move { reason, .. } => reason.clone(),
             };
             assert!(text.contains(needle), "{name}: {text}");
@@ -398,7 +365,7 @@ mod tests {
             &laptop,
         );
         assert!(
-            matches!(&plan, Plan::Done { status: Status::Skipped, outside_org: true, reason: Some(r) } if r.contains("LAPTOP-9")),
+            matches!(&plan, Plan::Done { ending: Ending::Skipped { reason: r }, outside_org: true } if r.contains("LAPTOP-9")),
             "{plan:?}"
         );
         let Plan::Move {
@@ -441,20 +408,17 @@ mod tests {
         unassigned.user_name = Some(" ".into());
         assert!(matches!(
             identify(&unassigned),
-            Err(Outcome::Done { status: Status::Skipped, reason: Some(r) }) if r.contains("no user name")
+            Err(Ending::Skipped { reason: r }) if r.contains("no user name")
         ));
         // Not Windows: skipped.
         assert!(matches!(
             identify(&info("x", Some("UBUNTU_22_04"), "d-abcdef0123")),
-            Err(Outcome::Done {
-                status: Status::Skipped,
-                ..
-            })
+            Err(Ending::Skipped { .. })
         ));
         // A bad directory id from AWS: permanent failure.
         assert!(matches!(
             identify(&info("x", None, "bad")),
-            Err(Outcome::Failed {
+            Err(Ending::Failed {
                 retryable: false,
                 ..
             })
@@ -465,13 +429,12 @@ mod tests {
     fn not_found_is_deferred_while_looked_for_then_skipped() {
         assert!(matches!(
             not_found(4, true),
-            Outcome::Done { status: Status::Deferred, reason: Some(r) } if r.contains("after 4 lookup(s)")
+            Ending::Deferred { reason: r } if r.contains("after 4 lookup(s)")
         ));
         assert_eq!(
             not_found(4, false),
-            Outcome::Done {
-                status: Status::Skipped,
-                reason: Some(NOT_FOUND_REASON.into())
+            Ending::Skipped {
+                reason: NOT_FOUND_REASON.into()
             }
         );
     }

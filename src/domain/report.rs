@@ -55,6 +55,68 @@ impl Status {
     }
 }
 
+/// How one WorkSpace ended: its status, with exactly what that status needs.
+/// A report's status, reason, error and retryable are set from it only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Configured {
+        reason: Option<String>,
+    },
+    Compliant {
+        reason: Option<String>,
+    },
+    Drift {
+        reason: Option<String>,
+    },
+    Skipped {
+        reason: String,
+    },
+    Deferred {
+        reason: String,
+    },
+    Failed {
+        error: String,
+        /// Whether a retry can help.
+        retryable: bool,
+    },
+}
+
+impl Ending {
+    pub fn status(&self) -> Status {
+        match self {
+            Ending::Configured { .. } => Status::Configured,
+            Ending::Compliant { .. } => Status::Compliant,
+            Ending::Drift { .. } => Status::Drift,
+            Ending::Skipped { .. } => Status::Skipped,
+            Ending::Deferred { .. } => Status::Deferred,
+            Ending::Failed { .. } => Status::Failed,
+        }
+    }
+
+    pub fn failed(error: impl ToString, retryable: bool) -> Self {
+        Ending::Failed {
+            error: error.to_string(),
+            retryable,
+        }
+    }
+
+    /// A status that needs no reason, with the reason it may have.
+    pub fn of(status: Status, reason: Option<String>) -> Self {
+        match status {
+            Status::Configured => Ending::Configured { reason },
+            Status::Compliant => Ending::Compliant { reason },
+            Status::Drift => Ending::Drift { reason },
+            Status::Skipped => Ending::Skipped {
+                reason: reason.unwrap_or_default(),
+            },
+            Status::Deferred => Ending::Deferred {
+                reason: reason.unwrap_or_default(),
+            },
+            Status::Failed => Ending::failed(reason.unwrap_or_default(), false),
+        }
+    }
+}
+
 /// A change made (or, in verify mode, planned).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -129,6 +191,26 @@ impl WorkspaceReport {
         }
     }
 
+    /// A report that ends as `ending` (facts are added by the caller).
+    pub fn ended(workspace_id: Option<&str>, ending: Ending) -> Self {
+        let mut report = Self::new(workspace_id, Status::Failed);
+        report.end(ending);
+        report
+    }
+
+    /// Set the status and what it carries (and clear what it does not).
+    pub fn end(&mut self, ending: Ending) {
+        self.status = ending.status();
+        (self.reason, self.error, self.retryable) = match ending {
+            Ending::Configured { reason }
+            | Ending::Compliant { reason }
+            | Ending::Drift { reason } => (reason, None, None),
+            Ending::Skipped { reason } | Ending::Deferred { reason } => (Some(reason), None, None),
+            Ending::Failed { error, retryable } => (None, Some(error), Some(retryable)),
+        };
+    }
+
+    #[cfg(test)]
     pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
         self

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use workspaces_code42::adapters::AwsApp;
 use workspaces_code42::app::FleetProgress;
 use workspaces_code42::domain::model::FleetRequest;
-use workspaces_code42::domain::report::{InvocationReport, Status, WorkspaceReport};
+use workspaces_code42::domain::report::{InvocationReport, Status};
 use workspaces_code42::render::{self, OutputFormat};
 
 use crate::args::FleetArgs;
@@ -45,7 +45,7 @@ impl FleetProgress for Bar {
             bar.reset_eta();
         }
     }
-    fn done(&self, _report: &WorkspaceReport) {
+    fn done(&self) {
         if let Some(bar) = &self.0 {
             bar.inc(1);
         }
