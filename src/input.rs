@@ -14,8 +14,7 @@ use serde_json::Value;
 
 use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::domain::model::{
-    DEFAULT_MAX_MOVES, FilterField, FleetAction, FleetFilter, FleetRequest, Origin, Target,
-    WorkMessage,
+    FilterField, FleetAction, FleetFilter, FleetRequest, Origin, Target, WorkMessage,
 };
 pub use crate::error::InputError;
 
@@ -458,7 +457,7 @@ fn parse_manual(payload: &Value) -> Result<Input, InputError> {
         action,
         filter,
         dry_run: p.dry_run,
-        max_moves: p.max_moves.unwrap_or(DEFAULT_MAX_MOVES),
+        max_moves: p.max_moves,
         enqueue: p.enqueue,
     }))
 }
@@ -696,7 +695,7 @@ mod tests {
         };
         assert_eq!(
             (r.action, r.dry_run, r.max_moves, r.enqueue),
-            (FleetAction::Backfill, true, 100, None)
+            (FleetAction::Backfill, true, Some(100), None)
         );
         assert_eq!(r.filter.directory_ids[0].as_str(), "d-123abc00");
         let Input::Fleet(r) = parse_input(&serde_json::json!({"action": "verify"})).unwrap() else {
@@ -704,7 +703,8 @@ mod tests {
         };
         assert_eq!(
             (r.action, r.max_moves),
-            (FleetAction::Verify, DEFAULT_MAX_MOVES)
+            // The deployment's cap applies (resolved by the application).
+            (FleetAction::Verify, None)
         );
         let err =
             parse_input(&serde_json::json!({"action": "verify", "mode": "apply"})).unwrap_err();

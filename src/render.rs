@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::app::InvocationFailure;
-use crate::domain::report::{Check, CheckResult, InvocationReport, Status};
+use crate::domain::report::{Check, CheckResult, InvocationReport, OrgReport, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -90,71 +90,97 @@ pub fn report(
     }
     let mut out = String::new();
     if !report.workspaces.is_empty() {
-        let rows: Vec<[String; 7]> = report
-            .workspaces
-            .iter()
-            .map(|w| {
-                [
-                    w.workspace_id.clone().unwrap_or_else(|| "-".into()),
-                    w.workspaces_user.clone().unwrap_or_else(|| "-".into()),
-                    w.code42_username.clone().unwrap_or_else(|| "-".into()),
-                    w.status.as_str().to_string(),
-                    w.agent
-                        .as_ref()
-                        .map(|a| a.status.as_str().to_string())
-                        .unwrap_or_else(|| "-".into()),
-                    match &w.coverage {
-                        Some(c) if c.covered => "yes".into(),
-                        Some(c) => c.reason.unwrap_or("no").to_string(),
-                        None => "-".into(),
-                    },
-                    w.error
-                        .clone()
-                        .or_else(|| w.reason.clone())
-                        .unwrap_or_default(),
-                ]
-            })
-            .collect();
-        let header = [
-            "WORKSPACE",
-            "USER",
-            "CODE42 USERNAME",
-            "STATUS",
-            "AGENT",
-            "COVERED",
-            "DETAIL",
-        ]
-        .map(String::from);
-        out.push_str(&table(&header, &rows));
+        out.push_str(&workspace_table(report));
         out.push('\n');
     }
     if let Some(org) = &report.org {
-        out.push_str(&format!(
-            "org {} ({}, id {}): {} — {}\n",
-            org.org_name,
-            org.org_guid,
-            org.legacy_org_id,
-            org.status.as_str(),
-            org.finding
-        ));
-        for p in &org.policies {
-            if let Some(items) = &p.would_write {
-                out.push_str(&format!(
-                    "  {} would write {} = [{}] (locked)\n",
-                    p.policy,
-                    p.setting_key,
-                    items.join(", ")
-                ));
-            }
+        out.push_str(&org_lines(org));
+    }
+    out.push_str(&summary_lines(report));
+    out
+}
+
+/// One row per WorkSpace.
+fn workspace_table(report: &InvocationReport) -> String {
+    let dash = || "-".to_string();
+    let rows: Vec<[String; 7]> = report
+        .workspaces
+        .iter()
+        .map(|w| {
+            [
+                w.workspace_id.clone().unwrap_or_else(dash),
+                w.workspaces_user.clone().unwrap_or_else(dash),
+                w.code42_username.clone().unwrap_or_else(dash),
+                w.status.as_str().to_string(),
+                w.agent
+                    .as_ref()
+                    .map(|a| a.status.as_str().to_string())
+                    .unwrap_or_else(dash),
+                match &w.coverage {
+                    Some(c) if c.covered => "yes".into(),
+                    Some(c) => c.reason.unwrap_or("no").to_string(),
+                    None => dash(),
+                },
+                w.error
+                    .clone()
+                    .or_else(|| w.reason.clone())
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = [
+        "WORKSPACE",
+        "USER",
+        "CODE42 USERNAME",
+        "STATUS",
+        "AGENT",
+        "COVERED",
+        "DETAIL",
+    ]
+    .map(String::from);
+    table(&header, &rows)
+}
+
+/// The org line, and what each drifted policy would write.
+fn org_lines(org: &OrgReport) -> String {
+    let mut out = format!(
+        "org {} ({}, id {}): {} — {}\n",
+        org.org_name,
+        org.org_guid,
+        org.legacy_org_id,
+        org.status.as_str(),
+        org.finding
+    );
+    for p in &org.policies {
+        if let Some(items) = &p.would_write {
+            out.push_str(&format!(
+                "  {} would write {} = [{}] (locked)\n",
+                p.policy,
+                p.setting_key,
+                items.join(", ")
+            ));
         }
     }
+    out
+}
+
+/// The summary, coverage and notes.
+fn summary_lines(report: &InvocationReport) -> String {
     let s = &report.summary;
-    out.push_str(&format!(
+    let mut out = format!(
         // The run (verify, backfill, …) and the mode, which may differ: a
         // verify of an apply deployment writes nothing all the same.
         "{} WorkSpace(s): {} configured, {} compliant, {} drift, {} skipped, {} deferred, {} failed — {}, mode {}\n",
-        s.total, s.configured, s.compliant, s.drift, s.skipped, s.deferred, s.failed, report.input, report.mode
-    ));
+        s.total,
+        s.configured,
+        s.compliant,
+        s.drift,
+        s.skipped,
+        s.deferred,
+        s.failed,
+        report.input,
+        report.mode
+    );
     let c = &s.coverage;
     if c.covered + c.not_covered > 0 {
         let reasons: Vec<String> = c
@@ -162,15 +188,15 @@ pub fn report(
             .iter()
             .map(|(r, n)| format!("{n} {r}"))
             .collect();
+        let not_covered = if reasons.is_empty() {
+            String::new()
+        } else {
+            format!("; not covered: {}", reasons.join(", "))
+        };
         out.push_str(&format!(
-            "coverage: {} of {} Windows WorkSpace(s) covered{}\n",
+            "coverage: {} of {} Windows WorkSpace(s) covered{not_covered}\n",
             c.covered,
             c.covered + c.not_covered,
-            if reasons.is_empty() {
-                String::new()
-            } else {
-                format!("; not covered: {}", reasons.join(", "))
-            }
         ));
     }
     if let Some(n) = report.moves_with_other_devices {

@@ -21,10 +21,14 @@ pub type AwsApp = App<AwsWorkspaces, Code42Client, SqsWorkQueue>;
 
 /// Wire the real adapters from a loaded AWS configuration.
 pub fn aws_app(config: Config, sdk: &aws_config::SdkConfig) -> AwsApp {
-    let secrets = Arc::new(SecretsManagerSource::new(sdk, config.secret_id.clone()));
-    let code42 =
-        Code42Client::new(&config, secrets).expect("the HTTP client builds with static settings");
+    let secrets = Arc::new(SecretsManagerSource::new(
+        sdk,
+        config.code42.secret_id.clone(),
+    ));
+    let code42 = Code42Client::new(&config.code42, secrets)
+        .expect("the HTTP client builds with static settings");
     let queue = config
+        .runs
         .work_queue_url
         .clone()
         .map(|url| SqsWorkQueue::new(sdk, url));

@@ -188,7 +188,7 @@ fn three_to_move_with(settings: &[(&str, &str)]) -> FakeApp {
 
 fn backfill(max_moves: usize, enqueue: bool) -> FleetRequest {
     FleetRequest {
-        max_moves,
+        max_moves: Some(max_moves),
         enqueue: Some(enqueue),
         ..FleetRequest::new(FleetAction::Backfill)
     }
@@ -286,7 +286,7 @@ async fn a_queued_backfill_plans_and_refuses_above_the_cap_before_queueing() {
 #[tokio::test]
 async fn the_schedule_queues_at_most_the_cap_and_repairs_org_drift() {
     let mut cfg = config(&[("CODE42_MAX_MOVES", "2")]);
-    cfg.org_check_ttl = std::time::Duration::ZERO;
+    cfg.org.check_ttl = std::time::Duration::ZERO;
     let app = app(
         cfg,
         workspaces(&[
@@ -1276,4 +1276,26 @@ async fn an_apply_pass_that_fails_midway_returns_what_it_applied_not_the_plan() 
         report.workspaces[0]
     );
     assert_eq!(report.workspaces[0].status, Status::Failed);
+}
+
+/// A payload without `max_moves` gets the deployment's cap, not a built-in 25.
+#[tokio::test]
+async fn a_backfill_payload_without_max_moves_is_held_to_code42_max_moves() {
+    let app = three_to_move_with(&[("CODE42_MAX_MOVES", "2")]);
+    let failure = app
+        .handle(&json!({"action": "backfill", "enqueue": false}), deadline())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            failure.error,
+            InvocationError::TooManyMoves {
+                would_move: 3,
+                max_moves: 2
+            }
+        ),
+        "{}",
+        failure.error
+    );
+    assert_eq!(app.code42.0.lock().unwrap().moves, 0);
 }

@@ -60,11 +60,15 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         directory_id: Option<&str>,
     ) -> Result<String, MappingError> {
         let directory = directory_id.and_then(|d| DirectoryId::parse(d).ok());
-        let directory_name = match (&directory, self.config.username.needs_directory_name(user)) {
+        let directory_name = match (
+            &directory,
+            self.config.users.username.needs_directory_name(user),
+        ) {
             (Some(d), true) => self.workspaces.directory_name(d).await.ok().flatten(),
             _ => None,
         };
         self.config
+            .users
             .username
             .map(user, directory_id.unwrap_or(""), directory_name.as_deref())
     }

@@ -27,7 +27,10 @@ fn configured_answer<'p>(
     probes: &'p [(SettingsRoute, Result<Probed, InvocationError>)],
     config: &crate::config::Config,
 ) -> Option<&'p (SettingsRoute, Result<Probed, InvocationError>)> {
-    for probe in probes.iter().filter(|(r, _)| r.is_configured(config)) {
+    for probe in probes
+        .iter()
+        .filter(|(r, _)| r.is_configured(&config.code42))
+    {
         match &probe.1 {
             Ok(_) => return Some(probe),
             Err(InvocationError::Code42(Code42Error::Rejected { status: 404, .. })) => continue,
@@ -35,6 +38,58 @@ fn configured_answer<'p>(
         }
     }
     None
+}
+
+/// The "org settings resource" check over every route probed: the route
+/// and org to read the policies with (the configured route when it answers).
+fn settings_route_check(
+    probes: &[(SettingsRoute, Result<Probed, InvocationError>)],
+    config: &crate::config::Config,
+    checks: &mut Vec<Check>,
+) -> Option<(SettingsRoute, ResolvedOrg)> {
+    let tried = probes
+        .iter()
+        .map(|(route, outcome)| {
+            let answer = match outcome {
+                Ok(_) => "answers".to_string(),
+                Err(e) => short_error(e),
+            };
+            let (host, token) = (route.host.as_str(), route.token.as_str());
+            format!("{host}/{token}/{}: {answer}", route.spelling)
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let answering: Vec<_> = probes.iter().filter(|(_, o)| o.is_ok()).collect();
+    let configured = configured_answer(probes, config);
+    let Some((route, Ok(org))) = configured.or(answering.first().copied()) else {
+        checks.push(Check::fail(
+            "org settings resource",
+            format!("no host/token/spelling answers (host/token/spelling: {tried})"),
+            "the API client's role must read org settings (Customer Cloud Admin); check console_url in the secret (the console host) and the network path to it",
+        ));
+        return None;
+    };
+    checks.push(if configured.is_some() {
+        Check::pass(
+            "org settings resource",
+            format!(
+                "answers with {}; {} of {} host/token/spelling combinations answer",
+                route.as_env(),
+                answering.len(),
+                probes.len()
+            ),
+        )
+    } else {
+        Check::fail(
+            "org settings resource",
+            format!("the configured host/token/spelling does not answer (host/token/spelling: {tried})"),
+            format!(
+                "set {} (template parameters SettingsHost, SettingsToken, SettingsPath) and run doctor again",
+                route.as_env()
+            ),
+        )
+    });
+    Some((*route, org.clone()))
 }
 
 /// How a route failed, in a few words.
@@ -64,9 +119,9 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             format!(
                 "mode {}, org {:?}, secret {:?}, watch-path key {}",
                 c.mode.as_str(),
-                c.org,
-                c.secret_id,
-                c.watch_paths_key
+                c.org.name_or_guid,
+                c.code42.secret_id,
+                c.org.watch_paths_key
             ),
         ));
         self.check_directories(&mut checks).await;
@@ -89,9 +144,9 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         });
         if let Some(plan) = c
             .plan
-            .filter(|p| p.manages_backup() && c.deactivate_on_terminate)
+            .filter(|p| p.manages_backup() && c.terminate.deactivate_on_terminate)
         {
-            checks.push(if c.deactivate_with_backup {
+            checks.push(if c.terminate.deactivate_with_backup {
                 Check::warn(
                     "terminate clean-up",
                     format!("on: deactivating a terminated WorkSpace's agent sends its archive to cold storage for eventual deletion (plan {})", plan.as_str()),
@@ -155,7 +210,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                     "code42 secret",
                     format!(
                         "secret {:?} read and well formed; its hosts pass the host policy",
-                        self.config.secret_id
+                        self.config.code42.secret_id
                     ),
                 ));
                 checks.push(Check::pass(
@@ -199,16 +254,36 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         deadline: Instant,
         checks: &mut Vec<Check>,
     ) {
-        let c = &self.config;
+        self.check_org_lists(orgs, checks);
+        if !self.check_target_org(code42, checks).await {
+            return;
+        }
+        // The console resources (the org's numeric id, OrgSettings) on every
+        // host, token and spelling: which answer, and which the configuration uses.
+        let probes = futures::future::join_all(
+            SettingsRoute::candidates(&self.config.code42)
+                .into_iter()
+                .map(|route| self.probe_route(route, deadline)),
+        )
+        .await;
+        if let Some((route, org)) = settings_route_check(&probes, &self.config, checks) {
+            let code42 = self.code42.session_on_route(deadline, route);
+            self.check_setting_values(&code42, &org, checks).await;
+        }
+    }
+
+    /// The protected and move-from orgs exist.
+    fn check_org_lists(&self, orgs: &[Code42Org], checks: &mut Vec<Check>) {
+        let users = &self.config.users;
         for (name, list, fix) in [
             (
                 "protected orgs",
-                &c.protected_orgs,
+                &users.protected_orgs,
                 "CODE42_PROTECTED_ORGS names an org that does not exist: a typo would leave its users unprotected, so every run refuses to start until it is fixed",
             ),
             (
                 "move-from orgs",
-                &c.move_from_orgs,
+                &users.move_from_orgs,
                 "CODE42_MOVE_FROM_ORGS names an org that does not exist",
             ),
         ] {
@@ -219,114 +294,57 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             checks.push(if unknown.is_empty() {
                 Check::pass(name, format!("all exist: {}", list.join(", ")))
             } else {
-                Check::fail(
-                    name,
-                    format!(
-                        "not found: {}",
-                        unknown
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    fix,
-                )
+                let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+                Check::fail(name, format!("not found: {}", names.join(", ")), fix)
             });
         }
-        match self.read_only_org_check(code42).resolve().await {
-            Ok(org) => checks.push(Check::pass(
-                "target org",
-                format!(
-                    "{:?} ({}), numeric id {} (console resources answer)",
-                    org.name, org.guid, org.legacy_id
-                ),
-            )),
-            Err(
-                e @ (InvocationError::OrgNotFound { .. } | InvocationError::OrgAmbiguous { .. }),
-            ) => {
-                checks.push(Check::fail(
+    }
+
+    /// The target org resolves; false when it does not exist or is ambiguous
+    /// (nothing further can be checked).
+    async fn check_target_org(&self, code42: &impl Code42, checks: &mut Vec<Check>) -> bool {
+        let e = match self.read_only_org_check(code42).resolve().await {
+            Ok(org) => {
+                checks.push(Check::pass(
                     "target org",
-                    e.to_string(),
-                    "set CODE42_ORG to the WorkSpaces org's orgGuid or exact name (create the org first, as Code42's guide says)",
-                ));
-                return;
-            }
-            Err(e) => {
-                let fix = match &e {
-                    InvocationError::OrgId(problem) => problem.fix(),
-                    _ => {
-                        "the numeric id comes from the console resources: see the org settings resource check for the host and token that answer (or set CODE42_ORG_ID)"
-                    }
-                };
-                // The gateway token already worked: a 401 here is the console
-                // resources refusing the configured token, not bad credentials.
-                let found = match &e {
-                    InvocationError::Code42(Code42Error::Unauthorized { what, .. }) => format!(
-                        "the org's numeric id could not be read: {what} refused the {} token on the {} host; the credentials themselves work (see the gateway token check)",
-                        c.settings_token.as_str(),
-                        c.settings_host.as_str()
+                    format!(
+                        "{:?} ({}), numeric id {} (console resources answer)",
+                        org.name, org.guid, org.legacy_id
                     ),
-                    other => other.to_string(),
-                };
-                checks.push(Check::fail("target org", found, fix));
+                ));
+                return true;
             }
-        }
-        // The console resources (the org's numeric id, OrgSettings) on every
-        // host, token and spelling: which answer, and which the configuration uses.
-        let probes = futures::future::join_all(
-            SettingsRoute::candidates(c)
-                .into_iter()
-                .map(|route| self.probe_route(route, deadline)),
-        )
-        .await;
-        let tried = probes
-            .iter()
-            .map(|(route, outcome)| {
-                format!(
-                    "{}/{}/{}: {}",
-                    route.host.as_str(),
-                    route.token.as_str(),
-                    route.spelling,
-                    match outcome {
-                        Ok(_) => "answers".to_string(),
-                        Err(e) => short_error(e),
-                    }
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        let answering: Vec<_> = probes.iter().filter(|(_, o)| o.is_ok()).collect();
-        let configured = configured_answer(&probes, c);
-        let Some((route, Ok(org))) = configured.or(answering.first().copied()) else {
-            checks.push(Check::fail(
-                "org settings resource",
-                format!("no host/token/spelling answers (host/token/spelling: {tried})"),
-                "the API client's role must read org settings (Customer Cloud Admin); check console_url in the secret (the console host) and the network path to it",
-            ));
-            return;
+            Err(e) => e,
         };
-        checks.push(if configured.is_some() {
-            Check::pass(
-                "org settings resource",
-                format!(
-                    "answers with {}; {} of {} host/token/spelling combinations answer",
-                    route.as_env(),
-                    answering.len(),
-                    probes.len()
-                ),
-            )
-        } else {
-            Check::fail(
-                "org settings resource",
-                format!("the configured host/token/spelling does not answer (host/token/spelling: {tried})"),
-                format!(
-                    "set {} (template parameters SettingsHost, SettingsToken, SettingsPath) and run doctor again",
-                    route.as_env()
-                ),
-            )
-        });
-        let code42 = self.code42.session_on_route(deadline, *route);
-        self.check_setting_values(&code42, org, checks).await;
+        if matches!(
+            e,
+            InvocationError::OrgNotFound { .. } | InvocationError::OrgAmbiguous { .. }
+        ) {
+            checks.push(Check::fail(
+                "target org",
+                e.to_string(),
+                "set CODE42_ORG to the WorkSpaces org's orgGuid or exact name (create the org first, as Code42's guide says)",
+            ));
+            return false;
+        }
+        let fix = match &e {
+            InvocationError::OrgId(problem) => problem.fix(),
+            _ => {
+                "the numeric id comes from the console resources: see the org settings resource check for the host and token that answer (or set CODE42_ORG_ID)"
+            }
+        };
+        // The gateway token already worked: a 401 here is the console
+        // resources refusing the configured token, not bad credentials.
+        let found = match &e {
+            InvocationError::Code42(Code42Error::Unauthorized { what, .. }) => format!(
+                "the org's numeric id could not be read: {what} refused the {} token on the {} host; the credentials themselves work (see the gateway token check)",
+                self.config.code42.settings_token.as_str(),
+                self.config.code42.settings_host.as_str()
+            ),
+            other => other.to_string(),
+        };
+        checks.push(Check::fail("target org", found, fix));
+        true
     }
 
     /// The org check in verify mode: the doctor never writes.
@@ -350,7 +368,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         let outcome = async {
             let org = self.read_only_org_check(&code42).resolve().await?;
             code42
-                .get_setting(org.legacy_id, &self.config.watch_paths_key)
+                .get_setting(org.legacy_id, &self.config.org.watch_paths_key)
                 .await?;
             Ok(org)
         }
@@ -374,7 +392,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 },
             );
         }
-        let key = &self.config.watch_paths_key;
+        let key = &self.config.org.watch_paths_key;
         if !key.starts_with("artemis_") {
             let artemis = format!("artemis_{key}");
             if let Ok(Some(found)) = code42.get_setting(org.legacy_id, &artemis).await {

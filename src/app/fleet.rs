@@ -117,21 +117,34 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             return fail_if_any_failed(report);
         }
         let moves = report.workspaces.iter().filter(|w| is_move(w)).count();
-        if moves > request.max_moves {
+        let max_moves = request.max_moves.unwrap_or(self.config.users.max_moves);
+        if moves > max_moves {
             return Err(InvocationFailure::new(
                 InvocationError::TooManyMoves {
                     would_move: moves,
-                    max_moves: request.max_moves,
+                    max_moves,
                 },
                 Some(report),
             ));
         }
         if enqueue {
-            return self
-                .enqueue_backfill(report, &targets, request.max_moves)
-                .await;
+            return self.enqueue_backfill(report, &targets, max_moves).await;
         }
-        // Apply only what the plan found drifted; failed rows wait for the next run.
+        self.apply_drifted(&mut report, &targets, deadline, progress)
+            .await?;
+        report.summary = Summary::of(&report.workspaces);
+        fail_if_any_failed(report)
+    }
+
+    /// Apply only what the plan found drifted (failed rows wait for the next
+    /// run), and repair the org; the report then shows what was applied.
+    async fn apply_drifted(
+        &self,
+        report: &mut InvocationReport,
+        targets: &[Target],
+        deadline: Instant,
+        progress: &dyn FleetProgress,
+    ) -> Result<(), InvocationFailure> {
         let drifted: Vec<Target> = targets
             .iter()
             .zip(&report.workspaces)
@@ -142,33 +155,36 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .org
             .as_ref()
             .is_some_and(|o| o.status == Status::Drift);
-        if !drifted.is_empty() || org_drifted {
-            progress.stage("applying", drifted.len());
-            // An org check that fails applies nothing: the plan is the record.
-            let applied = self
-                .pass(Pass::Apply, &drifted, deadline, Some(&on_done))
-                .await
-                .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
-            // A pass that fails midway returns what it applied, not the plan.
-            let mut by_id: HashMap<String, WorkspaceReport> = applied
-                .workspaces
-                .into_iter()
-                .filter_map(|w| Some((w.workspace_id.clone()?, w)))
-                .collect();
-            for w in report.workspaces.iter_mut() {
-                if let Some(done) = w.workspace_id.as_ref().and_then(|id| by_id.remove(id)) {
-                    *w = done;
-                }
-            }
-            report.org = applied.org.or(report.org);
-            refresh_coverage(&mut report);
-            if let Some(global) = applied.global_error {
-                report.summary = Summary::of(&report.workspaces);
-                return Err(InvocationFailure::new(global, Some(report)));
+        if drifted.is_empty() && !org_drifted {
+            return Ok(());
+        }
+        progress.stage("applying", drifted.len());
+        let on_done = || progress.done();
+        // An org check that fails applies nothing: the plan is the record.
+        let applied = self
+            .pass(Pass::Apply, &drifted, deadline, Some(&on_done))
+            .await
+            .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
+        // A pass that fails midway returns what it applied, not the plan.
+        let mut by_id: HashMap<String, WorkspaceReport> = applied
+            .workspaces
+            .into_iter()
+            .filter_map(|w| Some((w.workspace_id.clone()?, w)))
+            .collect();
+        for w in report.workspaces.iter_mut() {
+            if let Some(done) = w.workspace_id.as_ref().and_then(|id| by_id.remove(id)) {
+                *w = done;
             }
         }
-        report.summary = Summary::of(&report.workspaces);
-        fail_if_any_failed(report)
+        report.org = applied.org.or(report.org.take());
+        refresh_coverage(report);
+        match applied.global_error {
+            Some(global) => {
+                report.summary = Summary::of(&report.workspaces);
+                Err(InvocationFailure::new(global, Some(report.clone())))
+            }
+            None => Ok(()),
+        }
     }
 
     async fn list_targets(&self, request: &FleetRequest) -> Result<Vec<Target>, InvocationError> {
@@ -275,7 +291,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 Some(report),
             ));
         }
-        let cap = self.config.max_moves;
+        let cap = self.config.users.max_moves;
         let (sent, held) = self
             .queue_within_cap(&report, targets, cap, Origin::Reconcile)
             .await

@@ -199,7 +199,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         deadline: Instant,
     ) -> Result<InvocationReport, InvocationFailure> {
         let mut report = self.report(kind);
-        let ttl = self.config.org_check_ttl;
+        let ttl = self.config.org.check_ttl;
         let now = self.clock.now();
         let remembered: Vec<Option<WorkspaceReport>> = targets
             .iter()
@@ -290,7 +290,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             else {
                 continue;
             };
-            if target.attempt >= self.config.deferred_attempts {
+            if target.attempt >= self.config.runs.deferred_attempts {
                 continue; // left to the schedule (its reason says so)
             }
             let mut message = WorkMessage::for_target(target, target.origin);
@@ -301,12 +301,12 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             return Ok(());
         }
         let sent = queue
-            .enqueue(&messages, self.config.deferred_delay)
+            .enqueue(&messages, self.config.runs.deferred_delay)
             .await
             .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
         tracing::info!(
             requeued = sent,
-            delay_s = self.config.deferred_delay.as_secs(),
+            delay_s = self.config.runs.deferred_delay.as_secs(),
             "users not in Code42 yet: WorkSpaces queued for another check"
         );
         report.requeued = Some(sent);

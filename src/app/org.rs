@@ -29,7 +29,7 @@ impl<C: Code42Orgs + Code42OrgPolicies> OrgCheck<'_, C> {
         let policies = self.config.org_policies();
         let now = self.clock.now();
         if reuse_recent
-            && let Some(((org, reports), _)) = self.cache.get(&(), self.config.org_check_ttl, now)
+            && let Some(((org, reports), _)) = self.cache.get(&(), self.config.org.check_ttl, now)
         {
             let reports = reports
                 .into_iter()
@@ -71,7 +71,7 @@ impl<C: Code42Orgs + Code42OrgPolicies> OrgCheck<'_, C> {
     }
 
     pub(crate) async fn resolve(&self) -> Result<ResolvedOrg, InvocationError> {
-        let wanted = &self.config.org;
+        let wanted = &self.config.org.name_or_guid;
         let orgs = self.code42.list_orgs().await?;
         let active: Vec<_> = orgs.iter().filter(|o| o.active).collect();
         let by_guid = active.iter().find(|o| &o.org_guid == wanted);
@@ -103,13 +103,13 @@ impl<C: Code42Orgs + Code42OrgPolicies> OrgCheck<'_, C> {
             &legacy,
             &org.org_guid,
             &org.org_name,
-            self.config.org_legacy_id,
+            self.config.org.legacy_id,
         )?;
         let guards = MoveGuards::new(
             &orgs,
-            &self.config.protected_orgs,
-            &self.config.move_from_orgs,
-            self.config.skip_with_other_devices,
+            &self.config.users.protected_orgs,
+            &self.config.users.move_from_orgs,
+            self.config.users.skip_with_other_devices,
         );
         Ok(ResolvedOrg {
             guid: org.org_guid,

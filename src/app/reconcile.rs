@@ -29,7 +29,7 @@ pub struct Reconciler<'a, W, C> {
     pub pass: Pass,
     /// Called as each WorkSpace is done (progress bars).
     pub on_done: Option<&'a (dyn Fn() + Sync)>,
-    /// A WorkSpace is not begun after `deadline - config.start_margin`.
+    /// A WorkSpace is not begun after `deadline - config.runs.start_margin`.
     pub deadline: Instant,
     /// Queue a WorkSpace not found in DescribeWorkspaces for another look
     /// (decided once by the caller: an event pass with a work queue, in apply mode).
@@ -44,10 +44,10 @@ pub enum Pass {
     /// never for an audit); nothing is checked without targets.
     Event,
     /// A fleet run's read-only plan: the org is always checked; users and
-    /// agents are read in bulk from `config.bulk_threshold` targets on.
+    /// agents are read in bulk from `config.runs.bulk_threshold` targets on.
     Plan,
     /// A fleet run's apply pass over what its plan found drifted: the org is
-    /// repaired even with no WorkSpace to apply; from `config.bulk_threshold`
+    /// repaired even with no WorkSpace to apply; from `config.runs.bulk_threshold`
     /// targets on, moves are confirmed with one bulk re-read of the users
     /// after the pass instead of one read per move.
     Apply,
@@ -114,12 +114,12 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         let (org, org_report) = self.checked_org().await?;
         let snapshot = if self.pass == Pass::Plan
             && self.mode == Mode::Verify
-            && targets.len() >= self.config.bulk_threshold
+            && targets.len() >= self.config.runs.bulk_threshold
         {
             match Code42Snapshot::read(
                 self.code42,
-                self.config.users_page_size,
-                self.config.agents_page_size,
+                self.config.code42.users_page_size,
+                self.config.code42.agents_page_size,
             )
             .await
             {
@@ -135,7 +135,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         };
         let confirm_later = self.pass == Pass::Apply
             && self.mode == Mode::Apply
-            && targets.len() >= self.config.bulk_threshold;
+            && targets.len() >= self.config.runs.bulk_threshold;
         let org_compliant = org_report.status != Status::Drift;
         let check = WorkspaceCheck {
             config: self.config,
@@ -151,7 +151,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             .map(|t| {
                 let (check, org) = (&check, &org);
                 async move {
-                    let done = if Instant::now() + self.config.start_margin >= self.deadline {
+                    let done = if Instant::now() + self.config.runs.start_margin >= self.deadline {
                         not_begun(t)
                     } else {
                         check.run(t, org).await
@@ -162,7 +162,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
                     done
                 }
             })
-            .buffered(self.config.concurrency)
+            .buffered(self.config.code42.concurrency)
             .collect()
             .await;
         if confirm_later {
@@ -197,8 +197,8 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         if moved.is_empty() {
             return;
         }
-        let in_bulk = if moved.len() >= self.config.bulk_threshold {
-            match read_users(self.code42, self.config.users_page_size).await {
+        let in_bulk = if moved.len() >= self.config.runs.bulk_threshold {
+            match read_users(self.code42, self.config.code42.users_page_size).await {
                 Ok(users) => Some(
                     users
                         .into_iter()
@@ -234,7 +234,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
                     (i, username, now)
                 }
             })
-            .buffered(self.config.concurrency)
+            .buffered(self.config.code42.concurrency)
             .collect()
             .await;
         for (i, username, now) in nows {

@@ -241,7 +241,7 @@ async fn invisible_workspace_is_never_acted_on_after_bounded_retries() {
             .contains("after 3 lookup(s)")
     );
     // Attempts spent: skipped.
-    let last = cfg.deferred_attempts;
+    let last = cfg.runs.deferred_attempts;
     let out = run_with(true, last, Duration::from_secs(600)).await;
     assert_eq!(statuses(&out), [Status::Skipped]);
     let reads_and_moves = {
@@ -255,7 +255,7 @@ async fn invisible_workspace_is_never_acted_on_after_bounded_retries() {
     );
     // The waits between lookups stop at the deadline's margin: one lookup only.
     *ws.describe_calls.lock().unwrap() = 0;
-    let margin = cfg.start_margin + cfg.describe_backoff / 2;
+    let margin = cfg.runs.start_margin + cfg.runs.describe_backoff / 2;
     let out = run_with(false, 0, margin).await;
     assert_eq!(statuses(&out), [Status::Skipped]);
     assert_eq!(*ws.describe_calls.lock().unwrap(), 1);

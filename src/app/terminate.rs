@@ -36,7 +36,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             ));
             return Ok(report);
         }
-        if !self.config.deactivate_on_terminate {
+        if !self.config.terminate.deactivate_on_terminate {
             report.note = Some(format!(
                 "{} WorkSpace(s) terminated; CODE42_DEACTIVATE_ON_TERMINATE is off, so no agent was deactivated",
                 call.workspace_ids.len()
@@ -46,7 +46,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         if let Some(plan) = self
             .config
             .plan
-            .filter(|p| p.manages_backup() && !self.config.deactivate_with_backup)
+            .filter(|p| p.manages_backup() && !self.config.terminate.deactivate_with_backup)
         {
             let why = backup_refusal(plan.as_str());
             report.note = Some(format!(

@@ -151,52 +151,14 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
     ) -> Result<Ending, Failure> {
         // Observe the WorkSpace, decide who it belongs to: only what
         // DescribeWorkspaces says counts, never the event's or message's user.
-        let (info, lookups) = self.describe(target).await?;
-        let Some(info) = info else {
-            let will_look_again =
-                self.requeue_deferred && target.attempt < self.config.deferred_attempts;
-            tracing::warn!(
-                lookups,
-                will_look_again,
-                "WorkSpace not found in DescribeWorkspaces; nothing is done on the event's word"
-            );
-            return Ok(plan::not_found(lookups, will_look_again));
-        };
-        if let (Some(d), Some(e)) = (&info.user_name, &target.user_name)
-            && d != e
-        {
-            tracing::warn!(described = %d, event = %e, "event and DescribeWorkspaces disagree on the user; using DescribeWorkspaces");
-        }
-        let identity = match plan::identify(&info) {
-            Ok(identity) => identity,
-            Err(Ending::Failed { error, retryable }) => {
-                return Err(Failure {
-                    message: error,
-                    retryable,
-                    global: None,
-                });
-            }
+        let (info, identity) = match self.identify(target).await? {
+            Ok(found) => found,
             Err(ending) => return Ok(ending),
         };
         report.workspaces_user = Some(identity.user.clone());
         report.directory_id = identity.directory_id.as_ref().map(ToString::to_string);
-        // Observe the directory and the Code42 user.
-        let directory_name = match (
-            &identity.directory_id,
-            self.config.username.needs_directory_name(&identity.user),
-        ) {
-            (Some(d), true) => self.workspaces.directory_name(d).await?,
-            _ => None,
-        };
-        let username = self
-            .config
-            .username
-            .map(
-                &identity.user,
-                report.directory_id.as_deref().unwrap_or(""),
-                directory_name.as_deref(),
-            )
-            .map_err(|e| Failure::permanent(e.to_string()))?;
+        // Observe the Code42 user and their agents.
+        let username = self.code42_username(&identity).await?;
         report.code42_username = Some(username.clone());
         // From the snapshot when it has the user; a user it misses (created
         // mid-run) is still looked up directly.
@@ -223,7 +185,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             Plan::Done {
                 ending: Ending::Deferred { reason },
                 ..
-            } if self.requeue_deferred && target.attempt >= self.config.deferred_attempts => {
+            } if self.requeue_deferred && target.attempt >= self.config.runs.deferred_attempts => {
                 let reason = format!(
                     "{reason} (checked {} times; the scheduled reconciliation checks it next)",
                     target.attempt + 1
@@ -251,6 +213,60 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
                 Ok(Ending::Configured { reason: None })
             }
         }
+    }
+
+    /// The WorkSpace as DescribeWorkspaces shows it and whose it is; else how
+    /// it ends (not found, not Windows, no user).
+    async fn identify(
+        &self,
+        target: &Target,
+    ) -> Result<Result<(WorkspaceInfo, Identity), Ending>, Failure> {
+        let (info, lookups) = self.describe(target).await?;
+        let Some(info) = info else {
+            let will_look_again =
+                self.requeue_deferred && target.attempt < self.config.runs.deferred_attempts;
+            tracing::warn!(
+                lookups,
+                will_look_again,
+                "WorkSpace not found in DescribeWorkspaces; nothing is done on the event's word"
+            );
+            return Ok(Err(plan::not_found(lookups, will_look_again)));
+        };
+        if let (Some(d), Some(e)) = (&info.user_name, &target.user_name)
+            && d != e
+        {
+            tracing::warn!(described = %d, event = %e, "event and DescribeWorkspaces disagree on the user; using DescribeWorkspaces");
+        }
+        match plan::identify(&info) {
+            Ok(identity) => Ok(Ok((info, identity))),
+            Err(Ending::Failed { error, retryable }) => Err(Failure {
+                message: error,
+                retryable,
+                global: None,
+            }),
+            Err(ending) => Ok(Err(ending)),
+        }
+    }
+
+    /// The WorkSpaces user's Code42 username (the directory's DNS name read
+    /// when the template needs it).
+    async fn code42_username(&self, identity: &Identity) -> Result<String, Failure> {
+        let mapping = &self.config.users.username;
+        let directory_name = match (
+            &identity.directory_id,
+            mapping.needs_directory_name(&identity.user),
+        ) {
+            (Some(d), true) => self.workspaces.directory_name(d).await?,
+            _ => None,
+        };
+        let directory_id = identity.directory_id.as_ref().map(|d| d.as_str());
+        mapping
+            .map(
+                &identity.user,
+                directory_id.unwrap_or(""),
+                directory_name.as_deref(),
+            )
+            .map_err(|e| Failure::permanent(e.to_string()))
     }
 
     /// The agent on this WorkSpace. Never a reason to fail the WorkSpace (an
@@ -297,7 +313,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         let agents = match agents {
             Ok(agents) if agents.is_empty() => return Ok(Vec::new()),
             Ok(agents) => agents,
-            Err(e) if self.config.skip_with_other_devices => {
+            Err(e) if self.config.users.skip_with_other_devices => {
                 return Err(Failure {
                     message: format!(
                         "cannot tell which of the user's devices would move with them ({e}); not moved"
@@ -328,7 +344,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         if let Some(known) = &target.described {
             return Ok((Some(known.clone()), 0));
         }
-        let attempts = self.config.describe_attempts;
+        let attempts = self.config.runs.describe_attempts;
         for attempt in 1..=attempts {
             match self
                 .workspaces
@@ -342,9 +358,9 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
                 }
                 Err(e) => return Err(e.into()),
             }
-            let wait = self.config.describe_backoff * 2u32.pow(attempt - 1);
+            let wait = self.config.runs.describe_backoff * 2u32.pow(attempt - 1);
             if attempt == attempts
-                || Instant::now() + wait + self.config.start_margin >= self.deadline
+                || Instant::now() + wait + self.config.runs.start_margin >= self.deadline
             {
                 return Ok((None, attempt));
             }

@@ -204,6 +204,29 @@ pub fn agents_reporting_host<'a>(
 }
 
 /// The agent on the WorkSpace `computer_name`, among the user's agents.
+/// The agent's status against the plan's minimum version, then its health.
+fn judge_agent(agent: &Code42Agent, minimum: Option<&str>) -> (AgentStatus, Option<String>) {
+    let version = agent
+        .app_version
+        .as_deref()
+        .or(agent.product_version.as_deref());
+    match (minimum, version) {
+        (Some(min), None) => (
+            AgentStatus::Outdated,
+            Some(format!("no version reported; the plan needs {min}")),
+        ),
+        (Some(min), Some(v)) if version_below(v, min) => (
+            AgentStatus::Outdated,
+            Some(format!("version {v} is below the plan's {min}")),
+        ),
+        _ if !agent.health_issues.is_empty() => (
+            AgentStatus::Unhealthy,
+            Some(format!("health issues: {}", agent.health_issues.join(", "))),
+        ),
+        _ => (AgentStatus::Ok, None),
+    }
+}
+
 pub fn assess_agent(
     computer_name: Option<&str>,
     agents: &[Code42Agent],
@@ -252,26 +275,8 @@ pub fn assess_agent(
             ),
         );
     };
-    let version = agent
-        .app_version
-        .as_deref()
-        .or(agent.product_version.as_deref());
     let minimum = plan.map(Code42Plan::minimum_agent_version);
-    let (status, detail) = match (minimum, version) {
-        (Some(min), None) => (
-            AgentStatus::Outdated,
-            Some(format!("no version reported; the plan needs {min}")),
-        ),
-        (Some(min), Some(v)) if version_below(v, min) => (
-            AgentStatus::Outdated,
-            Some(format!("version {v} is below the plan's {min}")),
-        ),
-        _ if !agent.health_issues.is_empty() => (
-            AgentStatus::Unhealthy,
-            Some(format!("health issues: {}", agent.health_issues.join(", "))),
-        ),
-        _ => (AgentStatus::Ok, None),
-    };
+    let (status, detail) = judge_agent(agent, minimum);
     AgentReport {
         status,
         agent_id: Some(agent.agent_id.clone()),

@@ -5,9 +5,6 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{DirectoryId, InvalidId, WorkspaceId};
 
-/// Moving a user moves all their devices: a run stops before moving more than this.
-pub const DEFAULT_MAX_MOVES: usize = 25;
-
 /// What DescribeWorkspaces tells about one WorkSpace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkspaceInfo {
@@ -207,7 +204,8 @@ pub struct FleetRequest {
     pub filter: FleetFilter,
     /// Report what would change; write nothing.
     pub dry_run: bool,
-    pub max_moves: usize,
+    /// The cap on moves; None: the deployment's (`CODE42_MAX_MOVES`).
+    pub max_moves: Option<usize>,
     /// Fan out through the work queue. None: when a queue is configured.
     pub enqueue: Option<bool>,
 }
@@ -228,7 +226,7 @@ impl FleetRequest {
             action,
             filter: FleetFilter::default(),
             dry_run: false,
-            max_moves: DEFAULT_MAX_MOVES,
+            max_moves: None,
             enqueue: None,
         }
     }

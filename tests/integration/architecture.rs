@@ -295,3 +295,100 @@ fn each_layer_imports_only_itself_and_the_layers_above() {
         )]
     );
 }
+
+/// Every non-test source file (binaries included): its path and its lines up
+/// to its test module.
+fn non_test_sources() -> Vec<(String, Vec<String>)> {
+    let src = root().join("src");
+    let mut found = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = path.file_name().unwrap().to_str().unwrap();
+            if !name.ends_with(".rs") || name.ends_with("_tests.rs") || name == "fakes.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lines: Vec<String> = text
+                .lines()
+                .take_while(|l| l.trim() != "#[cfg(test)]")
+                .map(str::to_string)
+                .collect();
+            let rel = path.strip_prefix(&src).unwrap().display().to_string();
+            found.push((rel, lines));
+        }
+    }
+    found
+}
+
+/// Each `fn` and its length in lines, from its signature to its closing
+/// brace (comments and blank lines inside count).
+fn function_lengths(lines: &[String]) -> Vec<(String, usize)> {
+    let mut found = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let code = line.trim_start();
+        let signature = ["fn ", "pub fn ", "async fn ", "pub async fn ", "const fn "]
+            .iter()
+            .chain(&["pub(crate) fn ", "pub(crate) async fn ", "pub(super) fn "])
+            .chain(&["pub(super) async fn ", "pub const fn "])
+            .find_map(|p| code.strip_prefix(p));
+        let Some(rest) = signature else { continue };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let (mut depth, mut opened) = (0i32, false);
+        for (i, l) in lines.iter().enumerate().skip(start) {
+            if !opened && l.trim_end().ends_with(';') {
+                break; // a declaration without a body
+            }
+            for c in l.chars() {
+                match c {
+                    '{' => (depth, opened) = (depth + 1, true),
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            if opened && depth == 0 {
+                found.push((name.clone(), i - start + 1));
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// The shape the rooms are kept to: no function over 80 lines, no file
+/// over 600, `main.rs` at most 150 (test code not counted).
+#[test]
+fn no_function_over_80_lines_no_file_over_600_and_a_thin_main() {
+    let sources = non_test_sources();
+    assert!(sources.len() > 40, "{}", sources.len());
+    let mut too_long = Vec::new();
+    for (file, lines) in &sources {
+        let limit = if file.ends_with("main.rs") { 150 } else { 600 };
+        if lines.len() > limit {
+            too_long.push(format!("{file}: {} lines", lines.len()));
+        }
+        for (name, n) in function_lengths(lines) {
+            if n > 80 {
+                too_long.push(format!("{file}: fn {name} is {n} lines"));
+            }
+        }
+    }
+    assert_eq!(too_long, Vec::<String>::new());
+    // The measure itself sees a long function and its end.
+    let long: Vec<String> = std::iter::once("pub async fn long() {".to_string())
+        .chain((0..81).map(|i| format!("    let x{i} = {{ 1 }};")))
+        .chain(["}".to_string(), "fn short() {}".to_string()])
+        .collect();
+    assert_eq!(
+        function_lengths(&long),
+        [("long".to_string(), 83), ("short".to_string(), 1)]
+    );
+}

@@ -214,7 +214,7 @@ mod tests {
         })
         .unwrap();
         let source = Arc::new(CountingSource(Default::default()));
-        let client = Code42Client::new(&config, source.clone()).unwrap();
+        let client = Code42Client::new(&config.code42, source.clone()).unwrap();
         let reads = || source.0.load(std::sync::atomic::Ordering::SeqCst);
         client.secret(false).await.unwrap();
         client.secret(false).await.unwrap();

@@ -13,7 +13,9 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::{Config, SETTINGS_SPELLINGS, SettingsHost, SettingsRoute, SettingsToken};
+use crate::config::{
+    Code42Settings, SETTINGS_SPELLINGS, SettingsHost, SettingsRoute, SettingsToken,
+};
 use crate::domain::metrics::RequestStats;
 use crate::ports::{Code42Service, SecretSource};
 use crate::secret::Code42Secret;
@@ -66,7 +68,10 @@ pub struct Code42Session<'a> {
 }
 
 impl Code42Client {
-    pub fn new(config: &Config, secrets: Arc<dyn SecretSource>) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        config: &Code42Settings,
+        secrets: Arc<dyn SecretSource>,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             // A redirect is never followed: a 302 on POST .../move must not become a GET elsewhere.

@@ -81,10 +81,10 @@ pub(crate) async fn build(
 ) -> anyhow::Result<AwsApp> {
     app_from_env(aws, |config| {
         if let Some(n) = args.concurrency.filter(|n| *n > 0) {
-            config.concurrency = n;
+            config.code42.concurrency = n;
         }
         if queue_url.is_some() {
-            config.work_queue_url = queue_url;
+            config.runs.work_queue_url = queue_url;
         }
     })
     .await

@@ -29,7 +29,7 @@ pub async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
                 action: FleetAction::Backfill,
                 filter,
                 dry_run,
-                max_moves: max_moves.unwrap_or(app.config().max_moves),
+                max_moves,
                 enqueue: Some(enqueue),
             };
             Ok(match fleet_run(&app, &fleet, &request).await? {
@@ -67,7 +67,7 @@ pub async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
                 action: FleetAction::Verify,
                 filter: fleet.filter()?,
                 dry_run: true,
-                max_moves: 0,
+                max_moves: Some(0),
                 enqueue: Some(false),
             };
             let app = build(aws, &fleet, None).await?;
