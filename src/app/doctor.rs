@@ -223,7 +223,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 checks.push(Check::fail(
                     "code42 secret",
                     e.to_string(),
-                    "fix the secret as the message says (see the README's secret format)",
+                    "fix the secret as the message says (see the secret's format in docs/configuration.md)",
                 ));
                 None
             }

@@ -263,7 +263,7 @@ fn every_variable_read_is_in_the_table_and_documented() {
     let code = [include_str!("mod.rs"), include_str!("code42.rs")]
         .map(|s| &s[..s.find("#[cfg(test)]").unwrap_or(s.len())])
         .concat();
-    let docs = include_str!("../../README.md");
+    let docs = include_str!("../../docs/configuration.md");
     let mut read: Vec<&str> = code
         .match_indices("\"CODE42_")
         .chain(code.match_indices("\"WORK"))
@@ -281,10 +281,17 @@ fn every_variable_read_is_in_the_table_and_documented() {
     table.sort_unstable();
     assert_eq!(read, table, "read by the parser vs. listed in VARS");
     for v in VARS {
-        assert!(
-            docs.contains(&format!("`{}`", v.name)),
-            "{} not documented",
-            v.name
-        );
+        let name = format!("`{}`", v.name);
+        let row = docs
+            .lines()
+            .find(|l| l.starts_with('|') && l.contains(&name))
+            .unwrap_or_else(|| panic!("{} has no row in the table", v.name));
+        if let Some(default) = v.default {
+            assert!(
+                row.contains(&format!("`{default}`")),
+                "{}: the documented default is not {default:?}: {row}",
+                v.name
+            );
+        }
     }
 }

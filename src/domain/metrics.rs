@@ -1,7 +1,7 @@
 //! What one invocation did, as numbers, and as CloudWatch embedded-metric-
 //! format (EMF) records: Lambda sends stdout to CloudWatch Logs, which turns
 //! each record into metrics (namespace `WorkspacesCode42` by default). The
-//! template's alarms and dashboard read these names; the README lists them.
+//! template's alarms and dashboard read these names; docs/metrics.md lists them.
 //!
 //! Metrics carry no dimensions (one CloudWatch metric each, cheap), except
 //! `WorkspacesNotCovered` per `Reason` in records of their own.

@@ -1,4 +1,4 @@
-//! The layering the README describes, checked on the source: the graph of
+//! The layering the README describes (its Layout section), checked on the source: the graph of
 //! `crate::`/`super::` imports between files in `src/` (tests excluded) has no
 //! cycle, and the domain imports no AWS SDK, HTTP or Lambda crate.
 

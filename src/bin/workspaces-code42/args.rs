@@ -12,7 +12,7 @@ use workspaces_code42::render::OutputFormat;
 ///
 /// Configuration comes from the environment, exactly as for the Lambda:
 /// CODE42_SECRET_ID, CODE42_ORG, CODE42_MODE (apply|verify) and the optional
-/// settings listed in the README. AWS access uses the standard configuration
+/// settings listed in docs/configuration.md. AWS access uses the standard configuration
 /// (AWS_PROFILE including SSO profiles, AWS_REGION, AWS_ENDPOINT_URL, ...).
 ///
 /// Exit codes: 0 ok / compliant, 1 error, 2 drift or not covered (verify),
