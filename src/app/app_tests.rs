@@ -1106,11 +1106,7 @@ async fn a_small_apply_pass_reads_each_moved_user_back() {
 async fn a_move_the_bulk_re_read_does_not_confirm_fails_that_workspace_only() {
     let app = three_to_move_at_threshold("3");
     app.code42.0.lock().unwrap().dropped_moves = 1;
-    let failure = app
-        .fleet(&backfill(3, false), deadline(), &NoProgress)
-        .await
-        .unwrap_err();
-    let report = failure.report.unwrap();
+    let report = failed_backfill_of_three(&app).await;
     assert_eq!(
         statuses(&report),
         [
@@ -1181,6 +1177,15 @@ async fn doctor_says_why_terminate_clean_up_is_refused_on_a_backup_plan() {
     assert!(doctor(&[("CODE42_PLAN", "basic")]).await.is_none());
 }
 
+/// A backfill of the three-to-move fleet that fails: its report.
+async fn failed_backfill_of_three(app: &FakeApp) -> crate::domain::report::InvocationReport {
+    let failure = app
+        .fleet(&backfill(3, false), deadline(), &NoProgress)
+        .await
+        .unwrap_err();
+    *failure.report.unwrap()
+}
+
 /// The move of a WorkSpace whose move Code42 accepted: in the record.
 fn accepted_move(w: &crate::domain::report::WorkspaceReport) -> bool {
     matches!(
@@ -1220,11 +1225,7 @@ async fn moves_a_bulk_confirmation_cannot_read_stay_in_the_record() {
         // The one-by-one reads after the failed bulk read time out too.
         s.get_errors = vec![timeout("/v1/users/x"); 3];
     }
-    let failure = app
-        .fleet(&backfill(3, false), deadline(), &NoProgress)
-        .await
-        .unwrap_err();
-    let report = failure.report.unwrap();
+    let report = failed_backfill_of_three(&app).await;
     assert_eq!(
         statuses(&report),
         [
