@@ -10,6 +10,10 @@ pub enum InputError {
         "unsupported input: {0}; this function handles EventBridge events with source \"aws.workspaces\", detail-type \"AWS API Call via CloudTrail\" and detail.eventName \"CreateWorkspaces\""
     )]
     Unsupported(String),
+    #[error(
+        "refused: the event comes from account {account}, which this deployment does not serve (it serves {served}); nothing was looked up or changed"
+    )]
+    AccountNotServed { account: String, served: String },
 }
 
 /// A configuration problem found at start-up.
@@ -225,6 +229,14 @@ pub enum InvocationError {
         "the org's settings drifted and cannot be repaired automatically: {finding}; fix them by hand, then run verify"
     )]
     OrgNotRepaired { finding: String },
+    #[error(
+        "org policy {policy} failed: {error}; every WorkSpace was still processed (see the report), the other policies too"
+    )]
+    OrgPolicyFailed {
+        policy: String,
+        error: String,
+        retryable: bool,
+    },
     #[error("{0}")]
     Aws(#[from] AwsError),
     #[error(
@@ -250,6 +262,7 @@ impl InvocationError {
             InvocationError::Code42(e) => e.retryable(),
             InvocationError::Aws(e) => e.retryable,
             InvocationError::WorkspacesFailed { retryable, .. } => *retryable > 0,
+            InvocationError::OrgPolicyFailed { retryable, .. } => *retryable,
             _ => false,
         }
     }

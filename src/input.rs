@@ -166,6 +166,12 @@ struct WorkspaceRequest {
 
 /// Recognise `payload` or say precisely what it is and why it is refused.
 pub fn parse_input(payload: &Value) -> Result<Input, InputError> {
+    parse_input_served(payload, None)
+}
+
+/// As `parse_input`, refusing EventBridge events (also inside SQS messages)
+/// from any account but `served` (the function's own, when known).
+pub fn parse_input_served(payload: &Value, served: Option<&str>) -> Result<Input, InputError> {
     let Some(object) = payload.as_object() else {
         return Err(InputError::Unsupported(format!(
             "received a JSON {}",
@@ -173,10 +179,11 @@ pub fn parse_input(payload: &Value) -> Result<Input, InputError> {
         )));
     };
     if object.contains_key("detail-type") || object.contains_key("source") {
+        check_account(payload, served)?;
         return parse_eventbridge(payload);
     }
     if object.contains_key("Records") {
-        return parse_sqs(payload);
+        return parse_sqs(payload, served);
     }
     if object.contains_key("action") {
         return parse_manual(payload);
@@ -187,6 +194,26 @@ pub fn parse_input(payload: &Value) -> Result<Input, InputError> {
         "received a JSON object with keys [{}]",
         keys.join(", ")
     )))
+}
+
+/// An EventBridge event is acted on only from an account this deployment
+/// serves (a rule on the default bus could be given events from elsewhere).
+fn check_account(event: &Value, served: Option<&str>) -> Result<(), InputError> {
+    let Some(served) = served else {
+        return Ok(());
+    };
+    let account = event.get("account").and_then(Value::as_str).unwrap_or("");
+    if account == served {
+        return Ok(());
+    }
+    Err(InputError::AccountNotServed {
+        account: if account.is_empty() {
+            "(none named)".into()
+        } else {
+            account.to_string()
+        },
+        served: served.to_string(),
+    })
 }
 
 fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
@@ -382,7 +409,7 @@ fn parse_work_message(body: &Value) -> Result<Target, InputError> {
 
 /// Each message stands alone: one that cannot be understood fails by itself
 /// (and reaches the dead-letter queue after the queue's max receives).
-fn parse_sqs(payload: &Value) -> Result<Input, InputError> {
+fn parse_sqs(payload: &Value, served: Option<&str>) -> Result<Input, InputError> {
     let event: SqsEvent = serde_json::from_value(payload.clone())
         .map_err(|e| InputError::Malformed(format!("not a valid SQS event: {e}")))?;
     let items = event
@@ -391,14 +418,14 @@ fn parse_sqs(payload: &Value) -> Result<Input, InputError> {
         .enumerate()
         .map(|(i, record)| {
             let message_id = record.message_id.unwrap_or_else(|| format!("#{i}"));
-            (message_id, parse_sqs_body(record.body.as_deref()))
+            (message_id, parse_sqs_body(record.body.as_deref(), served))
         })
         .map(|(message_id, work)| SqsItem { message_id, work })
         .collect();
     Ok(Input::SqsBatch(items))
 }
 
-fn parse_sqs_body(body: Option<&str>) -> Result<Vec<Target>, InputError> {
+fn parse_sqs_body(body: Option<&str>, served: Option<&str>) -> Result<Vec<Target>, InputError> {
     let body: Value = serde_json::from_str(body.unwrap_or(""))
         .map_err(|e| InputError::Malformed(format!("message body is not JSON: {e}")))?;
     if body.get("workspace_id").is_some() {
@@ -409,7 +436,7 @@ fn parse_sqs_body(body: Option<&str>) -> Result<Vec<Target>, InputError> {
             "an SQS message holding another batch".into(),
         ));
     }
-    match parse_input(&body)? {
+    match parse_input_served(&body, served)? {
         Input::CreateWorkspaces(call) => Ok(call.targets),
         Input::TerminateWorkspaces(_) => Err(InputError::Unsupported(
             "a TerminateWorkspaces event inside a queue message (its rule targets the function)"
@@ -476,10 +503,53 @@ fn json_type(v: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn event(name: &str) -> Value {
         let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn events_from_an_account_not_served_are_refused_also_inside_queue_messages() {
+        let own = "123456789012";
+        let created = event("create-workspaces.json");
+        assert!(parse_input_served(&created, Some(own)).is_ok());
+        assert!(
+            parse_input_served(&created, None).is_ok(),
+            "unknown: not checked"
+        );
+        let mut foreign = created.clone();
+        foreign["account"] = json!("999999999999");
+        let err = parse_input_served(&foreign, Some(own)).unwrap_err();
+        assert_eq!(
+            err,
+            InputError::AccountNotServed {
+                account: "999999999999".into(),
+                served: own.into()
+            }
+        );
+        let mut unnamed = created.clone();
+        unnamed.as_object_mut().unwrap().remove("account");
+        assert!(matches!(
+            parse_input_served(&unnamed, Some(own)),
+            Err(InputError::AccountNotServed { .. })
+        ));
+        // A sign-in relayed through the work queue: that message only.
+        let mut access = event("workspaces-access.json");
+        access["account"] = json!("999999999999");
+        let batch = json!({"Records": [
+            {"messageId": "m-foreign", "body": access.to_string()},
+            {"messageId": "m-own", "body": event("workspaces-access.json").to_string()},
+        ]});
+        let Input::SqsBatch(items) = parse_input_served(&batch, Some(own)).unwrap() else {
+            panic!()
+        };
+        assert!(matches!(
+            items[0].work,
+            Err(InputError::AccountNotServed { .. })
+        ));
+        assert!(items[1].work.is_ok());
     }
 
     fn create_call(name: &str) -> CreateWorkspacesCall {
@@ -808,6 +878,7 @@ mod tests {
             let text = e.to_string();
             let detail = match &e {
                 InputError::Malformed(d) | InputError::Unsupported(d) => d.clone(),
+                InputError::AccountNotServed { account, .. } => account.clone(),
             };
             proptest::prop_assert!(!detail.trim().is_empty(), "no detail: {text}");
             match v.as_object() {

@@ -172,7 +172,10 @@ class SimState:
             "deactivationDate": None,
             "registrationKey": "AAAA-BBBB-CCCC-DDDD",
             "userCount": sum(1 for u in self.users if u["orgGuid"] == org["orgGuid"]),
-            "computerCount": 0,
+            "computerCount": sum(
+                1 for a in self.agents
+                if a.get("active", True) and (self.user_by_id(a.get("userId")) or {}).get("orgGuid") == org["orgGuid"]
+            ),
             "orgCount": sum(1 for o in self.orgs if o.get("parentOrgGuid") == org["orgGuid"]),
         }
 

@@ -1300,3 +1300,47 @@ async fn a_backfill_payload_without_max_moves_is_held_to_code42_max_moves() {
     );
     assert_eq!(app.code42.0.lock().unwrap().moves, 0);
 }
+
+/// One policy failing (the backup defaults' write does not read back) blocks
+/// neither the other policy nor the WorkSpaces: they are placed, the policy
+/// is `failed` with its error, the run fails and the metric counts it.
+#[tokio::test]
+async fn a_failing_org_policy_blocks_neither_the_other_policies_nor_the_workspaces() {
+    let app = asmith_to_move(config(&[("CODE42_PLAN", "basic")]), None);
+    {
+        let mut s = app.code42.0.lock().unwrap();
+        s.org_object = org_with_backup_sets(1003);
+        s.ignore_org_puts = true;
+    }
+    let (outcome, metrics) = app
+        .handle_measured(&event("create-workspaces.json"), deadline())
+        .await;
+    let failure = outcome.unwrap_err();
+    assert!(
+        matches!(&failure.error, InvocationError::OrgPolicyFailed { policy, .. } if policy == "backup_file_selection"),
+        "{}",
+        failure.error
+    );
+    let report = failure.report.unwrap();
+    assert_eq!(
+        statuses(&report),
+        [Status::Configured],
+        "the user was placed"
+    );
+    let org = report.org.as_ref().unwrap();
+    let status_of = |id| org.policies.iter().find(|p| p.policy == id).unwrap();
+    assert_eq!(status_of(PolicyId::WatchPaths).status, Status::Configured);
+    let backup = status_of(PolicyId::BackupFileSelection);
+    assert_eq!(backup.status, Status::Failed);
+    assert!(
+        backup.error.as_deref().unwrap().contains("did not verify"),
+        "{backup:?}"
+    );
+    assert_eq!(org.status, Status::Failed);
+    assert!(!report.workspaces[0].coverage.as_ref().unwrap().covered);
+    let main = &metrics.emf("ns", 0)[0];
+    assert_eq!(main["OrgPolicyFailures"], 1);
+    assert_eq!(main["UsersMoved"], 1);
+    let s = app.code42.0.lock().unwrap();
+    assert_eq!((s.moves, s.puts, s.org_puts), (1, 1, 1));
+}

@@ -24,6 +24,9 @@ pub struct App<W, C, Q> {
     pub(crate) org_cache: OrgCache,
     /// WorkSpaces found compliant recently (answers sign-in re-checks).
     pub(crate) recently_compliant: ComplianceCache,
+    /// The AWS account this deployment serves (the function's own, from its
+    /// ARN): events from any other are refused. Unknown on the CLI.
+    pub(crate) served_account: std::sync::OnceLock<String>,
 }
 
 impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
@@ -36,6 +39,20 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             clock: Box::new(TokioClock),
             org_cache: OrgCache::default(),
             recently_compliant: ComplianceCache::default(),
+            served_account: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Serve events from `account` only (the Lambda calls this with the
+    /// account of its own ARN; the first call decides).
+    pub fn serve_account(&self, account: &str) {
+        let served = self.served_account.get_or_init(|| account.to_string());
+        if served != account {
+            tracing::error!(
+                served,
+                account,
+                "invoked under another account's ARN; still serving the first"
+            );
         }
     }
 

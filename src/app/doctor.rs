@@ -387,7 +387,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             let name = policy.id().check_name();
             checks.push(
                 match read_policy(code42, org.legacy_id, policy.source()).await {
-                    Ok(state) => policy.doctor_check(org.legacy_id, &state),
+                    Ok(state) => policy.doctor_check(org, &state),
                     Err(e) => Check::fail(name, e.to_string(), policy.read_fix()),
                 },
             );

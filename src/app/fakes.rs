@@ -120,6 +120,9 @@ pub struct FakeState {
     pub console_unlisted: Vec<String>,
     /// The WorkSpaces org's console org object (`{"data": {...}}`).
     pub org_object: serde_json::Value,
+    /// Org object writes answer success but are not kept (a write that
+    /// does not read back).
+    pub ignore_org_puts: bool,
     pub org_reads: u32,
     pub org_puts: u32,
     pub moves: u32,
@@ -350,7 +353,9 @@ impl Code42OrgPolicies for FakeCode42 {
             s.elsewhere.push((id, "org object".into()));
             return Ok(());
         }
-        s.org_object = serde_json::json!({ "data": org.as_json() });
+        if !s.ignore_org_puts {
+            s.org_object = serde_json::json!({ "data": org.as_json() });
+        }
         Ok(())
     }
 }
@@ -369,6 +374,7 @@ pub fn user(id: &str, name: &str, org: &str) -> Code42User {
 pub fn org(guid: &str, name: &str) -> Code42Org {
     Code42Org {
         org_guid: guid.into(),
+        computer_count: None,
         org_name: name.into(),
         active: true,
         parent_org_guid: None,

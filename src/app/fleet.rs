@@ -16,13 +16,13 @@ use crate::config::Mode;
 use crate::domain::ids::WorkspaceId;
 use crate::domain::model::{FleetAction, FleetRequest, Origin, Target, WorkMessage};
 use crate::domain::report::{
-    Action, InvocationReport, Status, Summary, WorkspaceReport, coverage_of,
+    Action, InvocationReport, OrgReport, Status, Summary, WorkspaceReport, coverage_of,
 };
 use crate::error::InvocationError;
 use crate::ports::{Code42Service, WorkQueue, Workspaces};
 
 use super::context::App;
-use super::outcome::{InvocationFailure, fail_if_any_failed};
+use super::outcome::{InvocationFailure, fail_if_a_policy_failed, fail_if_any_failed};
 use super::reconcile::{Pass, RunOutcome};
 
 /// Progress callbacks for long runs (the CLI's progress bar): each pass
@@ -38,10 +38,7 @@ impl FleetProgress for NoProgress {}
 /// Coverage depends on the org's final state: after an apply pass repaired
 /// it, the rows planned against the drifted org are judged again.
 fn refresh_coverage(report: &mut InvocationReport) {
-    let org_compliant = report
-        .org
-        .as_ref()
-        .is_none_or(|o| o.status != Status::Drift);
+    let org_compliant = report.org.as_ref().is_none_or(OrgReport::compliant);
     for w in report
         .workspaces
         .iter_mut()
@@ -151,11 +148,8 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .filter(|(_, w)| w.status == Status::Drift)
             .map(|(t, _)| t.clone())
             .collect();
-        let org_drifted = report
-            .org
-            .as_ref()
-            .is_some_and(|o| o.status == Status::Drift);
-        if drifted.is_empty() && !org_drifted {
+        let org_to_repair = report.org.as_ref().is_some_and(|o| !o.compliant());
+        if drifted.is_empty() && !org_to_repair {
             return Ok(());
         }
         progress.stage("applying", drifted.len());
@@ -256,7 +250,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             report.note = Some(format!(
                 "verify deployment: {pending} WorkSpace(s) not compliant, none queued"
             ));
-            return Ok(report);
+            return fail_if_a_policy_failed(report);
         }
         if self.work_queue.is_none() {
             return Err(InvocationFailure::new(
@@ -264,11 +258,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 Some(report),
             ));
         }
-        if report
-            .org
-            .as_ref()
-            .is_some_and(|o| o.status == Status::Drift)
-        {
+        if report.org.as_ref().is_some_and(|o| !o.compliant()) {
             let org = self
                 .pass(Pass::Apply, &[], deadline, None)
                 .await
@@ -302,7 +292,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 "{held} WorkSpace(s) not queued: more than max_moves={cap} could lead to a move; review with `verify` and run `backfill`"
             ));
         }
-        Ok(report)
+        fail_if_a_policy_failed(report)
     }
 
     /// Queue the plan's rows that can lead to a move (each message moves at

@@ -8,12 +8,14 @@ use crate::config::Mode;
 use crate::domain::metrics::InvocationMetrics;
 use crate::domain::model::{Origin, Target, WorkMessage};
 use crate::domain::report::{Ending, InvocationReport, Status, Summary, WorkspaceReport};
-use crate::input::{CREATE_WORKSPACES, CreateWorkspacesCall, Input, SqsItem, parse_input};
+use crate::input::{CREATE_WORKSPACES, CreateWorkspacesCall, Input, SqsItem, parse_input_served};
 use crate::ports::{Code42Service, WorkQueue, Workspaces};
 
 use super::context::App;
 use super::fleet::NoProgress;
-use super::outcome::{InvocationFailure, Output, fail_if_any_failed, report_of};
+use super::outcome::{
+    InvocationFailure, Output, fail_if_a_policy_failed, fail_if_any_failed, report_of,
+};
 use super::reconcile::Pass;
 
 impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
@@ -24,13 +26,14 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         deadline: Instant,
     ) -> (Result<Output, InvocationFailure>, InvocationMetrics) {
         self.code42.take_stats(); // counts from before this invocation are not its own
-        let (kind, outcome) = self.dispatch(payload, deadline).await;
-        let metrics = InvocationMetrics::of(
+        let (kind, outcome, refused) = self.dispatch(payload, deadline).await;
+        let mut metrics = InvocationMetrics::of(
             kind,
             report_of(&outcome),
             outcome.is_err(),
             self.code42.take_stats(),
         );
+        metrics.inputs_refused = refused;
         (outcome, metrics)
     }
 
@@ -44,17 +47,26 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     }
 
     /// Recognise the input, run it, log its outcome; the input's kind beside
-    /// the outcome (`unrecognised` when the payload is not an input).
+    /// the outcome (`unrecognised` when the payload is not an input), and how
+    /// many inputs were refused (the payload, or an SQS batch's messages).
     async fn dispatch(
         &self,
         payload: &Value,
         deadline: Instant,
-    ) -> (&'static str, Result<Output, InvocationFailure>) {
-        let input = match parse_input(payload) {
+    ) -> (&'static str, Result<Output, InvocationFailure>, usize) {
+        let served = self.served_account.get().map(String::as_str);
+        let input = match parse_input_served(payload, served) {
             Ok(input) => input,
-            Err(e) => return ("unrecognised", Err(InvocationFailure::new(e, None))),
+            Err(e) => {
+                tracing::error!(error = %e, "input refused");
+                return ("unrecognised", Err(InvocationFailure::new(e, None)), 1);
+            }
         };
         let kind = input.kind();
+        let refused = match &input {
+            Input::SqsBatch(items) => items.iter().filter(|i| i.work.is_err()).count(),
+            _ => 0,
+        };
         let outcome = match input {
             Input::CreateWorkspaces(call) => self
                 .create_workspaces(call, deadline)
@@ -99,7 +111,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 tracing::error!(input = kind, error = %failure.error, retryable = failure.retryable(), summary, org, "invocation failed")
             }
         }
-        (kind, outcome)
+        (kind, outcome, refused)
     }
 
     async fn create_workspaces(
@@ -171,6 +183,9 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             }
         }
         let report = self.run("SqsBatch", &targets, Vec::new(), deadline).await?;
+        // A failed org policy fails the batch: every message comes back (a
+        // WorkSpace already placed is then compliant, nothing is rewritten).
+        let report = fail_if_a_policy_failed(report)?;
         for (owner, w) in owners.iter().zip(&report.workspaces) {
             if w.status == Status::Failed && !failed_messages.contains(owner) {
                 failed_messages.push(*owner);

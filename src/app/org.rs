@@ -58,11 +58,25 @@ impl<C: Code42Orgs + Code42OrgPolicies> OrgCheck<'_, C> {
                     .join(", "),
             });
         }
+        // Each policy on its own: one that fails (its write not reading
+        // back, an outage) is reported failed and blocks nothing else; only
+        // a tenant-wide refusal (credentials, permissions) stops the run.
         let mut reports = Vec::new();
         for policy in &policies {
-            reports.push(self.ensure(&org, policy.as_ref()).await?);
+            reports.push(match self.ensure(&org, policy.as_ref()).await {
+                Ok(report) => report,
+                Err(InvocationError::Code42(e)) if e.global() => return Err(e.into()),
+                Err(e) => {
+                    let policy_name = policy.id().as_str();
+                    tracing::error!(org = %org.guid, policy = policy_name, error = %e, "org policy failed; the other policies and the WorkSpaces go on");
+                    PolicyReport::failed(policy.id(), policy.location(), e.to_string(), e.retryable())
+                }
+            });
         }
-        if reports.iter().all(|r| r.status != Status::Drift) {
+        if reports
+            .iter()
+            .all(|r| matches!(r.status, Status::Compliant | Status::Configured))
+        {
             self.cache
                 .put((), (org.clone(), reports.clone()), self.clock.now());
         }
@@ -116,6 +130,7 @@ impl<C: Code42Orgs + Code42OrgPolicies> OrgCheck<'_, C> {
             name: org.org_name,
             legacy_id,
             guards,
+            device_count: org.computer_count,
         })
     }
 
@@ -136,6 +151,8 @@ impl<C: Code42Orgs + Code42OrgPolicies> OrgCheck<'_, C> {
             after: judged.snapshot.clone(),
             finding: judged.finding.clone(),
             would_write: None,
+            error: None,
+            retryable: None,
         };
         let policy_name = policy.id().as_str();
         if judged.compliant {

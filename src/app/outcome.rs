@@ -65,8 +65,27 @@ pub struct FailureDocument<'a> {
     pub result: Option<&'a InvocationReport>,
 }
 
-/// The invocation fails when any WorkSpace failed, carrying the report.
+/// The invocation fails when an org policy failed (after every WorkSpace
+/// was processed), carrying the report.
+pub fn fail_if_a_policy_failed(
+    report: InvocationReport,
+) -> Result<InvocationReport, InvocationFailure> {
+    let failed = report.org.as_ref().and_then(|o| o.failed_policies().next());
+    if let Some(policy) = failed {
+        let error = InvocationError::OrgPolicyFailed {
+            policy: policy.policy.as_str().to_string(),
+            error: policy.error.clone().unwrap_or_default(),
+            retryable: policy.retryable.unwrap_or(false),
+        };
+        return Err(InvocationFailure::new(error, Some(report)));
+    }
+    Ok(report)
+}
+
+/// The invocation fails when an org policy or any WorkSpace failed,
+/// carrying the report.
 pub fn fail_if_any_failed(report: InvocationReport) -> Result<InvocationReport, InvocationFailure> {
+    let report = fail_if_a_policy_failed(report)?;
     let failed = report.failed();
     if let Some(first) = failed.first() {
         let error = InvocationError::WorkspacesFailed {

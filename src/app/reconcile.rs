@@ -136,7 +136,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         let confirm_later = self.pass == Pass::Apply
             && self.mode == Mode::Apply
             && targets.len() >= self.config.runs.bulk_threshold;
-        let org_compliant = org_report.status != Status::Drift;
+        let org_compliant = org_report.compliant();
         let check = WorkspaceCheck {
             config: self.config,
             mode: self.mode,

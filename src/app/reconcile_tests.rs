@@ -150,24 +150,29 @@ async fn a_lost_move_response_is_resolved_by_re_reading_the_user() {
     );
 }
 
+/// Changed in this release (it failed the whole pass with the error): the
+/// policy is `failed` with the read-back in its error, the WorkSpaces are
+/// still checked, and the caller fails the run (`fail_if_a_policy_failed`).
 #[tokio::test]
-async fn a_setting_that_does_not_stick_fails_loudly_with_the_read_back() {
+async fn a_setting_that_does_not_stick_is_a_failed_policy_with_the_read_back() {
     let c42 = code42(vec![], Some("[:main]"));
     c42.0.lock().unwrap().ignore_puts = true;
     let ws = workspaces(&[("ws-a", "asmith", "WINDOWS_10")]);
-    let err = run_default(&ws, &c42, &[target("ws-a", None)])
+    let out = run_default(&ws, &c42, &[target("ws-a", None)])
         .await
-        .err()
         .unwrap();
-    let msg = err.to_string();
+    assert_eq!(statuses(&out), [Status::Deferred], "still checked");
+    let org = out.org.unwrap();
+    assert_eq!(org.status, Status::Failed);
+    let policy = org.failed_policies().next().unwrap();
+    let msg = policy.error.as_deref().unwrap();
     assert!(
-        matches!(err, InvocationError::SettingNotVerified { .. }),
+        msg.contains("did not verify")
+            && msg.contains("\"[:main]\"")
+            && msg.contains("missing :main, D:"),
         "{msg}"
     );
-    assert!(
-        msg.contains("\"[:main]\"") && msg.contains("missing :main, D:"),
-        "{msg}"
-    );
+    assert_eq!(policy.retryable, Some(false));
 }
 
 #[tokio::test(start_paused = true)]

@@ -30,6 +30,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .as_millis() as u64;
         let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
         let deadline = tokio::time::Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
+        // arn:partition:lambda:region:ACCOUNT:function:name — events from
+        // any other account are refused.
+        if let Some(account) = event.context.invoked_function_arn.split(':').nth(4) {
+            app.serve_account(account);
+        }
         let (outcome, metrics) = app.handle_measured(&event.payload, deadline).await;
         // CloudWatch Logs turns these lines into metrics (embedded metric format).
         for record in metrics.emf(&app.config().metrics_namespace, now_ms) {

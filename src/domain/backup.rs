@@ -1,9 +1,11 @@
 //! The org's device backup file selection (Incydr Basic, Advanced, Gov F1:
 //! the seed adds `D:\Users\`, written `D:/Users/`). Read from and written to
 //! the console's whole `Org` object (reference §5b): every backup set that is
-//! neither a legal-hold set nor locked gets the missing include paths
-//! appended after its existing includes; nothing is dropped or reordered,
-//! lock flags stay as found. Locked sets and inherited defaults are reported.
+//! not a legal-hold set gets the missing include paths appended after its
+//! existing includes; nothing is dropped or reordered. A locked set or file
+//! selection is edited too with its lock kept as found (the seed unlocks,
+//! adds and locks again: here that is one write). Legal-hold sets are never
+//! touched; inherited defaults are reported.
 
 use serde_json::{Value, json};
 
@@ -12,7 +14,8 @@ use serde_json::{Value, json};
 pub struct BackupAssessment {
     /// `(set name, missing paths)` for sets this tool may change.
     pub missing: Vec<(String, Vec<String>)>,
-    /// Sets (or file selections) locked in the console: reported, never changed.
+    /// Sets (or file selections) locked in the console: edited like the
+    /// others, and locked as they were.
     pub locked: Vec<String>,
     pub legal_hold_sets: usize,
     /// The org providing the device defaults, when it is not this org.
@@ -38,12 +41,14 @@ impl BackupAssessment {
             parts.push(format!("device defaults are inherited from org {from}"));
         }
         for (set, paths) in &self.missing {
-            parts.push(format!("backup set {set:?} misses {}", paths.join(", ")));
-        }
-        if !self.locked.is_empty() {
+            let lock = if self.locked.contains(set) {
+                " (locked: it stays locked)"
+            } else {
+                ""
+            };
             parts.push(format!(
-                "locked in the console (not changed): {}",
-                self.locked.join(", ")
+                "backup set {set:?} misses {}{lock}",
+                paths.join(", ")
             ));
         }
         if self.no_sets {
@@ -122,11 +127,15 @@ fn legal_hold(set: &Value) -> bool {
         .is_some_and(|d| d.get("@locked").is_some())
 }
 
-/// The include paths of an unlocked file selection; None when it is locked.
+/// Whether the set or its file selection is locked in the console.
+fn locked(set: &Value) -> bool {
+    is_true(set.get("@locked")) || is_true(set.pointer("/backupPaths/pathset/@locked"))
+}
+
+/// The include paths of the set's file selection (locked or not).
 fn includes(set: &Value) -> Option<Vec<String>> {
     let pathset = set.pointer("/backupPaths/pathset")?;
     let paths = match pathset {
-        Value::Object(o) if is_true(o.get("@locked")) => return None,
         Value::Object(o) => o.get("paths").cloned().unwrap_or(Value::Null),
         Value::Array(items) => items.first().cloned().unwrap_or(Value::Null),
         _ => Value::Null,
@@ -173,13 +182,10 @@ fn assess_backup(org: &Value, org_id: i64, paths: &[String]) -> BackupAssessment
             a.legal_hold_sets += 1;
             continue;
         }
-        let selection = if is_true(set.get("@locked")) {
-            None
-        } else {
-            includes(set)
-        };
-        let Some(found) = selection else {
-            a.locked.push(name);
+        if locked(set) {
+            a.locked.push(name.clone());
+        }
+        let Some(found) = includes(set) else {
             continue;
         };
         let missing: Vec<String> = paths
@@ -203,7 +209,7 @@ fn merge_backup(org: &Value, paths: &[String]) -> Value {
         return merged;
     };
     for set in sets_mut(backup_sets) {
-        if legal_hold(set) || is_true(set.get("@locked")) {
+        if legal_hold(set) {
             continue;
         }
         let Some(found) = includes(set) else { continue };
@@ -331,13 +337,20 @@ mod tests {
     #[test]
     fn nothing_wrong_reads_compliant_and_only_true_is_true() {
         assert_eq!(BackupAssessment::default().describe(), "compliant");
+        // Changed in this release: a locked set is edited (lock kept), so
+        // the lock alone is nothing wrong; a locked set's gap says so.
         let locked = BackupAssessment {
             locked: vec!["Default".into()],
             ..BackupAssessment::default()
         };
+        assert_eq!(locked.describe(), "compliant");
+        let locked_gap = BackupAssessment {
+            missing: vec![("Default".into(), vec!["D:/Users/".into()])],
+            ..locked
+        };
         assert_eq!(
-            locked.describe(),
-            "locked in the console (not changed): Default"
+            locked_gap.describe(),
+            "backup set \"Default\" misses D:/Users/ (locked: it stays locked)"
         );
         for (v, expected) in [
             (json!(true), true),
@@ -412,7 +425,9 @@ mod tests {
             1003,
         );
         let a = assess_backup(&o, 1003, &want());
-        assert_eq!(a.missing.len(), 2);
+        // Changed in this release (was 2): the locked set and the locked
+        // selection miss the path too, and are edited.
+        assert_eq!(a.missing.len(), 4);
         assert_eq!(a.locked, ["LockedSet", "LockedSelection"]);
         assert_eq!(a.legal_hold_sets, 1);
         let merged = merge_backup(&o, &want());
@@ -432,16 +447,17 @@ mod tests {
             sets["backupSet"][1]["backupPaths"]["pathset"][0]["path"],
             json!([{"@include": "D:/Users/"}])
         );
+        // Locked sets get the path with their locks as found (was: untouched).
+        assert_eq!(sets["backupSet"][2]["@locked"], "true");
         assert_eq!(
-            sets["backupSet"][2],
-            o["data"]["deviceDefaults"]["serviceBackupConfig"]["backupConfig"]["backupSets"]["backupSet"]
-                [2]
+            sets["backupSet"][2]["backupPaths"]["pathset"][0]["path"],
+            json!([{"@include": "D:/Users/"}])
         );
         assert_eq!(
-            sets["backupSet"][3],
-            o["data"]["deviceDefaults"]["serviceBackupConfig"]["backupConfig"]["backupSets"]["backupSet"]
-                [3]
+            sets["backupSet"][3]["backupPaths"]["pathset"],
+            json!({"@locked": "true", "paths": {"@os": "Linux", "path": [{"@include": "D:/Users/"}]}})
         );
+        // The legal-hold set: never touched.
         assert_eq!(
             sets["backupSet"][4],
             o["data"]["deviceDefaults"]["serviceBackupConfig"]["backupConfig"]["backupSets"]["backupSet"]
@@ -456,7 +472,7 @@ mod tests {
     }
 
     #[test]
-    fn inherited_defaults_are_named_and_only_locked_sets_are_not_compliant() {
+    fn inherited_defaults_are_named_and_a_locked_set_is_edited_keeping_its_lock() {
         let o = org(
             json!([set(
                 "Default",
@@ -467,9 +483,18 @@ mod tests {
         let a = assess_backup(&o, 1003, &want());
         assert_eq!(a.inherited_from.as_deref(), Some("1001"));
         assert!(!a.compliant() && a.describe().contains("inherited from org 1001"));
-        let mut locked = set("L", json!([]));
+        // Changed in this release (a locked set stayed non-compliant): it is
+        // edited, keeps its lock, and is then compliant.
+        let mut locked = set("L", json!([{"@os": "Linux", "path": []}]));
         locked["@locked"] = json!(true);
         let only_locked = org(json!([locked]), 1003);
-        assert!(!assess_backup(&only_locked, 1003, &want()).compliant());
+        let a = assess_backup(&only_locked, 1003, &want());
+        assert_eq!((a.missing.len(), a.locked.len()), (1, 1));
+        let merged = merge_backup(&only_locked, &want());
+        assert!(assess_backup(&merged, 1003, &want()).compliant());
+        assert_eq!(
+            merged.pointer("/deviceDefaults/serviceBackupConfig/backupConfig/backupSets/0/@locked"),
+            Some(&json!(true))
+        );
     }
 }

@@ -47,6 +47,11 @@ pub struct InvocationMetrics {
     pub moves: usize,
     /// Org policies written (watch paths, backup selection).
     pub policy_writes: usize,
+    /// Org policies whose read, write or read-back failed.
+    pub policy_failures: usize,
+    /// Inputs refused: a payload not understood or from an account not
+    /// served, or an SQS batch's messages that were.
+    pub inputs_refused: usize,
     /// WorkSpaces an event or message named that DescribeWorkspaces never
     /// showed (skipped, nothing done).
     pub not_found: usize,
@@ -89,6 +94,9 @@ impl InvocationMetrics {
         }
         m.covered = report.summary.coverage.covered;
         m.not_covered = report.summary.coverage.by_reason.clone();
+        if let Some(org) = &report.org {
+            m.policy_failures = org.failed_policies().count();
+        }
         if let Some(org) = report.org.as_ref().filter(|o| !o.cached) {
             m.policy_writes = org
                 .policies
@@ -109,6 +117,7 @@ impl InvocationMetrics {
         let mut values: Vec<(String, &str, Value)> = vec![
             count("Invocations", 1),
             count("InvocationsFailed", usize::from(self.failed_invocation)),
+            count("InputsRefused", self.inputs_refused),
         ];
         if !self.by_status.is_empty() {
             let total: usize = self.by_status.values().sum();
@@ -120,6 +129,7 @@ impl InvocationMetrics {
             values.push(count("WorkspacesNotCovered", self.not_covered_total()));
             values.push(count("UsersMoved", self.moves));
             values.push(count("OrgPolicyWrites", self.policy_writes));
+            values.push(count("OrgPolicyFailures", self.policy_failures));
             values.push(count("WorkspacesNotFound", self.not_found));
             if self.input == SCHEDULE_INPUT {
                 let deferred = self.by_status.get(&Status::Deferred).copied();

@@ -66,6 +66,8 @@ pub struct Code42Org {
     pub org_name: String,
     pub active: bool,
     pub parent_org_guid: Option<String>,
+    /// Devices registered in the org (`computerCount`), when Code42 says.
+    pub computer_count: Option<u64>,
 }
 
 /// Which WorkSpaces a fleet run covers. Empty means all.

@@ -16,6 +16,8 @@ pub struct ResolvedOrg {
     pub legacy_id: i64,
     /// The move guards, resolved against the tenant's orgs when this org was.
     pub guards: MoveGuards,
+    /// Devices registered in the org, when Code42 says (`computerCount`).
+    pub device_count: Option<u64>,
 }
 
 /// An org as the console's list (`GET /api/v1/Org`) shows it: the numeric id
@@ -231,6 +233,7 @@ mod tests {
     fn org(guid: &str, name: &str, parent: Option<&str>) -> Code42Org {
         Code42Org {
             org_guid: guid.into(),
+            computer_count: None,
             org_name: name.into(),
             active: true,
             parent_org_guid: parent.map(str::to_string),

@@ -186,6 +186,7 @@ mod tests {
             .iter()
             .map(|g| Code42Org {
                 org_guid: g.to_string(),
+                computer_count: None,
                 org_name: format!("name-{g}"),
                 active: true,
                 parent_org_guid: None,
@@ -202,6 +203,7 @@ mod tests {
                 &names(move_from),
                 skip_with_other_devices,
             ),
+            device_count: None,
         }
     }
 

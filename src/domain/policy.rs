@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::backup::{BackupAssessment, OrgObject};
 use super::check::Check;
+use super::orgs::ResolvedOrg;
 use super::watch_paths::{self, SettingSnapshot};
 
 /// Which policy a report is about (serialized as the report's `policy`).
@@ -115,7 +116,7 @@ pub trait OrgPolicy: Send + Sync {
     /// `now_ms`: the write's time, for sources that carry one.
     fn plan_write(&self, org_id: i64, state: &PolicyState, now_ms: u64) -> PlannedWrite;
     /// `doctor`'s line for what is stored (read-only).
-    fn doctor_check(&self, org_id: i64, state: &PolicyState) -> Check;
+    fn doctor_check(&self, org: &ResolvedOrg, state: &PolicyState) -> Check;
     /// `doctor`'s fix when the source cannot be read.
     fn read_fix(&self) -> &'static str;
 }
@@ -179,8 +180,8 @@ impl OrgPolicy for WatchPaths {
             preview: items,
         }
     }
-    fn doctor_check(&self, org_id: i64, state: &PolicyState) -> Check {
-        let key = &self.key;
+    fn doctor_check(&self, org: &ResolvedOrg, state: &PolicyState) -> Check {
+        let (key, org_id) = (&self.key, org.legacy_id);
         let a = watch_paths::assess(self.stored(state), &self.paths);
         match self.stored(state) {
             None => Check::warn(
@@ -298,10 +299,34 @@ impl OrgPolicy for BackupFileSelection {
             preview,
         }
     }
-    fn doctor_check(&self, _org_id: i64, _state: &PolicyState) -> Check {
+    fn doctor_check(&self, org: &ResolvedOrg, state: &PolicyState) -> Check {
+        let judged = self.judge(org.legacy_id, state);
+        if !judged.compliant && !judged.writable {
+            return Check::warn(
+                BACKUP_CHECK,
+                judged.finding,
+                "apply cannot change this: see the finding",
+            );
+        }
+        let devices = org.device_count.unwrap_or(0);
+        if !self.publish && devices > 0 {
+            // The seed's step 8: a changed selection reaches existing
+            // devices only when pushed to them.
+            return Check::warn(
+                BACKUP_CHECK,
+                format!(
+                    "{}; CODE42_BACKUP_PUBLISH is off and the org has {devices} device(s): a changed file selection reaches only devices registered after the change",
+                    judged.finding
+                ),
+                "after apply writes it, push it as Code42's guide does (console: the org's Device Backup Defaults › Backup › Push setting to devices), or set CODE42_BACKUP_PUBLISH=true (its API behaviour is unverified)",
+            );
+        }
         Check::pass(
             BACKUP_CHECK,
-            "the org's device backup defaults are readable",
+            format!(
+                "the org's device backup defaults are readable: {}",
+                judged.finding
+            ),
         )
     }
     fn read_fix(&self) -> &'static str {
@@ -313,6 +338,42 @@ impl OrgPolicy for BackupFileSelection {
 mod tests {
     use super::*;
     use crate::domain::check::CheckResult;
+
+    fn resolved(device_count: Option<u64>) -> ResolvedOrg {
+        ResolvedOrg {
+            guid: "g-ws".into(),
+            name: "WorkSpaces".into(),
+            legacy_id: 1,
+            guards: crate::domain::orgs::MoveGuards::new(&[], &[], &[], false),
+            device_count,
+        }
+    }
+
+    #[test]
+    fn doctor_warns_that_a_backup_change_needs_a_push_when_the_org_has_devices() {
+        let backup = |publish| BackupFileSelection {
+            paths: vec!["D:/Users/".into()],
+            break_inheritance: false,
+            publish,
+        };
+        let state = PolicyState::OrgObject(OrgObject::from_wire(serde_json::json!({"data": {
+        "orgId": 1, "orgInheritDto": {"orgIdProvidingDeviceDefaults": 1},
+        "deviceDefaults": {"serviceBackupConfig": {"backupConfig": {"backupSets": [
+            {"name": "Default", "backupPaths": {"pathset": [{"@os": "Linux", "path": []}]}}
+        ]}}}}})));
+        let warned = backup(false).doctor_check(&resolved(Some(3)), &state);
+        assert_eq!(warned.result, CheckResult::Warn);
+        assert!(
+            warned.found.contains("the org has 3 device(s)"),
+            "{}",
+            warned.found
+        );
+        assert!(warned.fix.unwrap().contains("Push setting to devices"));
+        for (publish, devices) in [(true, Some(3)), (false, Some(0)), (false, None)] {
+            let check = backup(publish).doctor_check(&resolved(devices), &state);
+            assert_eq!(check.result, CheckResult::Pass, "{publish} {devices:?}");
+        }
+    }
 
     fn watch() -> WatchPaths {
         WatchPaths {
@@ -356,7 +417,7 @@ mod tests {
             "{}",
             j.finding
         );
-        let check = watch().doctor_check(1, &PolicyState::Setting(None));
+        let check = watch().doctor_check(&resolved(None), &PolicyState::Setting(None));
         assert_eq!(check.result, CheckResult::Warn);
         assert_eq!(check.found, "k is not set on org 1");
     }

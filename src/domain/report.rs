@@ -222,7 +222,7 @@ impl WorkspaceReport {
 pub struct PolicyReport {
     pub policy: PolicyId,
     pub setting_key: String,
-    /// Configured, compliant or drift.
+    /// Configured, compliant, drift or failed.
     pub status: Status,
     pub before: Option<SettingSnapshot>,
     pub after: Option<SettingSnapshot>,
@@ -231,6 +231,30 @@ pub struct PolicyReport {
     /// In verify mode or a dry run: exactly the value that apply would write (locked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_write: Option<Vec<String>>,
+    /// Why the policy failed (`status: failed`): its read, write or read-back
+    /// did not succeed. The other policies and the WorkSpaces went on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// For failures: whether a retry can help.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+}
+
+impl PolicyReport {
+    /// A policy whose cycle failed with `error`.
+    pub fn failed(policy: PolicyId, location: &str, error: String, retryable: bool) -> Self {
+        Self {
+            policy,
+            setting_key: location.to_string(),
+            status: Status::Failed,
+            before: None,
+            after: None,
+            finding: format!("failed: {error}"),
+            would_write: None,
+            error: Some(error),
+            retryable: Some(retryable),
+        }
+    }
 }
 
 /// The org-level check. The top-level setting fields are the watch-path
@@ -241,7 +265,7 @@ pub struct OrgReport {
     pub org_name: String,
     pub legacy_org_id: i64,
     pub setting_key: String,
-    /// Configured, compliant or drift: the worst over the policies.
+    /// Configured, compliant, drift or failed: the worst over the policies.
     pub status: Status,
     pub before: Option<SettingSnapshot>,
     pub after: Option<SettingSnapshot>,
@@ -254,6 +278,16 @@ pub struct OrgReport {
 
 impl OrgReport {
     /// Built from the policies' reports (at least one: the watch paths).
+    /// Every policy compliant or made so (a condition of coverage).
+    pub fn compliant(&self) -> bool {
+        matches!(self.status, Status::Compliant | Status::Configured)
+    }
+
+    /// The policies whose cycle failed.
+    pub fn failed_policies(&self) -> impl Iterator<Item = &PolicyReport> {
+        self.policies.iter().filter(|p| p.status == Status::Failed)
+    }
+
     pub fn new(org: &ResolvedOrg, policies: Vec<PolicyReport>, cached: bool) -> Self {
         let first = policies
             .iter()
@@ -264,6 +298,7 @@ impl OrgReport {
             .iter()
             .map(|p| p.status)
             .max_by_key(|s| match s {
+                Status::Failed => 3,
                 Status::Drift => 2,
                 Status::Configured => 1,
                 _ => 0,

@@ -6,6 +6,7 @@ import ast
 import json
 import os
 import pathlib
+import re
 
 import boto3
 import pytest
@@ -49,10 +50,26 @@ def aws_env(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
-def rule_patterns():
+MOTO_ACCOUNT = "123456789012"
+
+
+def resolved(value, account=MOTO_ACCOUNT):
+    """`value` with `{"Ref": "AWS::AccountId"}` replaced by `account`."""
+    if value == {"Ref": "AWS::AccountId"}:
+        return account
+    if isinstance(value, dict):
+        return {k: resolved(v, account) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolved(v, account) for v in value]
+    return value
+
+
+def rule_patterns(account=MOTO_ACCOUNT):
+    """Each rule's pattern, as deployed in `account` (moto's by default: its
+    PutEvents stamps events with it)."""
     resources = translated()["Resources"]
     return {
-        name: r["Properties"]["EventPattern"]
+        name: resolved(r["Properties"]["EventPattern"], account)
         for name, r in resources.items()
         if r["Type"] == "AWS::Events::Rule" and "EventPattern" in r["Properties"]
     }
@@ -107,6 +124,50 @@ def test_creation_rule_ignores_unrelated_events():
            "source": "aws.ec2", "account": "1", "time": "2025-11-03T00:00:00Z", "region": REGION,
            "resources": [], "detail": {"state": "running"}}
     assert not matches(pattern, ec2)
+
+
+def test_rules_take_events_of_their_own_account_only():
+    """Deployed in another account, no rule matches an event of moto's."""
+    elsewhere = rule_patterns(account="999999999999")
+    assert set(elsewhere) == {CREATION_RULE, "FunctionWorkspacesTerminated", ACCESS_RULE}
+    for name, pattern in elsewhere.items():
+        assert pattern["account"] == ["999999999999"], name
+    assert not matches(elsewhere[CREATION_RULE], event("create-workspaces.json"))
+    assert not matches(elsewhere["FunctionWorkspacesTerminated"], event("terminate-workspaces.json"))
+    assert not matches(elsewhere[ACCESS_RULE], event("workspaces-access.json"))
+
+
+def test_secret_parameter_requires_the_full_arn_with_its_suffix():
+    pattern = re.compile(yaml_parse(TEMPLATE.read_text())["Parameters"]["Code42SecretArn"]["AllowedPattern"])
+    assert pattern.match(SECRET_ARN)
+    for partial in ["code42/workspaces",
+                    f"arn:aws:secretsmanager:{REGION}:123456789012:secret:code42/workspaces",
+                    f"arn:aws:secretsmanager:{REGION}:123456789012:secret:code42/workspaces-AbCd"]:
+        assert not pattern.match(partial), partial
+
+
+def test_queue_policies_admit_only_this_account_and_this_stacks_rules():
+    resources = translated()["Resources"]
+    work = resources["WorkQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    deny = next(s for s in work if s["Effect"] == "Deny")
+    assert deny["Action"] == "sqs:SendMessage" and deny["Principal"] == "*"
+    assert deny["Condition"] == {"StringNotEqualsIfExists": {
+        "aws:PrincipalAccount": {"Ref": "AWS::AccountId"}, "aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    rule_dlq = resources["RuleDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    sources = rule_dlq["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert len(sources) == 4 and all("*" not in json.dumps(s) for s in sources), sources
+    rule_names = [r["Properties"].get("Name") for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    for suffix in ("workspaces-created", "workspaces-terminated", "reconcile"):
+        assert any(suffix in json.dumps(s) for s in sources), suffix
+        assert any(suffix in json.dumps(n) for n in rule_names), suffix
+
+
+def test_a_failed_invocation_reaches_the_failure_queue_once():
+    resources = translated()["Resources"]
+    function = resources["Function"]["Properties"]
+    assert "DeadLetterConfig" not in function, "the on-failure destination alone"
+    invoke = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig")
+    assert invoke["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}
 
 
 def test_access_rule_matches_only_sign_ins():
@@ -165,6 +226,7 @@ def test_stack_deploys_to_moto_cloudformation():
     events = boto3.client("events", region_name=REGION)
     created = events.describe_rule(Name="wsc42-workspaces-created")
     assert json.loads(created["EventPattern"]) == {
+        "account": [MOTO_ACCOUNT],
         "source": ["aws.workspaces"], "detail-type": ["AWS API Call via CloudTrail"],
         "detail": {"eventSource": ["workspaces.amazonaws.com"], "eventName": ["CreateWorkspaces"]}}
     target = events.list_targets_by_rule(Rule="wsc42-workspaces-created")["Targets"][0]
@@ -172,7 +234,8 @@ def test_stack_deploys_to_moto_cloudformation():
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 185
     assert target["DeadLetterConfig"]["Arn"].endswith(":" + outputs["RuleDeadLetterQueueUrl"].rsplit("/", 1)[1])
     access = events.describe_rule(Name="wsc42-workspaces-access")
-    assert json.loads(access["EventPattern"]) == {"source": ["aws.workspaces"], "detail-type": ["WorkSpaces Access"]}
+    assert json.loads(access["EventPattern"]) == {
+        "account": [MOTO_ACCOUNT], "source": ["aws.workspaces"], "detail-type": ["WorkSpaces Access"]}
     access_target = events.list_targets_by_rule(Rule="wsc42-workspaces-access")["Targets"][0]
     assert access_target["Arn"].endswith(":" + outputs["WorkQueueUrl"].rsplit("/", 1)[1])
     schedule = events.describe_rule(Name="wsc42-reconcile")
@@ -220,7 +283,11 @@ def test_outcome_alarms_read_the_functions_metrics_and_say_what_to_do():
     alarms = {name: r["Properties"] for name, r in resources.items()
               if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == {"Ref": "AWS::StackName"}}
     by_metric = {a["MetricName"]: (name, a) for name, a in alarms.items()}
-    assert set(by_metric) == {"WorkspacesFailed", "ScheduleDeferred", "ScheduleNotCovered", "UsersMoved"}
+    assert set(by_metric) == {"WorkspacesFailed", "ScheduleDeferred", "ScheduleNotCovered", "UsersMoved",
+                              "OrgPolicyFailures"}
+    # A policy that fails: at once (the users were placed; the policy was not).
+    _, policy = by_metric["OrgPolicyFailures"]
+    assert (policy["Statistic"], policy["Threshold"], policy["EvaluationPeriods"]) == ("Sum", 0, 1)
     # Deferred must persist: two daily periods, the minimum of each above zero.
     _, deferred = by_metric["ScheduleDeferred"]
     assert (deferred["Statistic"], deferred["Period"], deferred["EvaluationPeriods"], deferred["DatapointsToAlarm"]) == (

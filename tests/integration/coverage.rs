@@ -249,11 +249,41 @@ async fn a_basic_plan_backfill_adds_d_users_to_the_backup_selection_once() {
         {"@id": "1", "name": "Default", "destinations": [{"@id": "9"}],
          "backupPaths": {"pathset": [{"@os": "Linux", "path": {"@include": ":user/"}}]}},
         {"@id": "2", "name": "Legal hold", "destinations": {"@locked": "true", "destination": []},
-         "backupPaths": {"pathset": [{"@os": "Linux", "path": []}]}}
+         "backupPaths": {"pathset": [{"@os": "Linux", "path": []}]}},
+        {"@id": "3", "name": "Locked", "destinations": [{"@id": "9"}],
+         "backupPaths": {"pathset": {"@locked": "true", "paths": {"@os": "Linux", "path": []}}}}
     ]}}}});
     let sim = Sim::start(&seed);
     let fleet = fleet(&[("backup", WIN)]);
     let env = env(&secret_for(&sim, "backup"), &[("CODE42_PLAN", "basic")]);
+    // The org has a device: with CODE42_BACKUP_PUBLISH off, doctor says a
+    // changed selection must be pushed to it (the guide's step 8).
+    sim.add_agent(
+        json!({"agentId": "ag-bk", "userId": "bk-1", "name": "LAPTOP-1",
+        "osHostname": "LAPTOP-1", "appVersion": "9.0.0", "active": true}),
+    )
+    .await;
+    let (_, out) = cli(&env, &["doctor", "--output", "json"]);
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let defaults = report["doctor"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "device defaults")
+        .unwrap()
+        .clone();
+    assert_eq!(defaults["result"], "warn", "{defaults}");
+    assert!(
+        defaults["found"]
+            .as_str()
+            .unwrap()
+            .contains("the org has 1 device(s)")
+            && defaults["fix"]
+                .as_str()
+                .unwrap()
+                .contains("Push setting to devices"),
+        "{defaults}"
+    );
     let args = [
         "backfill",
         "--output",
@@ -285,7 +315,11 @@ async fn a_basic_plan_backfill_adds_d_users_to_the_backup_selection_once() {
             .clone()
     };
     assert_eq!(policy(&plan)["status"], "drift");
-    assert_eq!(policy(&plan)["would_write"], json!([":user/", "D:/Users/"]));
+    // The locked set is edited too (this release; it was left as it was).
+    assert_eq!(
+        policy(&plan)["would_write"],
+        json!([":user/", "D:/Users/", "D:/Users/"])
+    );
     assert_eq!(sim.counters().await["writes"], 0);
 
     let (code, out) = cli(&env, &args);
@@ -306,6 +340,11 @@ async fn a_basic_plan_backfill_adds_d_users_to_the_backup_selection_once() {
         sets["backupSet"][1]["backupPaths"]["pathset"][0]["path"],
         json!([]),
         "legal hold untouched"
+    );
+    assert_eq!(
+        sets["backupSet"][2]["backupPaths"]["pathset"],
+        json!({"@locked": "true", "paths": {"@os": "Linux", "path": [{"@include": "D:/Users/"}]}}),
+        "a locked selection gets the path and stays locked"
     );
     let writes = sim.counters().await["writes"].as_u64().unwrap();
     assert_eq!(writes, 1);

@@ -301,6 +301,17 @@ async fn the_bootstrap_binary_answers_the_runtime_api_as_lambda_expects() {
             payload: json!({"hello": "world"}),
             time_limit: minute,
         },
+        // A creation event from an account this function does not serve
+        // (its ARN says 123456789012): refused before any call.
+        Invocation {
+            id: "req-foreign".into(),
+            payload: {
+                let mut e = creation_event(&one(0));
+                e["account"] = json!("999999999999");
+                e
+            },
+            time_limit: minute,
+        },
     ];
     let mut emulator = Emulator::start(invocations).await;
     let secret = secret_for(&sim, "lambda-binary");
@@ -381,6 +392,30 @@ async fn the_bootstrap_binary_answers_the_runtime_api_as_lambda_expects() {
         "{message}"
     );
 
+    let total_before = sim.counters().await["total"].clone();
+    let foreign = emulator.next().await;
+    assert_eq!(
+        (foreign.id.as_str(), foreign.kind.as_str()),
+        ("req-foreign", "error")
+    );
+    assert_eq!(
+        foreign.body["errorType"], "NonRetryable",
+        "{:?}",
+        foreign.body
+    );
+    let message = foreign.body["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "account 999999999999, which this deployment does not serve (it serves 123456789012)"
+        ),
+        "{message}"
+    );
+    assert_eq!(
+        sim.counters().await["total"],
+        total_before,
+        "no Code42 request for a refused event"
+    );
+
     // Every invocation's EMF record is on stdout, with what it did.
     child.start_kill().unwrap();
     let output = child.wait_with_output().await.unwrap();
@@ -393,14 +428,29 @@ async fn the_bootstrap_binary_answers_the_runtime_api_as_lambda_expects() {
         .collect();
     assert_eq!(
         records.iter().filter(|r| r.get("Reason").is_none()).count(),
-        4,
+        5,
         "one main record per invocation: {stdout}"
     );
     let create = emf_of(&records, "CreateWorkspaces");
     assert_eq!(create["UsersMoved"], 1, "{create}");
     assert_eq!(create["InvocationsFailed"], 0, "{create}");
     assert_eq!(emf_of(&records, "SqsBatch")["UsersMoved"], 1);
-    assert_eq!(emf_of(&records, "unrecognised")["InvocationsFailed"], 1);
+    let refused: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["Input"] == "unrecognised" && r.get("Reason").is_none())
+        .collect();
+    assert_eq!(refused.len(), 2, "the alien payload and the foreign event");
+    for r in refused {
+        assert_eq!(
+            (r["InvocationsFailed"].as_u64(), r["InputsRefused"].as_u64()),
+            (Some(1), Some(1))
+        );
+    }
+    assert_eq!(
+        emf_of(&records, "SqsBatch")["InputsRefused"],
+        1,
+        "the bad message"
+    );
     // Debug logs and EMF included, no secret or token reaches any output.
     assert!(
         stdout.contains("DEBUG") || stderr.contains("DEBUG"),

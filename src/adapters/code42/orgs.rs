@@ -74,6 +74,7 @@ impl Code42Orgs for Code42Session<'_> {
                 org_name: o.org_name,
                 active: o.active.unwrap_or(true),
                 parent_org_guid: o.parent_org_guid,
+                computer_count: o.computer_count,
             })
             .collect())
     }

@@ -52,6 +52,8 @@ pub(super) struct OrgDto {
     pub(super) active: Option<bool>,
     #[serde(default)]
     pub(super) parent_org_guid: Option<String>,
+    #[serde(default)]
+    pub(super) computer_count: Option<u64>,
 }
 
 #[derive(Deserialize)]
