@@ -56,7 +56,17 @@ for n, w in enumerate(x for x in seeded["workspaces"] if x["user"] in user_ids):
         headers={"Content-Type": "application/json"})).read()
 PY
 
+# The ledger table, as the stack defines it (keys pk, sk; on-demand).
+.venv/bin/python - <<'PY'
+import boto3
+boto3.client("dynamodb").create_table(
+    TableName="workspaces-code42-ledger", BillingMode="PAY_PER_REQUEST",
+    AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk")],
+    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+PY
+
 export CODE42_SECRET_ID=code42/workspaces CODE42_ORG=WorkSpaces RUST_LOG=${RUST_LOG:-warn}
+export CODE42_LEDGER_TABLE=workspaces-code42-ledger
 echo; echo "== 1st run: workspaces-code42 invoke --event events/create-workspaces-batch.json (ids from moto)"
 start_ns=$(date +%s%N)
 target/release/workspaces-code42 invoke --event "$work/event.json"
@@ -71,5 +81,8 @@ target/release/workspaces-code42 invoke --event "$work/event.json" | .venv/bin/p
 import json, sys; r = json.load(sys.stdin); print("  org:", r["org"]["status"], "| summary:", r["summary"])'
 echo "  ($(( ($(date +%s%N) - start_ns) / 1000000 )) ms)"
 .venv/bin/python tools/demo/show_state.py "$SIM"
+
+echo; echo "== workspaces-code42 history: every move, recorded before it was made (DynamoDB in moto)"
+target/release/workspaces-code42 history
 }
 main "$@"

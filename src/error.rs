@@ -230,6 +230,12 @@ pub enum InvocationError {
     )]
     OrgNotRepaired { finding: String },
     #[error(
+        "history needs the ledger: set CODE42_LEDGER_TABLE to the stack's LedgerTable output (or use --function-name)"
+    )]
+    NoLedger,
+    #[error("the ledger could not be read: {0}")]
+    LedgerUnreadable(AwsError),
+    #[error(
         "org policy {policy} failed: {error}; every WorkSpace was still processed (see the report), the other policies too"
     )]
     OrgPolicyFailed {
@@ -263,6 +269,7 @@ impl InvocationError {
             InvocationError::Aws(e) => e.retryable,
             InvocationError::WorkspacesFailed { retryable, .. } => *retryable > 0,
             InvocationError::OrgPolicyFailed { retryable, .. } => *retryable,
+            InvocationError::LedgerUnreadable(e) => e.retryable,
             _ => false,
         }
     }

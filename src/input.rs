@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::ids::{DirectoryId, WorkspaceId};
+use crate::domain::ledger::HistoryFilter;
 use crate::domain::model::{
     FilterField, FleetAction, FleetFilter, FleetRequest, Origin, Target, WorkMessage,
 };
@@ -40,6 +41,26 @@ pub enum Input {
     Fleet(FleetRequest),
     /// `{"action": "doctor"}`: the read-only checklist, with the function's own role and network.
     Doctor,
+    /// `{"action": "history", ...}`: the ledger's entries.
+    History(HistoryFilter),
+}
+
+/// The history payload, e.g. `{"action": "history", "user": "a@corp.example.com"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryPayload {
+    #[allow(dead_code)]
+    action: String,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    workspace_id: Option<String>,
+    #[serde(default)]
+    run: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    since: Option<String>,
 }
 
 /// The manual payload, e.g. `{"action": "verify", "directory_ids": ["d-12345678"]}`.
@@ -70,6 +91,7 @@ impl Input {
             Input::SqsBatch(_) => "SqsBatch",
             Input::Fleet(r) => r.action.as_str(),
             Input::Doctor => "doctor",
+            Input::History(_) => "history",
         }
     }
 }
@@ -444,13 +466,27 @@ fn parse_sqs_body(body: Option<&str>, served: Option<&str>) -> Result<Vec<Target
         )),
         Input::Access(target) => Ok(vec![target]),
         Input::SqsBatch(_) => Err(InputError::Unsupported("a nested batch".into())),
-        Input::Fleet(_) | Input::Doctor => Err(InputError::Unsupported(
+        Input::Fleet(_) | Input::Doctor | Input::History(_) => Err(InputError::Unsupported(
             "a fleet run inside a queue message".into(),
         )),
     }
 }
 
 fn parse_manual(payload: &Value) -> Result<Input, InputError> {
+    if payload.get("action").and_then(Value::as_str) == Some("history") {
+        let p: HistoryPayload = serde_json::from_value(payload.clone()).map_err(|e| {
+            InputError::Malformed(format!(
+                "history payload: {e}; expected {{\"action\": \"history\", \"user\", \"workspace_id\", \"run\", \"kind\", \"since\"}}"
+            ))
+        })?;
+        return Ok(Input::History(HistoryFilter {
+            user: p.user,
+            workspace_id: p.workspace_id,
+            run: p.run,
+            kind: p.kind,
+            since: p.since,
+        }));
+    }
     let p: ManualPayload = serde_json::from_value(payload.clone()).map_err(|e| {
         InputError::Malformed(format!(
             "manual payload: {e}; expected {{\"action\": \"backfill\" | \"verify\" | \"doctor\", \"directory_ids\", \"workspace_ids\", \"user\", \"dry_run\", \"max_moves\", \"enqueue\"}}"

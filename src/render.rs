@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::app::InvocationFailure;
+use crate::domain::ledger::LedgerEntry;
 use crate::domain::report::{Check, CheckResult, InvocationReport, OrgReport, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -77,6 +78,9 @@ pub fn report(
     report: &InvocationReport,
     failure: Option<&InvocationFailure>,
 ) -> String {
+    if let (OutputFormat::Table | OutputFormat::Csv, Some(entries)) = (format, &report.entries) {
+        return history(format, entries);
+    }
     if format == OutputFormat::Csv {
         return csv(report);
     }
@@ -98,6 +102,50 @@ pub fn report(
     }
     out.push_str(&summary_lines(report));
     out
+}
+
+/// The ledger's columns, in `history`'s table and CSV.
+const HISTORY_COLUMNS: [&str; 9] = [
+    "at",
+    "kind",
+    "username",
+    "workspace_id",
+    "before",
+    "after",
+    "state",
+    "run_id",
+    "origin",
+];
+
+/// `history` as a table or CSV: one row per ledger entry.
+fn history(format: OutputFormat, entries: &[LedgerEntry]) -> String {
+    let rows: Vec<[String; 9]> = entries
+        .iter()
+        .map(|e| {
+            let text = |v: &Option<String>| v.clone().unwrap_or_default();
+            [
+                e.at.clone(),
+                e.kind.clone(),
+                text(&e.username),
+                text(&e.workspace_id),
+                text(&e.before),
+                text(&e.after),
+                e.state.as_str().to_string(),
+                e.run_id.clone(),
+                e.origin.clone(),
+            ]
+        })
+        .collect();
+    if format == OutputFormat::Csv {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let _ = writer.write_record(HISTORY_COLUMNS);
+        for row in &rows {
+            let _ = writer.write_record(row);
+        }
+        return String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default();
+    }
+    let header = HISTORY_COLUMNS.map(|c| c.to_uppercase());
+    format!("{}{} ledger entr(ies)\n", table(&header, &rows), rows.len())
 }
 
 /// One row per WorkSpace.

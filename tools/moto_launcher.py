@@ -8,9 +8,10 @@ that dies can never leave it running.
 import argparse
 import logging
 import sys
+import threading
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import MotoRequestHandler
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler
 from moto.workspaces import models as workspaces_models
 
 # Without this every keep-alive request waits ~40 ms on delayed ACKs.
@@ -27,6 +28,23 @@ def _workspace_init_with_computer_name(self, *args, **kwargs):
 
 
 workspaces_models.Workspace.__init__ = _workspace_init_with_computer_name
+
+# moto runs requests in parallel without locking, so its DynamoDB
+# conditional writes race (an update creating an item can undo a parallel
+# one). Real DynamoDB applies each conditional write atomically: serialise
+# DynamoDB requests to behave the same (reference tooling.md §7).
+_dynamodb = threading.Lock()
+_dispatch = DomainDispatcherApplication.__call__
+
+
+def _dispatch_serialising_dynamodb(self, environ, start_response):
+    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        with _dynamodb:
+            return list(_dispatch(self, environ, start_response))
+    return _dispatch(self, environ, start_response)
+
+
+DomainDispatcherApplication.__call__ = _dispatch_serialising_dynamodb
 
 
 def main():

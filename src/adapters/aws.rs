@@ -58,6 +58,20 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
+    sdk_error("WorkSpaces", operation, err)
+}
+
+/// An SDK error as an `AwsError`: throttling, service and transport
+/// failures are retryable; the service's code and message, never Debug text.
+pub(crate) fn sdk_error<E, R>(
+    service: &'static str,
+    operation: &'static str,
+    err: SdkError<E, R>,
+) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
     let retryable = match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
@@ -79,7 +93,7 @@ where
         None => crate::error::chain(&err),
     };
     AwsError {
-        service: "WorkSpaces",
+        service,
         operation,
         detail,
         retryable,

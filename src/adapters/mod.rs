@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod code42;
 pub mod lambda;
+pub mod ledger;
 pub mod sqs;
 pub mod traffic;
 
@@ -14,7 +15,9 @@ use crate::config::Config;
 
 use self::aws::{AwsWorkspaces, SecretsManagerSource};
 use self::code42::Code42Client;
+use self::ledger::DynamoLedger;
 use self::sqs::SqsWorkQueue;
+use crate::ports::Ledger;
 
 /// The application on AWS and Code42.
 pub type AwsApp = App<AwsWorkspaces, Code42Client, SqsWorkQueue>;
@@ -32,5 +35,12 @@ pub fn aws_app(config: Config, sdk: &aws_config::SdkConfig) -> AwsApp {
         .work_queue_url
         .clone()
         .map(|url| SqsWorkQueue::new(sdk, url));
-    App::new(config, AwsWorkspaces::new(sdk), code42, queue)
+    let ledger = config.runs.ledger_table.clone().map(|table| {
+        Arc::new(DynamoLedger::new(sdk, table, config.runs.ledger_retention)) as Arc<dyn Ledger>
+    });
+    let app = App::new(config, AwsWorkspaces::new(sdk), code42, queue);
+    match ledger {
+        Some(ledger) => app.with_ledger(ledger),
+        None => app,
+    }
 }

@@ -1344,3 +1344,89 @@ async fn a_failing_org_policy_blocks_neither_the_other_policies_nor_the_workspac
     let s = app.code42.0.lock().unwrap();
     assert_eq!((s.moves, s.puts, s.org_puts), (1, 1, 1));
 }
+
+/// With the ledger, a move takes from the hour's shared budget and is
+/// recorded before it is made: a backfill of three with a budget of two
+/// moves two (recorded `done` with their orgs) and defers the third.
+#[tokio::test]
+async fn the_ledger_records_each_move_and_holds_moves_over_the_hourly_budget() {
+    let ledger = std::sync::Arc::new(FakeLedger::default());
+    let app = three_to_move_with(&[("CODE42_MAX_MOVES_PER_HOUR", "2")]).with_ledger(ledger.clone());
+    let (outcome, metrics) = app
+        .handle_measured(&json!({"action": "backfill", "enqueue": false}), deadline())
+        .await;
+    let report = outcome.unwrap().report;
+    let mut statuses = statuses(&report);
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            Status::Configured,
+            Status::Configured,
+            Status::Compliant,
+            Status::Deferred
+        ]
+    );
+    let held = report
+        .workspaces
+        .iter()
+        .find(|w| w.status == Status::Deferred)
+        .unwrap();
+    assert!(
+        held.reason
+            .as_deref()
+            .unwrap()
+            .starts_with(crate::domain::ledger::OVER_BUDGET),
+        "{held:?}"
+    );
+    assert_eq!(app.code42.0.lock().unwrap().moves, 2);
+    let entries = ledger.entries.lock().unwrap().clone();
+    assert_eq!(entries.len(), 2);
+    for e in &entries {
+        assert_eq!(e.state, crate::domain::ledger::EntryState::Done);
+        assert_eq!(
+            (e.kind.as_str(), e.before.as_deref(), e.after.as_deref()),
+            ("move_user", Some("guid-default"), Some(WS_ORG))
+        );
+        assert_eq!(e.run_id, report.run_id);
+        assert_eq!(e.origin, "backfill");
+    }
+    let main = &metrics.emf("ns", 0)[0];
+    assert_eq!(
+        (
+            main["UsersMoved"].as_u64(),
+            main["MovesHeldByBudget"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    // history: the same two, as a payload.
+    let out = app
+        .handle(
+            &json!({"action": "history", "kind": "move_user"}),
+            deadline(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.report.entries.as_ref().map(Vec::len), Some(2));
+    // A read-only run makes no ledger call.
+    let before = ledger.entries.lock().unwrap().len();
+    app.handle(&json!({"action": "verify"}), deadline())
+        .await
+        .ok();
+    assert_eq!(ledger.entries.lock().unwrap().len(), before);
+    assert_eq!(ledger.taken.lock().unwrap().values().sum::<u32>(), 2);
+}
+
+#[tokio::test]
+async fn history_without_a_ledger_says_how_to_get_one() {
+    let app = three_to_move();
+    let failure = app
+        .handle(&json!({"action": "history"}), deadline())
+        .await
+        .unwrap_err();
+    assert!(
+        failure.error.to_string().contains("CODE42_LEDGER_TABLE"),
+        "{}",
+        failure.error
+    );
+}

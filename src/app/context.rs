@@ -2,6 +2,9 @@
 //! warm container remembers. Generic over the ports, so the same code runs
 //! against AWS + Code42 (built by the binaries) or in-memory fakes (tests).
 
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use tokio::time::Instant;
 
 use crate::config::{Config, Mode};
@@ -10,10 +13,11 @@ use crate::domain::model::Target;
 use crate::domain::report::InvocationReport;
 use crate::domain::username::MappingError;
 use crate::error::InvocationError;
-use crate::ports::{Clock, Code42Service, TokioClock, WorkQueue, Workspaces};
+use crate::ports::{Clock, Code42Service, Ledger, TokioClock, WorkQueue, Workspaces};
 
 use super::cache::{ComplianceCache, OrgCache};
 use super::reconcile::{Pass, Reconciler, RunOutcome};
+use super::workspace::RunLedger;
 
 pub struct App<W, C, Q> {
     pub(crate) config: Config,
@@ -27,6 +31,8 @@ pub struct App<W, C, Q> {
     /// The AWS account this deployment serves (the function's own, from its
     /// ARN): events from any other are refused. Unknown on the CLI.
     pub(crate) served_account: std::sync::OnceLock<String>,
+    /// The write-ahead ledger and shared move budget, when configured.
+    pub(crate) ledger: Option<Arc<dyn Ledger>>,
 }
 
 impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
@@ -40,7 +46,19 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             org_cache: OrgCache::default(),
             recently_compliant: ComplianceCache::default(),
             served_account: std::sync::OnceLock::new(),
+            ledger: None,
         }
+    }
+
+    /// Record every move in `ledger` before it is made, within its shared
+    /// hourly budget.
+    pub fn with_ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    pub fn has_ledger(&self) -> bool {
+        self.ledger.is_some()
     }
 
     /// Serve events from `account` only (the Lambda calls this with the
@@ -90,8 +108,11 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .map(user, directory_id.unwrap_or(""), directory_name.as_deref())
     }
 
+    /// A new run's report, with a run id of its own.
     pub(crate) fn report(&self, kind: &str) -> InvocationReport {
-        InvocationReport::new(self.config.mode.as_str(), kind)
+        let mut report = InvocationReport::new(self.config.mode.as_str(), kind);
+        report.run_id = new_run_id();
+        report
     }
 
     /// One pass of the flow over `targets` (its mode capped by the configuration).
@@ -100,6 +121,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         pass: Pass,
         targets: &[Target],
         deadline: Instant,
+        run_id: &str,
         on_done: Option<&(dyn Fn() + Sync)>,
     ) -> Result<RunOutcome, InvocationError> {
         let session = self.code42.session(deadline);
@@ -114,6 +136,10 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             pass,
             on_done,
             deadline,
+            ledger: self
+                .ledger
+                .as_deref()
+                .map(|ledger| RunLedger { ledger, run_id }),
             // Only where deferred WorkSpaces are re-queued (handler::requeue_deferred).
             requeue_deferred: pass == Pass::Event
                 && self.work_queue.is_some()
@@ -129,4 +155,14 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         }
         reconciler.run(targets).await
     }
+}
+
+/// A run id: its start time (sortable) and a random suffix.
+fn new_run_id() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let at = crate::domain::ledger::rfc3339(secs).replace([':', '-'], "");
+    format!("run-{at}-{:06x}", fastrand::u32(..0x100_0000))
 }

@@ -501,3 +501,64 @@ pub fn app(cfg: Config, ws: FakeWorkspaces, c42: FakeCode42) -> FakeApp {
 pub fn deadline() -> Instant {
     Instant::now() + std::time::Duration::from_secs(60)
 }
+
+/// An in-memory ledger: entries kept, one budget counter per hour.
+#[derive(Default)]
+pub struct FakeLedger {
+    pub entries: Mutex<Vec<crate::domain::ledger::LedgerEntry>>,
+    pub taken: Mutex<HashMap<u64, u32>>,
+}
+
+impl crate::ports::Ledger for FakeLedger {
+    fn take_move(
+        &self,
+        hour: u64,
+        budget: u32,
+    ) -> futures::future::BoxFuture<'_, Result<bool, AwsError>> {
+        let mut taken = self.taken.lock().unwrap();
+        let used = taken.entry(hour).or_default();
+        let ok = *used < budget;
+        *used += u32::from(ok);
+        Box::pin(async move { Ok(ok) })
+    }
+    fn record<'a>(
+        &'a self,
+        entry: &'a crate::domain::ledger::LedgerEntry,
+    ) -> futures::future::BoxFuture<'a, Result<(), AwsError>> {
+        self.entries.lock().unwrap().push(entry.clone());
+        Box::pin(async { Ok(()) })
+    }
+    fn settle<'a>(
+        &'a self,
+        id: &'a str,
+        state: crate::domain::ledger::EntryState,
+        after: Option<&'a str>,
+    ) -> futures::future::BoxFuture<'a, Result<(), AwsError>> {
+        for e in self
+            .entries
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .filter(|e| e.id == id)
+        {
+            e.state = state;
+            e.after = after.map(str::to_string);
+        }
+        Box::pin(async { Ok(()) })
+    }
+    fn entries<'a>(
+        &'a self,
+        filter: &'a crate::domain::ledger::HistoryFilter,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<crate::domain::ledger::LedgerEntry>, AwsError>>
+    {
+        let found = self
+            .entries
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| filter.admits(e))
+            .cloned()
+            .collect();
+        Box::pin(async { Ok(found) })
+    }
+}

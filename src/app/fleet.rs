@@ -85,7 +85,13 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         // Plan: a read-only pass that always reads the org setting afresh.
         let on_done = || progress.done();
         let plan = self
-            .pass(Pass::Plan, &targets, deadline, Some(&on_done))
+            .pass(
+                Pass::Plan,
+                &targets,
+                deadline,
+                &report.run_id,
+                Some(&on_done),
+            )
             .await
             .and_then(RunOutcome::into_result)
             .map_err(|e| InvocationFailure::new(e, None))?;
@@ -156,7 +162,13 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         let on_done = || progress.done();
         // An org check that fails applies nothing: the plan is the record.
         let applied = self
-            .pass(Pass::Apply, &drifted, deadline, Some(&on_done))
+            .pass(
+                Pass::Apply,
+                &drifted,
+                deadline,
+                &report.run_id,
+                Some(&on_done),
+            )
             .await
             .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
         // A pass that fails midway returns what it applied, not the plan.
@@ -260,7 +272,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         }
         if report.org.as_ref().is_some_and(|o| !o.compliant()) {
             let org = self
-                .pass(Pass::Apply, &[], deadline, None)
+                .pass(Pass::Apply, &[], deadline, &report.run_id, None)
                 .await
                 .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
             report.org = org.org.or(report.org);

@@ -82,6 +82,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 .map(Output::plain),
             Input::SqsBatch(items) => self.sqs_batch(items, deadline).await,
             Input::Doctor => Ok(Output::plain(self.doctor(deadline).await)),
+            Input::History(filter) => self.history(&filter).await.map(Output::plain),
             Input::Fleet(request) => self
                 .fleet(&request, deadline, &NoProgress)
                 .await
@@ -246,7 +247,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .map(|(t, _)| t.clone())
             .collect();
         let outcome = self
-            .pass(Pass::Event, &to_check, deadline, None)
+            .pass(Pass::Event, &to_check, deadline, &report.run_id, None)
             .await
             .map_err(|error| InvocationFailure::new(error, Some(report.clone())))?;
         let now = self.clock.now();

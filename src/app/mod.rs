@@ -9,6 +9,7 @@ mod doctor;
 mod fakes;
 mod fleet;
 mod handler;
+mod history;
 mod org;
 mod outcome;
 mod reconcile;

@@ -16,7 +16,7 @@ use crate::ports::{Clock, Code42, Workspaces};
 use super::cache::OrgCache;
 use super::org::OrgCheck;
 use super::snapshot::{Code42Snapshot, read_users};
-use super::workspace::{Checked, WorkspaceCheck, move_not_made};
+use super::workspace::{Checked, RunLedger, WorkspaceCheck, move_not_made};
 
 pub struct Reconciler<'a, W, C> {
     pub config: &'a Config,
@@ -31,6 +31,8 @@ pub struct Reconciler<'a, W, C> {
     pub on_done: Option<&'a (dyn Fn() + Sync)>,
     /// A WorkSpace is not begun after `deadline - config.runs.start_margin`.
     pub deadline: Instant,
+    /// Where moves are recorded before they are made, and budgeted.
+    pub ledger: Option<RunLedger<'a>>,
     /// Queue a WorkSpace not found in DescribeWorkspaces for another look
     /// (decided once by the caller: an event pass with a work queue, in apply mode).
     pub requeue_deferred: bool,
@@ -145,6 +147,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             snapshot: snapshot.as_ref(),
             read_back_moves: !confirm_later,
             requeue_deferred: self.requeue_deferred,
+            ledger: self.ledger,
             deadline: self.deadline,
         };
         let mut results: Vec<Checked> = futures::stream::iter(targets)

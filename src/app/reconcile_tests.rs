@@ -29,6 +29,7 @@ async fn run(
         pass: Pass::Event,
         deadline: tokio::time::Instant::now() + Duration::from_secs(600),
         requeue_deferred: false,
+        ledger: None,
     }
     .run(targets)
     .await
@@ -221,6 +222,7 @@ async fn invisible_workspace_is_never_acted_on_after_bounded_retries() {
                 pass: Pass::Event,
                 deadline: tokio::time::Instant::now() + deadline,
                 requeue_deferred,
+                ledger: None,
             };
             reconciler.run(&[forged]).await.unwrap()
         }

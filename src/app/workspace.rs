@@ -9,13 +9,16 @@ use tracing::Instrument;
 
 use crate::config::{Config, Mode};
 use crate::domain::coverage::{AgentReport, assess_agent};
+use crate::domain::ledger::{
+    EntryState, LedgerEntry, MOVE_USER, budget_hour, over_budget_reason, rfc3339,
+};
 use crate::domain::model::{Code42Agent, Code42User, FleetFilter, Target, WorkspaceInfo};
 use crate::domain::orgs::ResolvedOrg;
 use crate::domain::plan::{self, Identity, Plan};
 use crate::domain::report::coverage_of;
 use crate::domain::report::{Action, Ending, Status, WorkspaceReport};
 use crate::error::{AwsError, Code42Error};
-use crate::ports::{Code42, Workspaces};
+use crate::ports::{Code42, Ledger, Workspaces};
 
 use super::snapshot::Code42Snapshot;
 
@@ -75,6 +78,8 @@ pub struct WorkspaceCheck<'a, W, C> {
     /// in DescribeWorkspaces is `deferred` until then, then `skipped`; a user
     /// not in Code42 yet is then left to the schedule, and its reason says so.
     pub requeue_deferred: bool,
+    /// Where moves are recorded before they are made, and budgeted.
+    pub ledger: Option<RunLedger<'a>>,
     /// No wait for a WorkSpace to appear runs past `deadline - start_margin`.
     pub deadline: Instant,
 }
@@ -208,11 +213,38 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
                     });
                 }
                 let user = user.expect("a move is planned only for a known user");
-                self.move_user(&user, org, action, report).await?;
-                report.outside_org = false;
-                Ok(Ending::Configured { reason: None })
+                self.apply_move(&user, org, target, action, report).await
             }
         }
+    }
+
+    /// The move, within the hour's budget and recorded in the ledger first
+    /// when there is one.
+    async fn apply_move(
+        &self,
+        user: &Code42User,
+        org: &ResolvedOrg,
+        target: &Target,
+        action: Action,
+        report: &mut WorkspaceReport,
+    ) -> Result<Ending, Failure> {
+        let entry = match self.ledger {
+            None => None,
+            Some(ledger) => match self.write_ahead(ledger, user, org, target).await? {
+                Budgeted::Recorded(entry) => Some((ledger, entry)),
+                Budgeted::Spent(reason) => {
+                    report.actions.push(action);
+                    return Ok(Ending::Deferred { reason });
+                }
+            },
+        };
+        let moved = self.move_user(user, org, action, report).await;
+        if let Some((ledger, entry)) = entry {
+            settle(ledger, &entry, moved.is_ok(), report).await;
+        }
+        moved?;
+        report.outside_org = false;
+        Ok(Ending::Configured { reason: None })
     }
 
     /// The WorkSpace as DescribeWorkspaces shows it and whose it is; else how
@@ -428,6 +460,92 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         }
         Ok(())
     }
+}
+
+/// A run's view of the ledger: where its moves are recorded, under its id.
+#[derive(Clone, Copy)]
+pub struct RunLedger<'a> {
+    pub ledger: &'a dyn Ledger,
+    pub run_id: &'a str,
+}
+
+/// A move's turn in the shared budget.
+enum Budgeted {
+    /// Taken from the budget, and its intent recorded.
+    Recorded(LedgerEntry),
+    /// The hour's budget is spent: why.
+    Spent(String),
+}
+
+impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
+    /// Before a move: one move from the hour's budget (atomic across every
+    /// process), then the intent with the source org. Nothing is moved
+    /// when either cannot be written.
+    async fn write_ahead(
+        &self,
+        ledger: RunLedger<'_>,
+        user: &Code42User,
+        org: &ResolvedOrg,
+        target: &Target,
+    ) -> Result<Budgeted, Failure> {
+        let unrecorded = |e: AwsError| Failure {
+            message: format!("the ledger could not be written ({e}); not moved"),
+            retryable: e.retryable,
+            global: None,
+        };
+        let now = unix_secs();
+        let hour = budget_hour(now);
+        let budget = self.config.users.max_moves_per_hour;
+        if !ledger
+            .ledger
+            .take_move(hour, budget)
+            .await
+            .map_err(unrecorded)?
+        {
+            tracing::warn!(budget, username = %user.username, "move budget spent: not moved this hour");
+            return Ok(Budgeted::Spent(over_budget_reason(budget, hour)));
+        }
+        let at = rfc3339(now);
+        let entry = LedgerEntry {
+            id: format!("{at}#{:08x}", fastrand::u32(..)),
+            kind: MOVE_USER.into(),
+            username: Some(user.username.clone()),
+            workspace_id: Some(target.workspace_id.to_string()),
+            before: Some(user.org_guid.clone()),
+            after: Some(org.guid.clone()),
+            state: EntryState::Intent,
+            run_id: ledger.run_id.to_string(),
+            at,
+            origin: target.origin.as_str().to_string(),
+        };
+        ledger.ledger.record(&entry).await.map_err(unrecorded)?;
+        Ok(Budgeted::Recorded(entry))
+    }
+}
+
+/// After a move: `done`, `unconfirmed` (Code42 accepted it, the read-back
+/// did not show it) or `failed` (with the org the user is still in). A
+/// settle that cannot be written leaves the intent for the next run.
+async fn settle(ledger: RunLedger<'_>, entry: &LedgerEntry, moved: bool, report: &WorkspaceReport) {
+    let accepted = report
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::MoveUser { applied: true, .. }));
+    let (state, after) = match (moved, accepted) {
+        (true, _) => (EntryState::Done, entry.after.as_deref()),
+        (false, true) => (EntryState::Unconfirmed, entry.after.as_deref()),
+        (false, false) => (EntryState::Failed, entry.before.as_deref()),
+    };
+    if let Err(e) = ledger.ledger.settle(&entry.id, state, after).await {
+        tracing::error!(error = %e, entry = %entry.id, state = state.as_str(), "could not settle the ledger entry; its intent stays");
+    }
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 /// A move Code42 accepted that a read-back found not made.

@@ -80,6 +80,8 @@ pub struct UserSettings {
     pub skip_with_other_devices: bool,
     /// Moves one run may make (or queue) at most; payloads and flags may set their own.
     pub max_moves: usize,
+    /// Moves per hour for every process sharing the ledger.
+    pub max_moves_per_hour: u32,
 }
 
 /// Clean-up when WorkSpaces are terminated.
@@ -108,6 +110,10 @@ pub struct RunSettings {
     pub start_margin: Duration,
     /// From this many WorkSpaces on, a planning pass reads users and agents in bulk.
     pub bulk_threshold: usize,
+    /// The DynamoDB ledger table; None: no ledger (a plain local run).
+    pub ledger_table: Option<String>,
+    /// Ledger entries are kept this long (the table's TTL).
+    pub ledger_retention: Duration,
 }
 
 impl Config {
@@ -263,6 +269,9 @@ impl UserSettings {
                 )?
                 .unwrap_or(false),
             max_moves: vars.number("CODE42_MAX_MOVES", 0)? as usize,
+            max_moves_per_hour: vars
+                .number("CODE42_MAX_MOVES_PER_HOUR", 0)?
+                .min(u32::MAX.into()) as u32,
         })
     }
 }
@@ -282,6 +291,10 @@ impl RunSettings {
             deferred_attempts: vars.number("CODE42_DEFERRED_ATTEMPTS", 0)?.min(1000) as u32,
             start_margin: vars.seconds("CODE42_START_MARGIN_SECONDS", 0)?,
             bulk_threshold: vars.number("CODE42_BULK_THRESHOLD", 1)? as usize,
+            ledger_table: vars.text("CODE42_LEDGER_TABLE"),
+            ledger_retention: Duration::from_secs(
+                vars.number("CODE42_LEDGER_RETENTION_DAYS", 1)? * 86_400,
+            ),
         })
     }
 }

@@ -119,6 +119,11 @@ pub const VARS: &[Var] = &[
         "move | skip",
     ),
     var("CODE42_MAX_MOVES", Some("25"), "moves one run may make"),
+    var(
+        "CODE42_MAX_MOVES_PER_HOUR",
+        Some("50"),
+        "moves per hour for the whole deployment (needs the ledger)",
+    ),
     // Terminate clean-up.
     var(
         "CODE42_DEACTIVATE_ON_TERMINATE",
@@ -132,6 +137,12 @@ pub const VARS: &[Var] = &[
     ),
     // Runs.
     var("WORK_QUEUE_URL", None, "the SQS work queue (fan-out)"),
+    var(
+        "CODE42_LEDGER_TABLE",
+        None,
+        "the DynamoDB ledger table (history, the hourly move budget)",
+    ),
+    var("CODE42_LEDGER_RETENTION_DAYS", Some("400"), ""),
     var(
         "CODE42_BULK_THRESHOLD",
         Some("200"),

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use super::ledger::OVER_BUDGET;
 use super::plan::NOT_FOUND_REASON;
 use super::report::{Action, InvocationReport, Status};
 
@@ -52,6 +53,8 @@ pub struct InvocationMetrics {
     /// Inputs refused: a payload not understood or from an account not
     /// served, or an SQS batch's messages that were.
     pub inputs_refused: usize,
+    /// WorkSpaces not moved because the hour's move budget was spent.
+    pub held_by_budget: usize,
     /// WorkSpaces an event or message named that DescribeWorkspaces never
     /// showed (skipped, nothing done).
     pub not_found: usize,
@@ -90,6 +93,12 @@ impl InvocationMetrics {
                 .count();
             m.not_found += usize::from(
                 w.status == Status::Skipped && w.reason.as_deref() == Some(NOT_FOUND_REASON),
+            );
+            m.held_by_budget += usize::from(
+                w.status == Status::Deferred
+                    && w.reason
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with(OVER_BUDGET)),
             );
         }
         m.covered = report.summary.coverage.covered;
@@ -130,6 +139,7 @@ impl InvocationMetrics {
             values.push(count("UsersMoved", self.moves));
             values.push(count("OrgPolicyWrites", self.policy_writes));
             values.push(count("OrgPolicyFailures", self.policy_failures));
+            values.push(count("MovesHeldByBudget", self.held_by_budget));
             values.push(count("WorkspacesNotFound", self.not_found));
             if self.input == SCHEDULE_INPUT {
                 let deferred = self.by_status.get(&Status::Deferred).copied();

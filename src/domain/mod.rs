@@ -4,6 +4,7 @@ pub mod backup;
 pub mod check;
 pub mod coverage;
 pub mod ids;
+pub mod ledger;
 pub mod metrics;
 pub mod model;
 pub mod orgs;

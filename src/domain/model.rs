@@ -130,6 +130,17 @@ pub enum Origin {
     Reconcile,
 }
 
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Creation => "creation",
+            Origin::Login => "login",
+            Origin::Backfill => "backfill",
+            Origin::Reconcile => "reconcile",
+        }
+    }
+}
+
 /// One WorkSpace to check, with what the event said about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 pub use super::check::{Check, CheckResult};
 use super::coverage::{AgentReport, AgentStatus};
+use super::ledger::LedgerEntry;
 use super::orgs::ResolvedOrg;
 use super::policy::PolicyId;
 use super::watch_paths::SettingSnapshot;
@@ -404,6 +405,12 @@ pub struct InvocationReport {
     /// Planned (or made) moves whose user has other devices that move too.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moves_with_other_devices: Option<usize>,
+    /// This run's id in the ledger (`history --run`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub run_id: String,
+    /// `history`: the ledger's entries, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entries: Option<Vec<LedgerEntry>>,
     pub org: Option<OrgReport>,
     pub workspaces: Vec<WorkspaceReport>,
     pub summary: Summary,
@@ -420,6 +427,8 @@ impl InvocationReport {
             moves_with_other_devices: None,
             omitted: None,
             doctor: None,
+            run_id: String::new(),
+            entries: None,
             org: None,
             workspaces: Vec::new(),
             summary: Summary::default(),
@@ -429,7 +438,7 @@ impl InvocationReport {
     /// For `verify` (exit 2): org drift, WorkSpaces in drift, users not yet
     /// in Code42, users outside the WorkSpaces org, or Windows WorkSpaces not covered.
     pub fn needs_attention(&self) -> bool {
-        self.org.as_ref().is_some_and(|o| o.status == Status::Drift)
+        self.org.as_ref().is_some_and(|o| !o.compliant())
             || self
                 .workspaces
                 .iter()

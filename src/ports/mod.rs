@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::config::SettingsRoute;
 use crate::domain::ids::{DirectoryId, WorkspaceId};
+use crate::domain::ledger::{EntryState, HistoryFilter, LedgerEntry};
 use crate::domain::metrics::RequestStats;
 use crate::domain::model::{DirectoryInfo, FleetFilter, WorkMessage, WorkspaceInfo};
 use crate::error::{AwsError, SecretError};
@@ -71,6 +72,29 @@ pub trait WorkQueue: Send + Sync {
         messages: &[WorkMessage],
         delay: Duration,
     ) -> impl Future<Output = Result<usize, AwsError>> + Send;
+}
+
+/// The write-ahead ledger and the move budget every process shares
+/// (DynamoDB in production). Object-safe: the application holds it as
+/// `Arc<dyn Ledger>`, and runs without one when none is configured.
+pub trait Ledger: Send + Sync {
+    /// Take one move from `hour`'s budget of `budget`, atomically across
+    /// every process and invocation; false when it is spent.
+    fn take_move(&self, hour: u64, budget: u32) -> BoxFuture<'_, Result<bool, AwsError>>;
+    /// Record an entry (an intent, before its write); never overwrites one.
+    fn record<'a>(&'a self, entry: &'a LedgerEntry) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// Settle a recorded entry after its write.
+    fn settle<'a>(
+        &'a self,
+        id: &'a str,
+        state: EntryState,
+        after: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// The entries `filter` admits, oldest first.
+    fn entries<'a>(
+        &'a self,
+        filter: &'a HistoryFilter,
+    ) -> BoxFuture<'a, Result<Vec<LedgerEntry>, AwsError>>;
 }
 
 /// Where the Code42 secret's JSON comes from (Secrets Manager in production).

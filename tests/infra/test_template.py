@@ -276,6 +276,24 @@ def test_stack_deploys_to_moto_cloudformation():
     for sid in ("EnqueueWork", "ConsumeWork", "OnFailureDestination", "OwnLogs"):
         assert statements[sid]["Resource"] != "*", sid
     assert iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"] == []
+    # The ledger: the function may put, update, get and query it, nothing else.
+    assert set(statements["Ledger"]["Action"]) == {
+        "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"}
+    assert statements["Ledger"]["Resource"] != "*"
+    assert env["CODE42_LEDGER_TABLE"] == outputs["LedgerTableName"]
+    assert (str(env["CODE42_MAX_MOVES_PER_HOUR"]), str(env["CODE42_LEDGER_RETENTION_DAYS"])) == ("50", "400")
+    assert outputs["LedgerTableName"] in outputs["CliExport"]
+
+
+def test_the_ledger_table_outlives_the_stack_and_expires_entries():
+    table = translated()["Resources"]["LedgerTable"]
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert [k["AttributeName"] for k in props["KeySchema"]] == ["pk", "sk"]
 
 
 def test_outcome_alarms_read_the_functions_metrics_and_say_what_to_do():
@@ -283,7 +301,7 @@ def test_outcome_alarms_read_the_functions_metrics_and_say_what_to_do():
     alarms = {name: r["Properties"] for name, r in resources.items()
               if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == {"Ref": "AWS::StackName"}}
     by_metric = {a["MetricName"]: (name, a) for name, a in alarms.items()}
-    assert set(by_metric) == {"WorkspacesFailed", "ScheduleDeferred", "ScheduleNotCovered", "UsersMoved",
+    assert set(by_metric) == {"WorkspacesFailed", "ScheduleDeferred", "ScheduleNotCovered", "MovesHeldByBudget",
                               "OrgPolicyFailures"}
     # A policy that fails: at once (the users were placed; the policy was not).
     _, policy = by_metric["OrgPolicyFailures"]
@@ -292,9 +310,9 @@ def test_outcome_alarms_read_the_functions_metrics_and_say_what_to_do():
     _, deferred = by_metric["ScheduleDeferred"]
     assert (deferred["Statistic"], deferred["Period"], deferred["EvaluationPeriods"], deferred["DatapointsToAlarm"]) == (
         "Minimum", 86400, 2, 2)
-    # Moves that trickle in: a sum over an hour against its own parameter.
-    _, moves = by_metric["UsersMoved"]
-    assert (moves["Statistic"], moves["Period"], moves["Threshold"]) == ("Sum", 3600, {"Ref": "MaxMovesPerHour"})
+    # Moves are capped by the hourly budget: the alarm is on moves it held back.
+    _, held = by_metric["MovesHeldByBudget"]
+    assert (held["Statistic"], held["Period"], held["Threshold"]) == ("Sum", 3600, 0)
     for name, alarm in alarms.items():
         assert "workspaces-code42 " in alarm["AlarmDescription"] or "Mode=verify" in alarm["AlarmDescription"], name
         assert alarm["TreatMissingData"] == "notBreaching", name

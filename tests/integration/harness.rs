@@ -370,6 +370,38 @@ pub async fn moto_sdk(region: &'static str) -> aws_config::SdkConfig {
 
 pub const WIN: &str = "WINDOWS_SERVER_2022";
 
+/// A ledger table in moto as the template defines it (keys `pk`, `sk`;
+/// on-demand); its name.
+pub async fn create_ledger_table(name: &str) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let client = aws_sdk_dynamodb::Client::new(&moto_sdk("us-east-1").await);
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (key, kind) in [("pk", KeyType::Hash), ("sk", KeyType::Range)] {
+        request = request
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(key)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(key)
+                    .key_type(kind)
+                    .build()
+                    .unwrap(),
+            );
+    }
+    request.send().await.unwrap();
+    name.to_string()
+}
+
 /// The status of each WorkSpace of a JSON report.
 pub fn statuses(report: &Value) -> Vec<String> {
     report["workspaces"]

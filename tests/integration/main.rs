@@ -9,6 +9,7 @@ mod doctor;
 mod fleet;
 mod harness;
 mod lambda_binary;
+mod ledger;
 mod safety;
 mod trust;
 

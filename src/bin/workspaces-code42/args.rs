@@ -106,6 +106,29 @@ pub(crate) enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 120)]
         timeout: u64,
     },
+    /// The ledger: every move recorded before it was made, with its source
+    /// and target org, state, run and origin (needs CODE42_LEDGER_TABLE or
+    /// --function-name). Read-only. Exits 0, or 1 when the ledger cannot be read.
+    History {
+        /// Only entries of this Code42 username (case-insensitive).
+        #[arg(long, value_name = "USERNAME")]
+        user: Option<String>,
+        /// Only entries of this WorkSpace.
+        #[arg(long, value_name = "ID")]
+        workspace_id: Option<String>,
+        /// Only entries of this run (a report's run_id).
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
+        /// Only entries of this kind (move_user, …).
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// Only entries at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// A table for people, JSON (entries under "entries") or CSV.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
     /// Print a shell completion script, e.g.
     /// `workspaces-code42 completions bash > /etc/bash_completion.d/workspaces-code42`.
     Completions {

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::CommandFactory;
+use workspaces_code42::domain::ledger::HistoryFilter;
 use workspaces_code42::domain::model::{FleetAction, FleetRequest};
+use workspaces_code42::render::OutputFormat;
 
 use crate::args::{Cli, Command};
 use crate::aws::{AwsOptions, app_from_env, build};
@@ -25,6 +27,11 @@ pub async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
         } => {
             let filter = fleet.filter()?;
             let app = build(aws, &fleet, queue_url).await?;
+            if !dry_run && !enqueue && !app.has_ledger() {
+                eprintln!(
+                    "note: no ledger (CODE42_LEDGER_TABLE): moves are capped for this run (--max-moves) but not budgeted across runs, and not recorded for history"
+                );
+            }
             let request = FleetRequest {
                 action: FleetAction::Backfill,
                 filter,
@@ -37,21 +44,23 @@ pub async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
                 None => ExitCode::FAILURE,
             })
         }
-        Command::Doctor { output, timeout } => {
-            let app = app_from_env(aws, |_| {}).await?;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
-            let report = app.doctor(deadline).await;
-            print_report(output, &report, None)?;
-            let failed = report
-                .doctor
-                .iter()
-                .flatten()
-                .any(|c| c.result == workspaces_code42::domain::report::CheckResult::Fail);
-            Ok(if failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
+        Command::Doctor { output, timeout } => doctor(aws, output, timeout).await,
+        Command::History {
+            user,
+            workspace_id,
+            run,
+            kind,
+            since,
+            output,
+        } => {
+            let filter = HistoryFilter {
+                user,
+                workspace_id,
+                run,
+                kind,
+                since,
+            };
+            history(aws, &filter, output).await
         }
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -78,6 +87,38 @@ pub async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// Exit 1 when a check fails (warnings allowed).
+async fn doctor(aws: &AwsOptions, output: OutputFormat, timeout: u64) -> anyhow::Result<ExitCode> {
+    let app = app_from_env(aws, |_| {}).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let report = app.doctor(deadline).await;
+    print_report(output, &report, None)?;
+    let failed = report
+        .doctor
+        .iter()
+        .flatten()
+        .any(|c| c.result == workspaces_code42::domain::report::CheckResult::Fail);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn history(
+    aws: &AwsOptions,
+    filter: &HistoryFilter,
+    output: OutputFormat,
+) -> anyhow::Result<ExitCode> {
+    let app = app_from_env(aws, |_| {}).await?;
+    let report = app
+        .history(filter)
+        .await
+        .map_err(|failure| anyhow::anyhow!(failure.error.to_string()))?;
+    print_report(output, &report, None)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) async fn invoke(

@@ -1,0 +1,203 @@
+//! The ledger in DynamoDB: one table, keys `pk` and `sk`.
+//! - entries: `pk = "entry"`, `sk` = the entry's id (its time first, so a
+//!   query returns them oldest first and `--since` is a key condition);
+//! - the move budget: `pk = "budget"`, `sk` = the hour, a counter raised by
+//!   a conditional update — atomic in DynamoDB, so every process and
+//!   invocation sharing the table shares one budget;
+//! - `expires_at` (epoch seconds): the table's TTL attribute.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures::future::BoxFuture;
+
+use crate::domain::ledger::{EntryState, HistoryFilter, LedgerEntry};
+use crate::error::AwsError;
+use crate::ports::Ledger;
+
+use super::aws::sdk_error;
+
+const ENTRY: &str = "entry";
+const BUDGET: &str = "budget";
+
+pub struct DynamoLedger {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    /// Entries expire this long after they are written (the table's TTL).
+    retention: Duration,
+}
+
+impl DynamoLedger {
+    pub fn new(sdk: &aws_config::SdkConfig, table: String, retention: Duration) -> Self {
+        Self {
+            client: aws_sdk_dynamodb::Client::new(sdk),
+            table,
+            retention,
+        }
+    }
+
+    fn expires_at(&self) -> AttributeValue {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        AttributeValue::N((now + self.retention).as_secs().to_string())
+    }
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+fn optional(value: Option<&str>) -> AttributeValue {
+    value.map_or(AttributeValue::Null(true), s)
+}
+
+fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn entry_of(item: &HashMap<String, AttributeValue>) -> Option<LedgerEntry> {
+    Some(LedgerEntry {
+        id: text(item, "sk")?,
+        kind: text(item, "kind")?,
+        username: text(item, "username"),
+        workspace_id: text(item, "workspace_id"),
+        before: text(item, "before"),
+        after: text(item, "after"),
+        state: EntryState::parse(&text(item, "state")?)?,
+        run_id: text(item, "run_id").unwrap_or_default(),
+        at: text(item, "at").unwrap_or_default(),
+        origin: text(item, "origin").unwrap_or_default(),
+    })
+}
+
+impl DynamoLedger {
+    async fn take(&self, hour: u64, budget: u32) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(BUDGET))
+            .key("sk", s(&hour.to_string()))
+            .update_expression("ADD moves :one SET expires_at = :exp")
+            .condition_expression("attribute_not_exists(moves) OR moves < :budget")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":budget", AttributeValue::N(budget.to_string()))
+            .expression_attribute_values(":exp", self.expires_at())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("DynamoDB", "UpdateItem", e)),
+        }
+    }
+
+    async fn put(&self, e: &LedgerEntry) -> Result<(), AwsError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(ENTRY))
+            .item("sk", s(&e.id))
+            .item("kind", s(&e.kind))
+            .item("username", optional(e.username.as_deref()))
+            .item("workspace_id", optional(e.workspace_id.as_deref()))
+            .item("before", optional(e.before.as_deref()))
+            .item("after", optional(e.after.as_deref()))
+            .item("state", s(e.state.as_str()))
+            .item("run_id", s(&e.run_id))
+            .item("at", s(&e.at))
+            .item("origin", s(&e.origin))
+            .item("expires_at", self.expires_at())
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| sdk_error("DynamoDB", "PutItem", e))?;
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        id: &str,
+        state: EntryState,
+        after: Option<&str>,
+    ) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(ENTRY))
+            .key("sk", s(id))
+            .update_expression("SET #state = :state, #after = :after")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#after", "after")
+            .expression_attribute_values(":state", s(state.as_str()))
+            .expression_attribute_values(":after", optional(after))
+            .send()
+            .await
+            .map_err(|e| sdk_error("DynamoDB", "UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn query(&self, filter: &HistoryFilter) -> Result<Vec<LedgerEntry>, AwsError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", s(ENTRY))
+                .set_exclusive_start_key(start.take());
+            request = match &filter.since {
+                Some(since) => request
+                    .key_condition_expression("pk = :pk AND sk >= :since")
+                    .expression_attribute_values(":since", s(since)),
+                None => request.key_condition_expression("pk = :pk"),
+            };
+            let page = request
+                .send()
+                .await
+                .map_err(|e| sdk_error("DynamoDB", "Query", e))?;
+            found.extend(
+                page.items()
+                    .iter()
+                    .filter_map(entry_of)
+                    .filter(|e| filter.admits(e)),
+            );
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(found),
+            }
+        }
+    }
+}
+
+impl Ledger for DynamoLedger {
+    fn take_move(&self, hour: u64, budget: u32) -> BoxFuture<'_, Result<bool, AwsError>> {
+        Box::pin(self.take(hour, budget))
+    }
+    fn record<'a>(&'a self, entry: &'a LedgerEntry) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(self.put(entry))
+    }
+    fn settle<'a>(
+        &'a self,
+        id: &'a str,
+        state: EntryState,
+        after: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(self.update(id, state, after))
+    }
+    fn entries<'a>(
+        &'a self,
+        filter: &'a HistoryFilter,
+    ) -> BoxFuture<'a, Result<Vec<LedgerEntry>, AwsError>> {
+        Box::pin(self.query(filter))
+    }
+}

@@ -1,0 +1,147 @@
+//! The ledger over the wire: DynamoDB in moto (its conditional writes made
+//! atomic, as DynamoDB's are), the Code42 simulator, the real CLI.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+/// Six processes race for a budget of three: exactly three users move, each
+/// recorded (`done`, with its orgs) before the move; the others are deferred
+/// naming the budget; `history` lists exactly the moves made.
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_processes_share_one_hourly_budget_and_history_lists_the_moves() {
+    let names: Vec<String> = (0..6).map(|i| format!("budget{i}")).collect();
+    let users: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            user(
+                &format!("bg-{i}"),
+                &format!("{n}@corp.example.com"),
+                "880000000000000002",
+            )
+        })
+        .collect();
+    let mut seed = tenant(json!(users));
+    seed["settings"]["1003"] =
+        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    let sim = Sim::start(&seed);
+    let fleet = fleet(&names.iter().map(|n| (n.as_str(), WIN)).collect::<Vec<_>>());
+    let table = create_ledger_table("ledger-budget").await;
+    let env = env(
+        &secret_for(&sim, "ledger-budget"),
+        &[
+            ("CODE42_LEDGER_TABLE", table.as_str()),
+            ("CODE42_MAX_MOVES_PER_HOUR", "3"),
+        ],
+    );
+
+    let runs: Vec<(i32, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = fleet
+            .workspaces
+            .iter()
+            .map(|(id, _)| {
+                let env = &env;
+                scope.spawn(move || {
+                    cli(env, &["backfill", "--output", "json", "--workspace-id", id])
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+    for (code, out) in &runs {
+        assert_eq!(*code, 0, "{out}");
+        let report: Value = serde_json::from_str(out).unwrap();
+        let status = statuses(&report)[0].clone();
+        if status == "deferred" {
+            let reason = report["workspaces"][0]["reason"].as_str().unwrap();
+            assert!(
+                reason.starts_with("the move budget (3 per hour"),
+                "{reason}"
+            );
+        }
+        *by_status.entry(status).or_default() += 1;
+    }
+
+    let (code, out) = cli(
+        &env,
+        &["history", "--output", "json", "--kind", "move_user"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let entries = serde_json::from_str::<Value>(&out).unwrap()["entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    // One budget per hour: the race, unless it straddled an hour, makes exactly 3.
+    let mut per_hour: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &entries {
+        *per_hour
+            .entry(e["at"].as_str().unwrap()[..13].to_string())
+            .or_default() += 1;
+    }
+    assert!(per_hour.values().all(|n| *n <= 3), "{per_hour:?}");
+    if per_hour.len() == 1 {
+        assert_eq!(entries.len(), 3, "{entries:?}");
+        assert_eq!(
+            by_status,
+            BTreeMap::from([("configured".into(), 3), ("deferred".into(), 3)])
+        );
+    }
+    let mut moved = Vec::new();
+    for e in &entries {
+        assert_eq!(e["state"], "done", "{e}");
+        assert_eq!(e["before"], "880000000000000002");
+        assert_eq!(e["after"], WORKSPACES_ORG_GUID);
+        assert_eq!(e["origin"], "backfill");
+        let username = e["username"].as_str().unwrap();
+        let id = username
+            .trim_end_matches("@corp.example.com")
+            .replace("budget", "bg-");
+        assert_eq!(sim.user_org(&id).await, WORKSPACES_ORG_GUID, "{username}");
+        moved.push(id);
+    }
+    // Nobody else moved.
+    for i in 0..6 {
+        let id = format!("bg-{i}");
+        if !moved.contains(&id) {
+            assert_eq!(sim.user_org(&id).await, "880000000000000002", "{id}");
+        }
+    }
+    // The table form and the CSV header.
+    let (code, out) = cli(
+        &env,
+        &[
+            "history",
+            "--output",
+            "csv",
+            "--user",
+            "nobody@corp.example.com",
+        ],
+    );
+    assert_eq!(
+        (code, out.trim()),
+        (
+            0,
+            "at,kind,username,workspace_id,before,after,state,run_id,origin"
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_without_a_table_fails_with_the_fix() {
+    let sim = Sim::start(&tenant(json!([])));
+    let env = env(&secret_for(&sim, "ledger-none"), &[]);
+    let (code, out) = cli(&env, &["history", "--output", "json"]);
+    assert_eq!(code, 1);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("CODE42_LEDGER_TABLE"),
+        "{doc}"
+    );
+}
