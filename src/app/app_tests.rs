@@ -1430,3 +1430,67 @@ async fn history_without_a_ledger_says_how_to_get_one() {
         failure.error
     );
 }
+
+/// Policy writes and agent deactivations are recorded before they are made
+/// and settled after, like moves.
+#[tokio::test]
+async fn policy_writes_and_deactivations_are_recorded_in_the_ledger() {
+    use crate::domain::ledger::EntryState;
+    let ledger = std::sync::Arc::new(FakeLedger::default());
+    let created = asmith_to_move(config(&[]), None).with_ledger(ledger.clone());
+    created
+        .handle(&event("create-workspaces.json"), deadline())
+        .await
+        .unwrap();
+    let kinds = |ledger: &FakeLedger| -> Vec<(String, EntryState)> {
+        let entries = ledger.entries.lock().unwrap();
+        entries.iter().map(|e| (e.kind.clone(), e.state)).collect()
+    };
+    assert_eq!(
+        kinds(&ledger),
+        [
+            ("watch_paths".to_string(), EntryState::Done),
+            ("move_user".to_string(), EntryState::Done)
+        ]
+    );
+    let written = ledger.entries.lock().unwrap()[0].clone();
+    assert_eq!(written.before.as_deref(), Some("no value"));
+    assert_eq!(written.after.as_deref(), Some("':main', 'D:'"));
+
+    let ws_id = "ws-4xk2p9q7m";
+    let c42 = code42(
+        vec![user("1", "asmith@corp.example.com", WS_ORG)],
+        Some(COMPLIANT),
+    );
+    c42.0
+        .lock()
+        .unwrap()
+        .agents
+        .push(("1".into(), agent_on(ws_id, "2.0")));
+    let mut ws = workspaces(&[(ws_id, "asmith", "WINDOWS_10")]);
+    ws.workspaces.get_mut(ws_id).unwrap().state = Some("TERMINATED".into());
+    let ledger = std::sync::Arc::new(FakeLedger::default());
+    let terminated = app(
+        config(&[("CODE42_DEACTIVATE_ON_TERMINATE", "true")]),
+        ws,
+        c42,
+    )
+    .with_ledger(ledger.clone());
+    terminated
+        .handle(&event("terminate-workspaces.json"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(&ledger),
+        [("deactivate_agent".to_string(), EntryState::Done)]
+    );
+    let e = ledger.entries.lock().unwrap()[0].clone();
+    assert_eq!(
+        (
+            e.workspace_id.as_deref(),
+            e.username.as_deref(),
+            e.origin.as_str()
+        ),
+        (Some(ws_id), Some("asmith@corp.example.com"), "terminate")
+    );
+}

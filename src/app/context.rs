@@ -16,8 +16,8 @@ use crate::error::InvocationError;
 use crate::ports::{Clock, Code42Service, Ledger, TokioClock, WorkQueue, Workspaces};
 
 use super::cache::{ComplianceCache, OrgCache};
+use super::ledger::RunLedger;
 use super::reconcile::{Pass, Reconciler, RunOutcome};
-use super::workspace::RunLedger;
 
 pub struct App<W, C, Q> {
     pub(crate) config: Config,

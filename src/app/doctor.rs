@@ -355,6 +355,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             code42,
             cache: &self.org_cache,
             clock: self.clock.as_ref(),
+            ledger: None,
         }
     }
 

@@ -10,6 +10,7 @@ mod fakes;
 mod fleet;
 mod handler;
 mod history;
+mod ledger;
 mod org;
 mod outcome;
 mod reconcile;

@@ -3,13 +3,15 @@
 //! merged and verified by reading it back.
 
 use crate::config::{Config, Mode};
+use crate::domain::ledger::EntryState;
 use crate::domain::orgs::{MoveGuards, ResolvedOrg, legacy_id_of};
-use crate::domain::policy::{OrgPolicy, PolicySource, PolicyState, PolicyWrite};
+use crate::domain::policy::{Judgement, OrgPolicy, PolicySource, PolicyState, PolicyWrite};
 use crate::domain::report::{OrgReport, PolicyReport, Status};
 use crate::error::{Code42Error, InvocationError};
 use crate::ports::{Clock, Code42OrgPolicies, Code42Orgs};
 
 use super::cache::OrgCache;
+use super::ledger::{RunLedger, Subject};
 
 pub struct OrgCheck<'a, C> {
     pub config: &'a Config,
@@ -17,6 +19,8 @@ pub struct OrgCheck<'a, C> {
     pub code42: &'a C,
     pub cache: &'a OrgCache,
     pub clock: &'a dyn Clock,
+    /// Where policy writes are recorded before they are made.
+    pub ledger: Option<RunLedger<'a>>,
 }
 
 impl<C: Code42Orgs + Code42OrgPolicies> OrgCheck<'_, C> {
@@ -171,17 +175,30 @@ impl<C: Code42Orgs + Code42OrgPolicies> OrgCheck<'_, C> {
             return Ok(report);
         }
         tracing::info!(org = %org.guid, legacy_org_id = org.legacy_id, policy = policy_name, items = ?planned.preview, finding = %report.finding, "writing org policy");
-        write_policy(self.code42, org.legacy_id, &planned.write).await?;
-        let after = read_policy(self.code42, org.legacy_id, policy.source()).await?;
-        let check = policy.judge(org.legacy_id, &after);
-        if !check.settled {
-            return Err(InvocationError::SettingNotVerified {
-                key: report.setting_key.clone(),
-                org_id: org.legacy_id,
-                readback: check.readback,
-                finding: check.finding,
-            });
+        // Recorded before it is written: the value before and the one written.
+        let written = planned.preview.join(", ");
+        let entry = match self.ledger {
+            Some(ledger) => {
+                let subject = Subject {
+                    username: None,
+                    workspace_id: None,
+                    origin: "org check",
+                };
+                let before = Some(judged.readback.clone());
+                let intent = ledger.intent(policy_name, subject, before, Some(written.clone()));
+                Some((ledger, intent.await?))
+            }
+            None => None,
+        };
+        let written_back = self.write_and_read_back(org, policy, &planned.write).await;
+        if let Some((ledger, entry)) = &entry {
+            let state = match &written_back {
+                Ok(_) => EntryState::Done,
+                Err(_) => EntryState::Failed,
+            };
+            ledger.settle(entry, state, Some(&written)).await;
         }
+        let check = written_back?;
         if check.compliant {
             report.status = Status::Configured;
         } else {
@@ -189,6 +206,30 @@ impl<C: Code42Orgs + Code42OrgPolicies> OrgCheck<'_, C> {
         }
         report.after = check.snapshot;
         Ok(report)
+    }
+}
+
+impl<C: Code42Orgs + Code42OrgPolicies> OrgCheck<'_, C> {
+    /// Write, read back, and judge what was read: an error when what the
+    /// write brings is not there.
+    async fn write_and_read_back(
+        &self,
+        org: &ResolvedOrg,
+        policy: &dyn OrgPolicy,
+        write: &PolicyWrite,
+    ) -> Result<Judgement, InvocationError> {
+        write_policy(self.code42, org.legacy_id, write).await?;
+        let after = read_policy(self.code42, org.legacy_id, policy.source()).await?;
+        let check = policy.judge(org.legacy_id, &after);
+        if !check.settled {
+            return Err(InvocationError::SettingNotVerified {
+                key: policy.location().to_string(),
+                org_id: org.legacy_id,
+                readback: check.readback,
+                finding: check.finding,
+            });
+        }
+        Ok(check)
     }
 }
 

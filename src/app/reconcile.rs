@@ -14,9 +14,10 @@ use crate::error::{Code42Error, InvocationError};
 use crate::ports::{Clock, Code42, Workspaces};
 
 use super::cache::OrgCache;
+use super::ledger::RunLedger;
 use super::org::OrgCheck;
 use super::snapshot::{Code42Snapshot, read_users};
-use super::workspace::{Checked, RunLedger, WorkspaceCheck, move_not_made};
+use super::workspace::{Checked, WorkspaceCheck, move_not_made};
 
 pub struct Reconciler<'a, W, C> {
     pub config: &'a Config,
@@ -112,6 +113,9 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
                 workspaces: Vec::new(),
                 global_error: None,
             });
+        }
+        if let Some(ledger) = self.ledger.filter(|_| self.mode == Mode::Apply) {
+            ledger.resolve_dangling(self.code42).await;
         }
         let (org, org_report) = self.checked_org().await?;
         let snapshot = if self.pass == Pass::Plan
@@ -265,6 +269,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             code42: self.code42,
             cache: self.cache,
             clock: self.clock,
+            ledger: self.ledger,
         }
         .run(self.pass == Pass::Event && self.mode == Mode::Apply)
         .await

@@ -14,6 +14,7 @@ use tracing::Instrument;
 use crate::config::Mode;
 use crate::domain::coverage::agents_reporting_host;
 use crate::domain::ids::WorkspaceId;
+use crate::domain::ledger::{DEACTIVATE_AGENT, EntryState};
 use crate::domain::model::{Code42Agent, WorkspaceInfo};
 use crate::domain::report::{Action, Ending, InvocationReport, Status, Summary, WorkspaceReport};
 use crate::error::Code42Error;
@@ -21,6 +22,7 @@ use crate::input::{TERMINATE_WORKSPACES, TerminateWorkspacesCall};
 use crate::ports::{Code42Agents, Code42Service, Code42Users, WorkQueue, Workspaces};
 
 use super::context::App;
+use super::ledger::{RunLedger, Subject};
 use super::outcome::{InvocationFailure, fail_if_any_failed};
 
 impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
@@ -65,11 +67,16 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             return Ok(report);
         }
         let session = self.code42.session(deadline);
+        let run_id = report.run_id.clone();
+        let ledger = self.ledger.as_deref().map(|ledger| RunLedger {
+            ledger,
+            run_id: &run_id,
+        });
         for id in &call.workspace_ids {
             let span = tracing::info_span!("workspace", id = %id);
             let mut w = WorkspaceReport::new(Some(id.as_str()), Status::Failed);
             let ending = match self
-                .deactivate_agent_of(id, &session, &mut w)
+                .deactivate_agent_of(id, &session, ledger, &mut w)
                 .instrument(span)
                 .await
             {
@@ -90,6 +97,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         &self,
         id: &WorkspaceId,
         code42: &(impl Code42Users + Code42Agents),
+        ledger: Option<RunLedger<'_>>,
         w: &mut WorkspaceReport,
     ) -> Result<Ending, Code42Error> {
         let (info, username) = match self.terminated_user(id, w).await {
@@ -118,7 +126,19 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         let applied = self.config.mode == Mode::Apply;
         let mut held = Vec::new();
         for agent in on_host {
-            let deactivated = applied && deactivate(code42, agent, &mut held).await?;
+            let subject = Subject {
+                username: Some(&username),
+                workspace_id: Some(id.as_str()),
+                origin: "terminate",
+            };
+            let ledger = ledger.filter(|_| applied).map(|l| (l, subject));
+            let deactivated = match applied {
+                false => false,
+                true => match deactivate_recorded(code42, agent, &mut held, ledger).await? {
+                    Ok(deactivated) => deactivated,
+                    Err(unrecorded) => return Ok(unrecorded),
+                },
+            };
             w.actions.push(Action::DeactivateAgent {
                 agent_id: agent.agent_id.clone(),
                 hostname: agent.os_hostname.clone(),
@@ -179,6 +199,40 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             Err(e) => skip(e.to_string()),
         }
     }
+}
+
+/// Deactivate one agent, its intent recorded first when there is a ledger
+/// (and settled after); Err(ending) when the ledger cannot be written
+/// (then nothing is deactivated).
+async fn deactivate_recorded(
+    code42: &impl Code42Agents,
+    agent: &Code42Agent,
+    held: &mut Vec<String>,
+    ledger: Option<(RunLedger<'_>, Subject<'_>)>,
+) -> Result<Result<bool, Ending>, Code42Error> {
+    let Some((ledger, subject)) = ledger else {
+        return deactivate(code42, agent, held).await.map(Ok);
+    };
+    let before = Some(format!("agent {} active", agent.agent_id));
+    let after = Some("deactivated".to_string());
+    let entry = match ledger
+        .intent(DEACTIVATE_AGENT, subject, before, after)
+        .await
+    {
+        Ok(entry) => entry,
+        Err(e) => {
+            let error = format!("the ledger could not be written ({e}); not deactivated");
+            return Ok(Err(Ending::failed(error, e.retryable)));
+        }
+    };
+    let result = deactivate(code42, agent, held).await;
+    let state = match result {
+        Ok(true) => EntryState::Done,
+        _ => EntryState::Failed,
+    };
+    let after = entry.after.as_deref().filter(|_| state == EntryState::Done);
+    ledger.settle(&entry, state, after).await;
+    result.map(Ok)
 }
 
 /// Deactivate one agent: true when done, false when Code42 refused it for a

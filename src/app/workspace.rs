@@ -9,17 +9,16 @@ use tracing::Instrument;
 
 use crate::config::{Config, Mode};
 use crate::domain::coverage::{AgentReport, assess_agent};
-use crate::domain::ledger::{
-    EntryState, LedgerEntry, MOVE_USER, budget_hour, over_budget_reason, rfc3339,
-};
+use crate::domain::ledger::{EntryState, LedgerEntry, MOVE_USER, budget_hour, over_budget_reason};
 use crate::domain::model::{Code42Agent, Code42User, FleetFilter, Target, WorkspaceInfo};
 use crate::domain::orgs::ResolvedOrg;
 use crate::domain::plan::{self, Identity, Plan};
 use crate::domain::report::coverage_of;
 use crate::domain::report::{Action, Ending, Status, WorkspaceReport};
 use crate::error::{AwsError, Code42Error};
-use crate::ports::{Code42, Ledger, Workspaces};
+use crate::ports::{Code42, Workspaces};
 
+use super::ledger::{RunLedger, Subject, unix_secs};
 use super::snapshot::Code42Snapshot;
 
 const MOVE_ATTEMPTS: u32 = 3;
@@ -240,7 +239,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         };
         let moved = self.move_user(user, org, action, report).await;
         if let Some((ledger, entry)) = entry {
-            settle(ledger, &entry, moved.is_ok(), report).await;
+            settle_move(ledger, &entry, moved.is_ok(), report).await;
         }
         moved?;
         report.outside_org = false;
@@ -462,13 +461,6 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
     }
 }
 
-/// A run's view of the ledger: where its moves are recorded, under its id.
-#[derive(Clone, Copy)]
-pub struct RunLedger<'a> {
-    pub ledger: &'a dyn Ledger,
-    pub run_id: &'a str,
-}
-
 /// A move's turn in the shared budget.
 enum Budgeted {
     /// Taken from the budget, and its intent recorded.
@@ -493,8 +485,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             retryable: e.retryable,
             global: None,
         };
-        let now = unix_secs();
-        let hour = budget_hour(now);
+        let hour = budget_hour(unix_secs());
         let budget = self.config.users.max_moves_per_hour;
         if !ledger
             .ledger
@@ -505,28 +496,32 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             tracing::warn!(budget, username = %user.username, "move budget spent: not moved this hour");
             return Ok(Budgeted::Spent(over_budget_reason(budget, hour)));
         }
-        let at = rfc3339(now);
-        let entry = LedgerEntry {
-            id: format!("{at}#{:08x}", fastrand::u32(..)),
-            kind: MOVE_USER.into(),
-            username: Some(user.username.clone()),
-            workspace_id: Some(target.workspace_id.to_string()),
-            before: Some(user.org_guid.clone()),
-            after: Some(org.guid.clone()),
-            state: EntryState::Intent,
-            run_id: ledger.run_id.to_string(),
-            at,
-            origin: target.origin.as_str().to_string(),
+        let subject = Subject {
+            username: Some(&user.username),
+            workspace_id: Some(target.workspace_id.as_str()),
+            origin: target.origin.as_str(),
         };
-        ledger.ledger.record(&entry).await.map_err(unrecorded)?;
+        let entry = ledger
+            .intent(
+                MOVE_USER,
+                subject,
+                Some(user.org_guid.clone()),
+                Some(org.guid.clone()),
+            )
+            .await
+            .map_err(unrecorded)?;
         Ok(Budgeted::Recorded(entry))
     }
 }
 
 /// After a move: `done`, `unconfirmed` (Code42 accepted it, the read-back
-/// did not show it) or `failed` (with the org the user is still in). A
-/// settle that cannot be written leaves the intent for the next run.
-async fn settle(ledger: RunLedger<'_>, entry: &LedgerEntry, moved: bool, report: &WorkspaceReport) {
+/// did not show it) or `failed` (with the org the user is still in).
+async fn settle_move(
+    ledger: RunLedger<'_>,
+    entry: &LedgerEntry,
+    moved: bool,
+    report: &WorkspaceReport,
+) {
     let accepted = report
         .actions
         .iter()
@@ -536,16 +531,7 @@ async fn settle(ledger: RunLedger<'_>, entry: &LedgerEntry, moved: bool, report:
         (false, true) => (EntryState::Unconfirmed, entry.after.as_deref()),
         (false, false) => (EntryState::Failed, entry.before.as_deref()),
     };
-    if let Err(e) = ledger.ledger.settle(&entry.id, state, after).await {
-        tracing::error!(error = %e, entry = %entry.id, state = state.as_str(), "could not settle the ledger entry; its intent stays");
-    }
-}
-
-fn unix_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+    ledger.settle(entry, state, after).await;
 }
 
 /// A move Code42 accepted that a read-back found not made.

@@ -56,6 +56,7 @@ pub struct LedgerEntry {
 }
 
 pub const MOVE_USER: &str = "move_user";
+pub const DEACTIVATE_AGENT: &str = "deactivate_agent";
 
 /// Which entries `history` shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -145,3 +145,102 @@ async fn history_without_a_table_fails_with_the_fix() {
         "{doc}"
     );
 }
+
+/// A run that crashed between its intent and the move (or before settling)
+/// leaves an `intent`; the next run reads the real state and records it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_intent_left_by_a_crashed_run_is_settled_by_the_next_run() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut seed = tenant(json!([
+        user("cr-1", "crashmoved@corp.example.com", WORKSPACES_ORG_GUID),
+        user("cr-2", "crashnot@corp.example.com", "880000000000000002"),
+        user("cr-3", "crashnext@corp.example.com", "880000000000000002"),
+    ]));
+    seed["settings"]["1003"] =
+        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    let sim = Sim::start(&seed);
+    let fleet = fleet(&[("crashnext", WIN)]);
+    let table = create_ledger_table("ledger-crash").await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&moto_sdk("us-east-1").await);
+    // Two intents an hour old, as a crashed process leaves them: one whose
+    // move happened (the user is in the WorkSpaces org), one whose did not.
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let at = rfc3339_of(an_hour_ago);
+    for (n, username) in ["crashmoved", "crashnot"].iter().enumerate() {
+        let s = |v: &str| AttributeValue::S(v.to_string());
+        dynamo
+            .put_item()
+            .table_name(&table)
+            .item("pk", s("entry"))
+            .item("sk", s(&format!("{at}#crash{n}")))
+            .item("kind", s("move_user"))
+            .item("username", s(&format!("{username}@corp.example.com")))
+            .item("before", s("880000000000000002"))
+            .item("after", s(WORKSPACES_ORG_GUID))
+            .item("state", s("intent"))
+            .item("run_id", s("run-crashed"))
+            .item("at", s(&at))
+            .item("origin", s("creation"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let env = env(
+        &secret_for(&sim, "ledger-crash"),
+        &[("CODE42_LEDGER_TABLE", table.as_str())],
+    );
+    let (code, out) = cli(
+        &env,
+        &[
+            "backfill",
+            "--output",
+            "json",
+            "--workspace-id",
+            &fleet.workspaces[0].0,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    let (_, out) = cli(
+        &env,
+        &["history", "--output", "json", "--run", "run-crashed"],
+    );
+    let entries = serde_json::from_str::<Value>(&out).unwrap()["entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let state_of = |user: &str| {
+        let e = entries.iter().find(|e| e["username"] == user).unwrap();
+        (e["state"].as_str().unwrap().to_string(), e["after"].clone())
+    };
+    assert_eq!(
+        state_of("crashmoved@corp.example.com"),
+        ("done".to_string(), json!(WORKSPACES_ORG_GUID))
+    );
+    assert_eq!(
+        state_of("crashnot@corp.example.com"),
+        ("failed".to_string(), json!("880000000000000002"))
+    );
+    // The run's own move is recorded and settled as well.
+    let (_, out) = cli(
+        &env,
+        &[
+            "history",
+            "--output",
+            "json",
+            "--user",
+            "crashnext@corp.example.com",
+        ],
+    );
+    let own = &serde_json::from_str::<Value>(&out).unwrap()["entries"][0];
+    assert_eq!(
+        (own["state"].as_str(), own["kind"].as_str()),
+        (Some("done"), Some("move_user"))
+    );
+}
+
+/// RFC 3339 (UTC, seconds) of a time, as the ledger writes it.
+fn rfc3339_of(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    workspaces_code42::domain::ledger::rfc3339(secs)
+}

@@ -1,0 +1,120 @@
+//! The ledger as a run uses it: every write to the tenant recorded before it
+//! is made and settled after it, under the run's id.
+
+use crate::domain::ledger::{EntryState, HistoryFilter, LedgerEntry, MOVE_USER, rfc3339};
+use crate::ports::{Code42Users, Ledger};
+
+/// A run's view of the ledger: where its moves are recorded, under its id.
+#[derive(Clone, Copy)]
+pub struct RunLedger<'a> {
+    pub ledger: &'a dyn Ledger,
+    pub run_id: &'a str,
+}
+
+impl RunLedger<'_> {
+    /// Record the intent of a write (`kind`, the value before and the one
+    /// it should leave); its entry, to settle afterwards.
+    pub(crate) async fn intent(
+        &self,
+        kind: &str,
+        subject: Subject<'_>,
+        before: Option<String>,
+        after: Option<String>,
+    ) -> Result<LedgerEntry, crate::error::AwsError> {
+        let at = rfc3339(unix_secs());
+        let entry = LedgerEntry {
+            id: format!("{at}#{:08x}", fastrand::u32(..)),
+            kind: kind.to_string(),
+            username: subject.username.map(str::to_string),
+            workspace_id: subject.workspace_id.map(str::to_string),
+            before,
+            after,
+            state: EntryState::Intent,
+            run_id: self.run_id.to_string(),
+            at,
+            origin: subject.origin.to_string(),
+        };
+        self.ledger.record(&entry).await?;
+        Ok(entry)
+    }
+
+    /// Settle `entry`; a settle that cannot be written leaves the intent for
+    /// the next run to resolve.
+    pub(crate) async fn settle(&self, entry: &LedgerEntry, state: EntryState, after: Option<&str>) {
+        if let Err(e) = self.ledger.settle(&entry.id, state, after).await {
+            tracing::error!(error = %e, entry = %entry.id, state = state.as_str(), "could not settle the ledger entry; its intent stays");
+        }
+    }
+}
+
+/// An intent older than this belongs to a run that ended without settling
+/// it (a Lambda runs 15 minutes at most).
+const DANGLING_AFTER: u64 = 15 * 60;
+/// How far back a run looks for them.
+const DANGLING_WITHIN: u64 = 24 * 3600;
+
+impl RunLedger<'_> {
+    /// Settle the intents runs left behind (a timeout, a crash between the
+    /// intent and the write): a move by reading the user's org now — `done`
+    /// in the target org, `failed` still in the source, else `unconfirmed`;
+    /// any other write `unconfirmed` (its next check re-reads it). Best
+    /// effort: a failure here is logged and stops nothing.
+    pub(crate) async fn resolve_dangling(&self, code42: &impl Code42Users) {
+        let now = unix_secs();
+        let filter = HistoryFilter {
+            since: Some(rfc3339(now.saturating_sub(DANGLING_WITHIN))),
+            ..HistoryFilter::default()
+        };
+        let cutoff = rfc3339(now.saturating_sub(DANGLING_AFTER));
+        let dangling = match self.ledger.entries(&filter).await {
+            Ok(entries) => entries
+                .into_iter()
+                .filter(|e| e.state == EntryState::Intent && e.at <= cutoff),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for unsettled ledger entries");
+                return;
+            }
+        };
+        for entry in dangling.collect::<Vec<_>>() {
+            let (state, after) = self.what_happened(code42, &entry).await;
+            tracing::warn!(entry = %entry.id, kind = %entry.kind, state = state.as_str(), "settled an entry a previous run left as an intent");
+            self.settle(&entry, state, after.as_deref()).await;
+        }
+    }
+
+    async fn what_happened(
+        &self,
+        code42: &impl Code42Users,
+        entry: &LedgerEntry,
+    ) -> (EntryState, Option<String>) {
+        let user = match (entry.kind.as_str(), entry.username.as_deref()) {
+            (MOVE_USER, Some(username)) => code42.find_user(username).await,
+            _ => return (EntryState::Unconfirmed, None),
+        };
+        match user {
+            Ok(Some(user)) if Some(&user.org_guid) == entry.after.as_ref() => {
+                (EntryState::Done, Some(user.org_guid))
+            }
+            Ok(Some(user)) if Some(&user.org_guid) == entry.before.as_ref() => {
+                (EntryState::Failed, Some(user.org_guid))
+            }
+            Ok(Some(user)) => (EntryState::Unconfirmed, Some(user.org_guid)),
+            Ok(None) | Err(_) => (EntryState::Unconfirmed, None),
+        }
+    }
+}
+
+/// Whose write it is, and what asked for it.
+#[derive(Clone, Copy)]
+pub(crate) struct Subject<'a> {
+    pub username: Option<&'a str>,
+    pub workspace_id: Option<&'a str>,
+    pub origin: &'a str,
+}
+
+pub(crate) fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
