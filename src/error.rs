@@ -233,6 +233,10 @@ pub enum InvocationError {
         "history needs the ledger: set CODE42_LEDGER_TABLE to the stack's LedgerTable output (or use --function-name)"
     )]
     NoLedger,
+    #[error(
+        "undo moves users and this deployment is in verify mode (CODE42_MODE=verify): nothing was moved; use --dry-run to see the plan"
+    )]
+    UndoInVerify,
     #[error("the ledger could not be read: {0}")]
     LedgerUnreadable(AwsError),
     #[error(

@@ -4,6 +4,8 @@
 //! - the move budget: `pk = "budget"`, `sk` = the hour, a counter raised by
 //!   a conditional update — atomic in DynamoDB, so every process and
 //!   invocation sharing the table shares one budget;
+//! - users an undo moved back: `pk = "hold"`, `sk` = the lower-cased
+//!   username, `held` true until `undo --release`;
 //! - `expires_at` (epoch seconds): the table's TTL attribute.
 
 use std::collections::HashMap;
@@ -20,6 +22,7 @@ use super::aws::sdk_error;
 
 const ENTRY: &str = "entry";
 const BUDGET: &str = "budget";
+const HOLD: &str = "hold";
 
 pub struct DynamoLedger {
     client: aws_sdk_dynamodb::Client,
@@ -179,7 +182,90 @@ impl DynamoLedger {
     }
 }
 
+impl DynamoLedger {
+    async fn put_hold(&self, username: &str, run_id: &str) -> Result<(), AwsError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(HOLD))
+            .item("sk", s(&username.to_lowercase()))
+            .item("run_id", s(run_id))
+            .item("held", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(|e| sdk_error("DynamoDB", "PutItem", e))?;
+        Ok(())
+    }
+
+    /// Every hold item: (lower-cased username, run, still held).
+    async fn hold_items(&self) -> Result<Vec<(String, String, bool)>, AwsError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(HOLD))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("DynamoDB", "Query", e))?;
+            found.extend(page.items().iter().filter_map(|item| {
+                let held = item.get("held").and_then(|v| v.as_bool().ok()).copied();
+                Some((text(item, "sk")?, text(item, "run_id")?, held?))
+            }));
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    async fn release_run(&self, run_id: &str) -> Result<usize, AwsError> {
+        let mut released = 0;
+        for (username, run, held) in self.hold_items().await? {
+            if !held || run != run_id {
+                continue;
+            }
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(HOLD))
+                .key("sk", s(&username))
+                .update_expression("SET held = :no")
+                .expression_attribute_values(":no", AttributeValue::Bool(false))
+                .send()
+                .await
+                .map_err(|e| sdk_error("DynamoDB", "UpdateItem", e))?;
+            released += 1;
+        }
+        Ok(released)
+    }
+}
+
 impl Ledger for DynamoLedger {
+    fn hold<'a>(
+        &'a self,
+        username: &'a str,
+        run_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(self.put_hold(username, run_id))
+    }
+    fn release<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, Result<usize, AwsError>> {
+        Box::pin(self.release_run(run_id))
+    }
+    fn holds(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, AwsError>> {
+        Box::pin(async move {
+            let items = self.hold_items().await?;
+            Ok(items
+                .into_iter()
+                .filter(|(_, _, held)| *held)
+                .map(|(user, run, _)| (user, run))
+                .collect())
+        })
+    }
     fn take_move(&self, hour: u64, budget: u32) -> BoxFuture<'_, Result<bool, AwsError>> {
         Box::pin(self.take(hour, budget))
     }

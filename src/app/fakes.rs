@@ -507,9 +507,45 @@ pub fn deadline() -> Instant {
 pub struct FakeLedger {
     pub entries: Mutex<Vec<crate::domain::ledger::LedgerEntry>>,
     pub taken: Mutex<HashMap<u64, u32>>,
+    /// (lower-cased username, run, held).
+    pub holds: Mutex<Vec<(String, String, bool)>>,
 }
 
 impl crate::ports::Ledger for FakeLedger {
+    fn hold<'a>(
+        &'a self,
+        username: &'a str,
+        run_id: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), AwsError>> {
+        let mut holds = self.holds.lock().unwrap();
+        holds.retain(|(u, _, _)| *u != username.to_lowercase());
+        holds.push((username.to_lowercase(), run_id.to_string(), true));
+        Box::pin(async { Ok(()) })
+    }
+    fn release<'a>(
+        &'a self,
+        run_id: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<usize, AwsError>> {
+        let mut n = 0;
+        for hold in self.holds.lock().unwrap().iter_mut() {
+            if hold.1 == run_id && hold.2 {
+                hold.2 = false;
+                n += 1;
+            }
+        }
+        Box::pin(async move { Ok(n) })
+    }
+    fn holds(&self) -> futures::future::BoxFuture<'_, Result<Vec<(String, String)>, AwsError>> {
+        let held = self
+            .holds
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| h.2)
+            .map(|(u, r, _)| (u.clone(), r.clone()))
+            .collect();
+        Box::pin(async { Ok(held) })
+    }
     fn take_move(
         &self,
         hour: u64,

@@ -16,11 +16,13 @@ mod outcome;
 mod reconcile;
 mod snapshot;
 mod terminate;
+mod undo;
 mod workspace;
 
 pub use context::App;
 pub use fleet::{FleetProgress, NoProgress};
 pub use outcome::{FailureDocument, InvocationFailure, Output};
+pub use undo::UndoRequest;
 
 #[cfg(test)]
 #[path = "app_tests.rs"]

@@ -123,12 +123,17 @@ impl<C: Code42Orgs + Code42OrgPolicies> OrgCheck<'_, C> {
             &org.org_name,
             self.config.org.legacy_id,
         )?;
-        let guards = MoveGuards::new(
+        let mut guards = MoveGuards::new(
             &orgs,
             &self.config.users.protected_orgs,
             &self.config.users.move_from_orgs,
             self.config.users.skip_with_other_devices,
         );
+        // Users an undo moved back stay where they are (fail closed: holds
+        // that cannot be read stop the run).
+        if let Some(ledger) = self.ledger {
+            guards.held = ledger.ledger.holds().await?.into_iter().collect();
+        }
         Ok(ResolvedOrg {
             guid: org.org_guid,
             name: org.org_name,

@@ -169,6 +169,9 @@ pub struct MoveGuards {
     pub skip_with_other_devices: bool,
     /// Protected orgs Code42 does not list (a typo): nothing may run.
     pub unknown_protected: Vec<String>,
+    /// Users an `undo` moved back (lower-cased username -> the undone run):
+    /// never moved again until `undo --release`.
+    pub held: std::collections::BTreeMap<String, String>,
 }
 
 impl MoveGuards {
@@ -184,11 +187,17 @@ impl MoveGuards {
             move_from: (!move_from.is_empty()).then(|| with_descendants(orgs, move_from)),
             skip_with_other_devices,
             unknown_protected: unknown_orgs(orgs, protected).into_iter().cloned().collect(),
+            held: std::collections::BTreeMap::new(),
         }
     }
 
     /// Why this user may not be moved, if they may not.
     pub fn refusal(&self, user: &Code42User) -> Option<String> {
+        if let Some(run) = self.held.get(&user.username.to_lowercase()) {
+            return Some(format!(
+                "held by undo of run {run}; not moved again until `workspaces-code42 undo --release {run}`"
+            ));
+        }
         let org = format!("{:?} ({})", user.org_name, user.org_guid);
         if user.org_guid.trim().is_empty() {
             return Some(format!(

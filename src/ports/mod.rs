@@ -95,6 +95,16 @@ pub trait Ledger: Send + Sync {
         &'a self,
         filter: &'a HistoryFilter,
     ) -> BoxFuture<'a, Result<Vec<LedgerEntry>, AwsError>>;
+    /// Hold a user an undo moved back (never moved again until released).
+    fn hold<'a>(
+        &'a self,
+        username: &'a str,
+        run_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// Release the users held by the undo of `run_id`; how many.
+    fn release<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, Result<usize, AwsError>>;
+    /// Every held user (lower-cased username, the undone run).
+    fn holds(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, AwsError>>;
 }
 
 /// Where the Code42 secret's JSON comes from (Secrets Manager in production).

@@ -244,3 +244,102 @@ fn rfc3339_of(t: std::time::SystemTime) -> String {
     let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     workspaces_code42::domain::ledger::rfc3339(secs)
 }
+
+/// `undo` moves a backfill's users back (planned first), holds them so the
+/// next run does not move them again, and a second undo does nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn undo_restores_a_runs_moves_holds_them_and_is_idempotent() {
+    let mut seed = tenant(json!([
+        user("un-1", "undoa@corp.example.com", "880000000000000002"),
+        user("un-2", "undob@corp.example.com", "880000000000000002"),
+    ]));
+    seed["settings"]["1003"] =
+        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    let sim = Sim::start(&seed);
+    let fleet = fleet(&[("undoa", WIN), ("undob", WIN)]);
+    let table = create_ledger_table("ledger-undo").await;
+    let env = env(
+        &secret_for(&sim, "ledger-undo"),
+        &[("CODE42_LEDGER_TABLE", table.as_str())],
+    );
+    let mut backfill = vec!["backfill", "--output", "json"];
+    for (id, _) in &fleet.workspaces {
+        backfill.extend(["--workspace-id", id.as_str()]);
+    }
+    let (code, out) = cli(&env, &backfill);
+    assert_eq!(code, 0, "{out}");
+    let run = serde_json::from_str::<Value>(&out).unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for id in ["un-1", "un-2"] {
+        assert_eq!(sim.user_org(id).await, WORKSPACES_ORG_GUID);
+    }
+
+    // The plan: both, nobody moved.
+    let (code, out) = cli(
+        &env,
+        &["undo", "--run", &run, "--dry-run", "--output", "json"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        statuses(&serde_json::from_str(&out).unwrap()),
+        ["drift", "drift"]
+    );
+    assert_eq!(sim.user_org("un-1").await, WORKSPACES_ORG_GUID);
+
+    // Verify mode refuses to move anybody back.
+    let mut verify = env.clone();
+    verify.insert("CODE42_MODE".into(), "verify".into());
+    let (code, _) = cli(&verify, &["undo", "--run", &run]);
+    assert_eq!(code, 1);
+    assert_eq!(sim.user_org("un-1").await, WORKSPACES_ORG_GUID);
+
+    let (code, out) = cli(&env, &["undo", "--run", &run, "--output", "json"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        statuses(&serde_json::from_str(&out).unwrap()),
+        ["configured", "configured"]
+    );
+    for id in ["un-1", "un-2"] {
+        assert_eq!(
+            sim.user_org(id).await,
+            "880000000000000002",
+            "{id} moved back"
+        );
+    }
+    let writes = sim.counters().await["writes"].clone();
+
+    // The next backfill leaves them (held), and a second undo does nothing.
+    let (code, out) = cli(&env, &backfill);
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(statuses(&report), ["skipped", "skipped"]);
+    let reason = report["workspaces"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("held by undo of run {run}")),
+        "{reason}"
+    );
+    let (code, out) = cli(&env, &["undo", "--run", &run, "--output", "json"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        statuses(&serde_json::from_str(&out).unwrap()),
+        ["skipped", "skipped"],
+        "{out}"
+    );
+    assert_eq!(sim.counters().await["writes"], writes, "nothing written");
+
+    // Released: a later run may move them again.
+    let (code, out) = cli(&env, &["undo", "--release", &run, "--output", "json"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 user(s) held by the undo"), "{out}");
+    let (_, out) = cli(
+        &env,
+        &["history", "--output", "json", "--kind", "move_user"],
+    );
+    let entries = serde_json::from_str::<Value>(&out).unwrap()["entries"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(entries, 4, "two moves and two moves back");
+}

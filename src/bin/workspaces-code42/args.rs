@@ -129,6 +129,36 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
     },
+    /// Move a run's moved users back to the orgs they came from (from the
+    /// ledger): only users still in the WorkSpaces org with no later ledger
+    /// entry. Plans and prints first; --dry-run stops there. Refused in
+    /// verify mode. Each move back is recorded, and the users are held (no
+    /// later run moves them again) until `undo --release RUN_ID`. Settings
+    /// are never undone: `history` shows their values before.
+    /// Exits 0 when done, 1 on errors (including more moves than --max-moves).
+    Undo {
+        /// The run to undo (a report's run_id, as `history` shows it).
+        #[arg(
+            long,
+            value_name = "RUN_ID",
+            required_unless_present = "release",
+            conflicts_with = "release"
+        )]
+        run: Option<String>,
+        /// Release the users held by the undo of this run instead.
+        #[arg(long, value_name = "RUN_ID")]
+        release: Option<String>,
+        /// Print the plan; move nobody.
+        #[arg(long)]
+        dry_run: bool,
+        /// Stop before the first move back when more than this would move
+        /// [default: the run's moves].
+        #[arg(long, value_name = "N")]
+        max_moves: Option<usize>,
+        /// A table for people, JSON or CSV.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
     /// Print a shell completion script, e.g.
     /// `workspaces-code42 completions bash > /etc/bash_completion.d/workspaces-code42`.
     Completions {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::CommandFactory;
+use workspaces_code42::app::UndoRequest;
 use workspaces_code42::domain::ledger::HistoryFilter;
 use workspaces_code42::domain::model::{FleetAction, FleetRequest};
 use workspaces_code42::render::OutputFormat;
@@ -62,6 +63,13 @@ pub async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
             };
             history(aws, &filter, output).await
         }
+        Command::Undo {
+            run,
+            release,
+            dry_run,
+            max_moves,
+            output,
+        } => undo(aws, run, release, dry_run, max_moves, output).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -105,6 +113,45 @@ async fn doctor(aws: &AwsOptions, output: OutputFormat, timeout: u64) -> anyhow:
     } else {
         ExitCode::SUCCESS
     })
+}
+
+async fn undo(
+    aws: &AwsOptions,
+    run: Option<String>,
+    release: Option<String>,
+    dry_run: bool,
+    max_moves: Option<usize>,
+    output: OutputFormat,
+) -> anyhow::Result<ExitCode> {
+    let app = app_from_env(aws, |_| {}).await?;
+    let outcome = match (release, run) {
+        (Some(run_id), _) => app.release(&run_id).await,
+        (None, Some(run_id)) => {
+            let request = UndoRequest {
+                run_id,
+                dry_run,
+                max_moves,
+            };
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
+            app.undo(&request, deadline).await
+        }
+        (None, None) => anyhow::bail!("undo needs --run RUN_ID or --release RUN_ID"),
+    };
+    match outcome {
+        Ok(report) => {
+            print_report(output, &report, None)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            eprintln!("error: {}", failure.error);
+            match failure.report.as_deref() {
+                Some(report) => print_report(output, report, Some(&failure))?,
+                None if output == OutputFormat::Json => println!("{}", failure.to_json()),
+                None => {}
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 async fn history(

@@ -72,9 +72,9 @@ async fn main() -> ExitCode {
             fleet.output == OutputFormat::Json
         }
         Command::Completions { .. } => false,
-        Command::Doctor { output, .. } | Command::History { output, .. } => {
-            *output == OutputFormat::Json
-        }
+        Command::Doctor { output, .. }
+        | Command::History { output, .. }
+        | Command::Undo { output, .. } => *output == OutputFormat::Json,
     };
     match commands::run(cli, &aws).await {
         Ok(code) => code,
