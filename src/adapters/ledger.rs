@@ -6,6 +6,8 @@
 //!   invocation sharing the table shares one budget;
 //! - users an undo moved back: `pk = "hold"`, `sk` = the lower-cased
 //!   username, `held` true until `undo --release`;
+//! - WorkSpaces a run queued: `pk = "queued"`, `sk` = `{hour}#{workspace}`,
+//!   claimed by a conditional put, so a retried run does not queue them twice;
 //! - `expires_at` (epoch seconds): the table's TTL attribute.
 
 use std::collections::HashMap;
@@ -23,6 +25,7 @@ use super::aws::sdk_error;
 const ENTRY: &str = "entry";
 const BUDGET: &str = "budget";
 const HOLD: &str = "hold";
+const QUEUED: &str = "queued";
 
 pub struct DynamoLedger {
     client: aws_sdk_dynamodb::Client,
@@ -245,7 +248,62 @@ impl DynamoLedger {
     }
 }
 
+impl DynamoLedger {
+    async fn claim(&self, window: u64, workspace_id: &str) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(QUEUED))
+            .item("sk", s(&format!("{window}#{workspace_id}")))
+            .item("claim", s("queued"))
+            .item("expires_at", self.expires_at())
+            .condition_expression("attribute_not_exists(pk) OR claim = :given_back")
+            .expression_attribute_values(":given_back", s("given back"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("DynamoDB", "PutItem", e)),
+        }
+    }
+
+    async fn unclaim(&self, window: u64, workspace_id: &str) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(QUEUED))
+            .key("sk", s(&format!("{window}#{workspace_id}")))
+            .update_expression("SET claim = :given_back")
+            .expression_attribute_values(":given_back", s("given back"))
+            .send()
+            .await
+            .map_err(|e| sdk_error("DynamoDB", "UpdateItem", e))?;
+        Ok(())
+    }
+}
+
 impl Ledger for DynamoLedger {
+    fn claim_queued<'a>(
+        &'a self,
+        window: u64,
+        workspace_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AwsError>> {
+        Box::pin(self.claim(window, workspace_id))
+    }
+    fn unclaim_queued<'a>(
+        &'a self,
+        window: u64,
+        workspace_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(self.unclaim(window, workspace_id))
+    }
     fn hold<'a>(
         &'a self,
         username: &'a str,

@@ -509,9 +509,34 @@ pub struct FakeLedger {
     pub taken: Mutex<HashMap<u64, u32>>,
     /// (lower-cased username, run, held).
     pub holds: Mutex<Vec<(String, String, bool)>>,
+    /// (window, workspace id) claimed for the work queue.
+    pub queued: Mutex<std::collections::HashSet<(u64, String)>>,
 }
 
 impl crate::ports::Ledger for FakeLedger {
+    fn claim_queued<'a>(
+        &'a self,
+        window: u64,
+        workspace_id: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<bool, AwsError>> {
+        let claimed = self
+            .queued
+            .lock()
+            .unwrap()
+            .insert((window, workspace_id.to_string()));
+        Box::pin(async move { Ok(claimed) })
+    }
+    fn unclaim_queued<'a>(
+        &'a self,
+        window: u64,
+        workspace_id: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), AwsError>> {
+        self.queued
+            .lock()
+            .unwrap()
+            .remove(&(window, workspace_id.to_string()));
+        Box::pin(async { Ok(()) })
+    }
     fn hold<'a>(
         &'a self,
         username: &'a str,

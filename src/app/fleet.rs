@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::config::Mode;
 use crate::domain::ids::WorkspaceId;
+use crate::domain::ledger::budget_hour;
 use crate::domain::model::{FleetAction, FleetRequest, Origin, Target, WorkMessage};
 use crate::domain::report::{
     Action, InvocationReport, OrgReport, Status, Summary, WorkspaceReport, coverage_of,
@@ -22,6 +23,7 @@ use crate::error::InvocationError;
 use crate::ports::{Code42Service, WorkQueue, Workspaces};
 
 use super::context::App;
+use super::ledger::unix_secs;
 use super::outcome::{InvocationFailure, fail_if_a_policy_failed, fail_if_any_failed};
 use super::reconcile::{Pass, RunOutcome};
 
@@ -341,10 +343,36 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .work_queue
             .as_ref()
             .ok_or(InvocationError::NoWorkQueue)?;
-        let messages: Vec<WorkMessage> = targets
+        // With the ledger, each WorkSpace is queued once an hour: a retried
+        // or duplicated run (Lambda's async retry) does not queue it again.
+        let window = budget_hour(unix_secs());
+        let mut claimed = Vec::new();
+        for t in targets {
+            let fresh = match &self.ledger {
+                Some(ledger) => ledger.claim_queued(window, t.workspace_id.as_str()).await?,
+                None => true,
+            };
+            if fresh {
+                claimed.push(t);
+            } else {
+                tracing::info!(workspace_id = %t.workspace_id, "already queued this hour by another run; not queued again");
+            }
+        }
+        let messages: Vec<WorkMessage> = claimed
             .iter()
             .map(|t| WorkMessage::for_target(t, reason))
             .collect();
-        Ok(queue.enqueue(&messages, Duration::ZERO).await?)
+        match queue.enqueue(&messages, Duration::ZERO).await {
+            Ok(sent) => Ok(sent),
+            Err(e) => {
+                // Not sent: give the claims back so a retry queues them.
+                if let Some(ledger) = &self.ledger {
+                    for t in &claimed {
+                        let _ = ledger.unclaim_queued(window, t.workspace_id.as_str()).await;
+                    }
+                }
+                Err(e.into())
+            }
+        }
     }
 }

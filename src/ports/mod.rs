@@ -105,6 +105,19 @@ pub trait Ledger: Send + Sync {
     fn release<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, Result<usize, AwsError>>;
     /// Every held user (lower-cased username, the undone run).
     fn holds(&self) -> BoxFuture<'_, Result<Vec<(String, String)>, AwsError>>;
+    /// Claim a WorkSpace for the work queue in `window` (an hour): false
+    /// when a run already queued it then (a retried or duplicated run).
+    fn claim_queued<'a>(
+        &'a self,
+        window: u64,
+        workspace_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AwsError>>;
+    /// Give a claim back (its message could not be sent): a retry may queue it.
+    fn unclaim_queued<'a>(
+        &'a self,
+        window: u64,
+        workspace_id: &'a str,
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
 }
 
 /// Where the Code42 secret's JSON comes from (Secrets Manager in production).

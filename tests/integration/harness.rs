@@ -373,10 +373,15 @@ pub const WIN: &str = "WINDOWS_SERVER_2022";
 /// A ledger table in moto as the template defines it (keys `pk`, `sk`;
 /// on-demand); its name.
 pub async fn create_ledger_table(name: &str) -> String {
+    create_ledger_table_in("us-east-1", name).await
+}
+
+/// `create_ledger_table` in `region`.
+pub async fn create_ledger_table_in(region: &'static str, name: &str) -> String {
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     };
-    let client = aws_sdk_dynamodb::Client::new(&moto_sdk("us-east-1").await);
+    let client = aws_sdk_dynamodb::Client::new(&moto_sdk(region).await);
     let mut request = client
         .create_table()
         .table_name(name)

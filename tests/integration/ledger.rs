@@ -343,3 +343,61 @@ async fn undo_restores_a_runs_moves_holds_them_and_is_idempotent() {
         .len();
     assert_eq!(entries, 4, "two moves and two moves back");
 }
+
+/// A scheduled run retried (Lambda's asynchronous retry delivers the same
+/// event again) queues nothing twice: the ledger claims each WorkSpace once
+/// an hour.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_schedule_run_queues_nothing_twice() {
+    let mut seed = tenant(json!([
+        user("rq-1", "requeuea@corp.example.com", "880000000000000002"),
+        user("rq-2", "requeueb@corp.example.com", "880000000000000002"),
+    ]));
+    seed["settings"]["1003"] =
+        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    let sim = Sim::start(&seed);
+    const REGION: &str = "ap-southeast-2";
+    let fleet = fleet_in_region(
+        REGION,
+        "requeue.example.com",
+        &[("requeuea".into(), WIN), ("requeueb".into(), WIN)],
+    );
+    let sqs = sqs_in(REGION).await;
+    let queue = create_queue(&sqs, "retried-schedule").await;
+    let table = create_ledger_table_in(REGION, "ledger-requeue").await;
+    let app = app_in(
+        REGION,
+        &env(
+            &secret_in(REGION, &sim, "ledger-requeue"),
+            &[("WORK_QUEUE_URL", &queue), ("CODE42_LEDGER_TABLE", &table)],
+        ),
+    )
+    .await;
+    let schedule = json!({"version": "0", "id": "s-retried", "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "123456789012", "time": "2025-11-03T00:00:00Z",
+        "region": REGION, "resources": [], "detail": {}});
+    let first = app.handle(&schedule, deadline(60)).await.unwrap().report;
+    let again = app.handle(&schedule, deadline(60)).await.unwrap().report;
+    assert_eq!((first.enqueued, again.enqueued), (Some(2), Some(0)));
+    let received = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = received
+        .messages()
+        .iter()
+        .map(|m| {
+            serde_json::from_str::<Value>(m.body().unwrap()).unwrap()["workspace_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = fleet.workspaces.iter().map(|(id, _)| id.clone()).collect();
+    expected.sort();
+    assert_eq!(ids, expected, "each WorkSpace queued once");
+}
