@@ -58,8 +58,8 @@ PY
 
 # The ledger table, as the stack defines it (keys pk, sk; on-demand).
 .venv/bin/python - <<'PY'
-import boto3
-boto3.client("dynamodb").create_table(
+import os, boto3
+boto3.client("dynamodb", region_name=os.environ["AWS_REGION"]).create_table(
     TableName="workspaces-code42-ledger", BillingMode="PAY_PER_REQUEST",
     AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk")],
     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])

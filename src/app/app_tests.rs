@@ -1454,7 +1454,7 @@ async fn policy_writes_and_deactivations_are_recorded_in_the_ledger() {
         ]
     );
     let written = ledger.entries.lock().unwrap()[0].clone();
-    assert_eq!(written.before.as_deref(), Some("no value"));
+    assert_eq!(written.before, None, "not set before");
     assert_eq!(written.after.as_deref(), Some("':main', 'D:'"));
 
     let ws_id = "ws-4xk2p9q7m";

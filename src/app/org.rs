@@ -189,7 +189,8 @@ impl<C: Code42Orgs + Code42OrgPolicies> OrgCheck<'_, C> {
                     workspace_id: None,
                     origin: "org check",
                 };
-                let before = Some(judged.readback.clone());
+                // The value stored, exactly as read (None: not set).
+                let before = judged.snapshot.as_ref().map(|s| s.raw.clone());
                 let intent = ledger.intent(policy_name, subject, before, Some(written.clone()));
                 Some((ledger, intent.await?))
             }
