@@ -28,10 +28,12 @@ pub struct UndoRequest {
     pub max_moves: Option<usize>,
 }
 
-/// One user to move back.
+/// One user to move back: the run's entry, the user now, and the move back
+/// as planned (reported, `applied`, once made).
 struct Planned {
     entry: LedgerEntry,
     user: Code42User,
+    action: Action,
 }
 
 impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
@@ -186,7 +188,7 @@ async fn plan_one(
             format!("{username} is no longer in the WorkSpaces org ({from}): not moved back"),
         );
     }
-    row.actions.push(Action::MoveUser {
+    let action = Action::MoveUser {
         user_id: user.user_id.clone(),
         username: user.username.clone(),
         from_org_guid: from.clone(),
@@ -195,12 +197,20 @@ async fn plan_one(
         to_org_name: names.get(&to).cloned().unwrap_or_default(),
         applied: false,
         other_devices: Vec::new(),
-    });
+    };
+    row.actions.push(action.clone());
     let reason = format!("would move {username} back to org {to}");
     row.end(Ending::Drift {
         reason: Some(reason),
     });
-    Ok((Some(Planned { entry, user }), row))
+    Ok((
+        Some(Planned {
+            entry,
+            user,
+            action,
+        }),
+        row,
+    ))
 }
 
 /// Move one user back: recorded first, read back, then held.
@@ -210,7 +220,11 @@ async fn move_back(
     planned: &Planned,
     undone_run: &str,
 ) -> WorkspaceReport {
-    let Planned { entry, user } = planned;
+    let Planned {
+        entry,
+        user,
+        action,
+    } = planned;
     let (from, to) = (
         entry.after.clone().unwrap_or_default(),
         entry.before.clone().unwrap_or_default(),
@@ -257,16 +271,11 @@ async fn move_back(
                 .map(String::as_str),
         )
         .await;
-    row.actions.push(Action::MoveUser {
-        user_id: user.user_id.clone(),
-        username: user.username.clone(),
-        from_org_guid: from,
-        from_org_name: String::new(),
-        to_org_guid: to.clone(),
-        to_org_name: String::new(),
-        applied: moved.is_ok(),
-        other_devices: Vec::new(),
-    });
+    let mut action = action.clone();
+    if let Action::MoveUser { applied, .. } = &mut action {
+        *applied = moved.is_ok();
+    }
+    row.actions.push(action);
     let ending = hold_or_fail(ledger, user, &to, undone_run, moved).await;
     row.end(ending);
     row

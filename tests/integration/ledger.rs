@@ -297,9 +297,17 @@ async fn undo_restores_a_runs_moves_holds_them_and_is_idempotent() {
 
     let (code, out) = cli(&env, &["undo", "--run", &run, "--output", "json"]);
     assert_eq!(code, 0, "{out}");
+    let undone: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(statuses(&undone), ["configured", "configured"]);
+    let back = &undone["workspaces"][0]["actions"][0];
     assert_eq!(
-        statuses(&serde_json::from_str(&out).unwrap()),
-        ["configured", "configured"]
+        (
+            &back["from_org_name"],
+            &back["to_org_name"],
+            &back["applied"]
+        ),
+        (&json!("WorkSpaces"), &json!("Default"), &json!(true)),
+        "{back}"
     );
     for id in ["un-1", "un-2"] {
         assert_eq!(
