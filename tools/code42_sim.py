@@ -585,7 +585,8 @@ class Handler(BaseHTTPRequestHandler):
         data = json.loads(body) if body else {}
         with st.lock:
             if path == "/_sim/state" and method == "GET":
-                return self.send(200, {"orgs": st.orgs, "users": st.users, "settings": st.settings})
+                return self.send(200, {"orgs": st.orgs, "users": st.users, "settings": st.settings,
+                                       "agents": st.agents})
             if path == "/_sim/counters" and method == "GET":
                 # Every request that can change the tenant: moves, settings, org
                 # objects, agent deactivations (token requests change nothing).

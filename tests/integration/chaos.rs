@@ -101,6 +101,8 @@ async fn chaos_backfill_and_replayed_events_end_in_the_expected_state() {
             .enumerate()
             .map(|(i, name)| user(&format!("ue{i}"), &format!("{name}@{DOMAIN}"), DEFAULT_ORG)),
     );
+    // Named only by forged events and queue messages: must never move.
+    users.push(user("uvictim", &format!("{VICTIM}@{DOMAIN}"), DEFAULT_ORG));
     let mut seed = tenant(json!(users));
     // A customer entry on the WorkSpaces org itself, unlocked, with an apostrophe.
     seed["settings"]["1003"] =
@@ -131,6 +133,8 @@ async fn chaos_backfill_and_replayed_events_end_in_the_expected_state() {
             ("CODE42_MAX_RPS", "0"),
             ("CODE42_REQUEST_TIMEOUT_SECONDS", "1"),
             ("CODE42_PROTECTED_ORGS", "Executives"),
+            // A forged event's WorkSpace is looked for twice, not four times.
+            ("WORKSPACES_DESCRIBE_ATTEMPTS", "2"),
         ],
     );
     let seeded_in = started.elapsed();
@@ -263,6 +267,19 @@ async fn chaos_backfill_and_replayed_events_end_in_the_expected_state() {
     };
     assert_eq!(event_fleet.workspaces.len(), 200);
     let app = app_in(REGION, &env).await;
+    // Terminate clean-up on, for the forged terminate events below; each
+    // event WorkSpace's agent is registered so a wrong one could deactivate it.
+    let mut terminating_env = env.clone();
+    terminating_env.insert("CODE42_DEACTIVATE_ON_TERMINATE".into(), "true".into());
+    let terminating = app_in(REGION, &terminating_env).await;
+    for (n, (id, _)) in event_fleet.workspaces.iter().enumerate() {
+        let host = computer_name(id);
+        sim.add_agent(
+            json!({"agentId": format!("ag-e{n}"), "userId": format!("ue{n}"),
+            "name": host, "osHostname": host, "appVersion": "1.6.0", "active": true}),
+        )
+        .await;
+    }
     let logs = CapturedLogs::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
@@ -290,6 +307,31 @@ async fn chaos_backfill_and_replayed_events_end_in_the_expected_state() {
                     .unwrap(),
             );
             rotate(&sim, &secret, ROTATED_AGAIN).await;
+        }
+        if delivery % 50 == 0 {
+            // Forged inputs among the real ones: a creation event and a queue
+            // message naming WorkSpaces that do not exist (with a victim's
+            // name), and a terminate event naming a living WorkSpace.
+            for forged in forged_inputs(delivery, &event_fleet.directory_id, id) {
+                let handled = tracing::instrument::WithSubscriber::with_subscriber(
+                    async {
+                        match forged.get("source").and_then(Value::as_str) {
+                            Some("aws.workspaces")
+                                if forged["detail"]["eventName"] == "TerminateWorkspaces" =>
+                            {
+                                terminating.handle(&forged, deadline(30)).await
+                            }
+                            _ => app.handle(&forged, deadline(30)).await,
+                        }
+                    },
+                    dispatch.clone(),
+                )
+                .await;
+                outputs.push(match handled {
+                    Ok(output) => serde_json::to_string(&output.report).unwrap(),
+                    Err(failure) => failure.to_json().to_string(),
+                });
+            }
         }
         let single = Fleet {
             directory_id: event_fleet.directory_id.clone(),
@@ -388,6 +430,27 @@ async fn chaos_backfill_and_replayed_events_end_in_the_expected_state() {
             "{name}"
         );
     }
+    // Nobody moved and nothing deactivated because of the forged inputs.
+    assert_eq!(
+        org_of[&format!("{VICTIM}@{DOMAIN}")],
+        DEFAULT_ORG,
+        "the victim stayed"
+    );
+    let event_agents: Vec<&Value> = state["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            a["agentId"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("ag-e"))
+        })
+        .collect();
+    assert_eq!(event_agents.len(), 200);
+    assert!(
+        event_agents.iter().all(|a| a["active"] == true),
+        "no agent of a living WorkSpace was deactivated"
+    );
     let moved = moves(&sim).await;
     let mut per_user: HashMap<String, usize> = HashMap::new();
     for m in &moved {
@@ -492,6 +555,32 @@ async fn chaos_backfill_and_replayed_events_end_in_the_expected_state() {
         seeded_in,
         started.elapsed()
     );
+}
+
+/// Named only by forged inputs.
+const VICTIM: &str = "victim";
+
+/// A forged creation event and queue message naming WorkSpaces that do not
+/// exist (with the victim's user name), and a terminate event naming the
+/// living WorkSpace `live`.
+fn forged_inputs(n: usize, directory_id: &str, live: &str) -> Vec<Value> {
+    let ghost = Fleet {
+        directory_id: directory_id.to_string(),
+        workspaces: vec![(format!("ws-f{n:07}x"), VICTIM.to_string())],
+    };
+    let message = json!({"workspace_id": format!("ws-g{n:07}x"), "user_name": VICTIM,
+        "directory_id": directory_id, "reason": "backfill"});
+    let mut terminate: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("events/terminate-workspaces.json")).unwrap(),
+    )
+    .unwrap();
+    terminate["detail"]["requestParameters"]["terminateWorkspaceRequests"] =
+        json!([{"workspaceId": live}]);
+    vec![
+        creation_event(&ghost),
+        json!({"Records": [sqs_record(&format!("forged-{n}"), &message.to_string())]}),
+        terminate,
+    ]
 }
 
 /// A move the simulator applied.
