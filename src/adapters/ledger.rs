@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::BoxFuture;
 
@@ -48,6 +49,28 @@ impl DynamoLedger {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         AttributeValue::N((now + self.retention).as_secs().to_string())
+    }
+}
+
+/// A conditional write's outcome: true when written, false when its
+/// condition did not hold (the budget spent, the WorkSpace already claimed).
+fn condition_held<T, E, R>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<bool, AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(|e| e.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(sdk_error("DynamoDB", operation, e)),
     }
 }
 
@@ -93,16 +116,7 @@ impl DynamoLedger {
             .expression_attribute_values(":exp", self.expires_at())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error("DynamoDB", "UpdateItem", e)),
-        }
+        condition_held("UpdateItem", result)
     }
 
     async fn put(&self, e: &LedgerEntry) -> Result<(), AwsError> {
@@ -262,16 +276,7 @@ impl DynamoLedger {
             .expression_attribute_values(":given_back", s("given back"))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error("DynamoDB", "PutItem", e)),
-        }
+        condition_held("PutItem", result)
     }
 
     async fn unclaim(&self, window: u64, workspace_id: &str) -> Result<(), AwsError> {
