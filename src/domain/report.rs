@@ -100,22 +100,6 @@ impl Ending {
             retryable,
         }
     }
-
-    /// A status that needs no reason, with the reason it may have.
-    pub fn of(status: Status, reason: Option<String>) -> Self {
-        match status {
-            Status::Configured => Ending::Configured { reason },
-            Status::Compliant => Ending::Compliant { reason },
-            Status::Drift => Ending::Drift { reason },
-            Status::Skipped => Ending::Skipped {
-                reason: reason.unwrap_or_default(),
-            },
-            Status::Deferred => Ending::Deferred {
-                reason: reason.unwrap_or_default(),
-            },
-            Status::Failed => Ending::failed(reason.unwrap_or_default(), false),
-        }
-    }
 }
 
 /// A change made (or, in verify mode, planned).
