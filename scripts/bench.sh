@@ -10,7 +10,11 @@
 #   (c) a backfill with MOVES moves at LATENCY_MS per call under a simulator
 #       limit of RATE requests/s: wall time against the bound the limit implies
 #       ((requests - RATE) / RATE: the simulator's bucket starts full);
-#   (d) the arm64 Lambda zip (from `sam build`; built first if absent).
+#   (d) the arm64 Lambda zip (from `sam build`; built first if absent);
+#   (e) the ledger's cost: the (c) backfill without a limit, once without and
+#       once with CODE42_LEDGER_TABLE (DynamoDB in moto): wall time and
+#       DynamoDB calls per move; and the (b) verify with the table, whose
+#       read-only WorkSpaces should cost no ledger call.
 #
 #   scripts/bench.sh                          # the sizes above: 10,000 / 20,000 / 12,000 / 1,000
 #   N=200 USERS=400 AGENTS=240 MOVES=20 scripts/bench.sh   # smaller
@@ -99,17 +103,19 @@ tenant() {
   echo "{\"secrets\": [{\"name\": \"$CODE42_SECRET_ID\", \"value\": {\"api_url\": \"$SIM\", \"api_client_id\": \"bench\", \"api_client_secret\": \"bench-secret\"}}]}" \
     | .venv/bin/python tools/seed_aws.py --endpoint "$MOTO" - > /dev/null
 }
-# measure NAME CMD...: run, record "wall_s rss_kib requests 429s" in $work/NAME (exit codes 0 and 2 are results).
+# measure NAME CMD...: run, record "wall_s rss_kib requests 429s dynamodb_calls" in $work/NAME
+# (exit codes 0 and 2 are results).
 measure() {
   local name=$1; shift
-  local code=0
+  local code=0 dynamodb_before
+  dynamodb_before=$(dynamodb_calls)
   /usr/bin/time -f '%e %M' -o "$work/time" "$@" > "$work/$name.out" 2> "$work/$name.err" || code=$?
   if (( code != 0 && code != 2 )); then
     echo "bench: $name failed (exit $code)" >&2; cat "$work/$name.err" >&2; exit 1
   fi
   local counters
   counters=$(curl -s "$SIM/_sim/counters" | .venv/bin/python -c 'import json,sys; c=json.load(sys.stdin); print(c["total"], c["rate_limited"])')
-  echo "$(cat "$work/time") $counters" > "$work/$name"
+  echo "$(cat "$work/time") $counters $(( $(dynamodb_calls) - dynamodb_before ))" > "$work/$name"
   if [[ -n ${KEEP:-} ]]; then mkdir -p "$KEEP" && cp "$work/$name.out" "$work/$name.err" "$KEEP/"; fi
 }
 py=(.venv/bin/python tools/bench_python.py)
@@ -141,6 +147,19 @@ if [[ -z ${SKIP_PYTHON:-} ]]; then
   stop_last
 fi
 
+echo "bench: (e) the ledger: backfill with $MOVES moves without and with the table, verify of $N with it" >&2
+create_ledger_table bench-ledger
+tenant "$LATENCY_MS" 0
+measure e-plain "$BIN" backfill --directory-id "$MOVES_DIR" --max-moves "$MOVES" --output json --timeout 7200
+stop_last
+tenant "$LATENCY_MS" 0
+CODE42_LEDGER_TABLE=bench-ledger CODE42_MAX_MOVES_PER_HOUR=$MOVES \
+  measure e-ledger "$BIN" backfill --directory-id "$MOVES_DIR" --max-moves "$MOVES" --output json --timeout 7200
+stop_last
+tenant "$LATENCY_MS" 0
+CODE42_LEDGER_TABLE=bench-ledger measure e-verify "$BIN" verify --directory-id "$DIR" --output json --timeout 7200
+stop_last
+
 zip_size="(skipped)"
 if [[ -z ${SKIP_ZIP:-} ]]; then
   if [[ ! -f infra/.aws-sam/build/Function/bootstrap ]]; then
@@ -164,9 +183,9 @@ work, n, users, agents, moves, rate, latency, workers, zip_size = sys.argv[1:]
 import math, os
 def row(name):
     if not os.path.exists(f"{work}/{name}"):
-        return math.nan, math.nan, 0, 0  # not run (SKIP_PYTHON)
-    wall, rss, total, limited = open(f"{work}/{name}").read().split()
-    return float(wall), int(rss) / 1024, int(total), int(limited)
+        return math.nan, math.nan, 0, 0, 0  # not run (SKIP_PYTHON)
+    wall, rss, total, limited, dynamodb = open(f"{work}/{name}").read().split()
+    return float(wall), int(rss) / 1024, int(total), int(limited), int(dynamodb)
 def summary(name):
     try:
         text = open(f"{work}/{name}.out").read()
@@ -185,6 +204,16 @@ bound = lambda r: max(0.0, r[2] - float(rate)) / float(rate)
 ratio = lambda r: f"{r[0] / bound(r):.2f}×" if bound(r) > 0 else "within the initial burst"
 print(f"| (c) backfill, {int(moves):,} moves, {latency} ms/call, limit {rate}/s | {c_r[0]:.1f} s (bound {bound(c_r):.1f} s: {ratio(c_r)}), {c_r[2]:,} requests, {c_r[3]} × 429 ({100*c_r[3]/max(1,c_r[2]):.2f} %); {summary('c-rust')} | {c_p[0]:.1f} s (bound {bound(c_p):.1f} s), {c_p[2]:,} requests, {c_p[3]} × 429; {summary('c-python')} | {c_p[0]/c_r[0]:.1f}× |")
 print(f"| (d) arm64 Lambda zip | {zip_size} | — | |")
+e_plain, e_ledger, e_verify = row("e-plain"), row("e-ledger"), row("e-verify")
+per_move = (e_ledger[0] - e_plain[0]) * 1000 / max(1, int(moves))
+print()
+print("| the ledger (DynamoDB in moto) | without the table | with the table | cost |")
+print("|---|---|---|---|")
+print(f"| (e) backfill, {int(moves):,} moves, {latency} ms/call, no limit | {e_plain[0]:.1f} s, {e_plain[4]} DynamoDB calls; {summary('e-plain')} "
+      f"| {e_ledger[0]:.1f} s, {e_ledger[4]:,} DynamoDB calls; {summary('e-ledger')} "
+      f"| {e_ledger[4] / max(1, int(moves)):.1f} DynamoDB calls and {per_move:+.1f} ms wall per move |")
+print(f"| (e) verify {int(n):,} WorkSpaces (read-only) | {b_r[0]:.1f} s (b) | {e_verify[0]:.1f} s, {e_verify[4]} DynamoDB calls; {summary('e-verify')} "
+      f"| {e_verify[4] / max(1, int(n)):.4f} DynamoDB calls per WorkSpace |")
 PY
 }
 main "$@"

@@ -56,14 +56,7 @@ for n, w in enumerate(x for x in seeded["workspaces"] if x["user"] in user_ids):
         headers={"Content-Type": "application/json"})).read()
 PY
 
-# The ledger table, as the stack defines it (keys pk, sk; on-demand).
-.venv/bin/python - <<'PY'
-import os, boto3
-boto3.client("dynamodb", region_name=os.environ["AWS_REGION"]).create_table(
-    TableName="workspaces-code42-ledger", BillingMode="PAY_PER_REQUEST",
-    AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk")],
-    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
-PY
+create_ledger_table workspaces-code42-ledger
 
 export CODE42_SECRET_ID=code42/workspaces CODE42_ORG=WorkSpaces RUST_LOG=${RUST_LOG:-warn}
 export CODE42_LEDGER_TABLE=workspaces-code42-ledger

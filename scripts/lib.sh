@@ -36,3 +36,20 @@ stop_last() {
   wait "${pids[-1]}" 2>/dev/null || true
   unset 'pids[-1]'
 }
+
+# create_ledger_table NAME: the ledger table in moto, as the stack defines it
+# (keys pk, sk; on-demand). Needs AWS_ENDPOINT_URL and AWS_REGION.
+create_ledger_table() {
+  .venv/bin/python - "$1" <<'PY'
+import os, sys, boto3
+boto3.client("dynamodb", region_name=os.environ["AWS_REGION"]).create_table(
+    TableName=sys.argv[1], BillingMode="PAY_PER_REQUEST",
+    AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk")],
+    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+PY
+}
+
+# dynamodb_calls: how many DynamoDB requests moto (tools/moto_launcher.py) has served.
+dynamodb_calls() {
+  curl -s "$AWS_ENDPOINT_URL/_launcher/dynamodb" | .venv/bin/python -c 'import json,sys; print(sum(json.load(sys.stdin).values()))'
+}

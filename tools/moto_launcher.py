@@ -6,6 +6,8 @@ Prints "LISTENING http://127.0.0.1:PORT" once it accepts connections. With
 that dies can never leave it running.
 """
 import argparse
+import collections
+import json
 import logging
 import sys
 import threading
@@ -33,14 +35,24 @@ workspaces_models.Workspace.__init__ = _workspace_init_with_computer_name
 # conditional writes race (an update creating an item can undo a parallel
 # one). Real DynamoDB applies each conditional write atomically: serialise
 # DynamoDB requests to behave the same (reference tooling.md §7).
+# Each DynamoDB operation is also counted (under the lock), so the benchmark
+# can show what the ledger costs: GET /_launcher/dynamodb returns the counts.
 _dynamodb = threading.Lock()
+_dynamodb_calls = collections.Counter()
 _dispatch = DomainDispatcherApplication.__call__
 
 
 def _dispatch_serialising_dynamodb(self, environ, start_response):
-    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target.startswith("DynamoDB_"):
         with _dynamodb:
+            _dynamodb_calls[target.split(".", 1)[-1]] += 1
             return list(_dispatch(self, environ, start_response))
+    if environ.get("PATH_INFO") == "/_launcher/dynamodb":
+        with _dynamodb:
+            body = json.dumps(dict(_dynamodb_calls)).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
     return _dispatch(self, environ, start_response)
 
 
