@@ -11,9 +11,13 @@ pub enum InputError {
     )]
     Unsupported(String),
     #[error(
-        "refused: the event comes from account {account}, which this deployment does not serve (it serves {served}); nothing was looked up or changed"
+        "refused: the event or message comes from account {account} in region {region}, which this deployment does not serve (it serves {served}); nothing was looked up or changed"
     )]
-    AccountNotServed { account: String, served: String },
+    AccountNotServed {
+        account: String,
+        region: String,
+        served: String,
+    },
 }
 
 /// A configuration problem found at start-up.
@@ -257,6 +261,10 @@ pub enum InvocationError {
         "no work queue configured: set WORK_QUEUE_URL (the SAM template does), or run without enqueueing"
     )]
     NoWorkQueue,
+    #[error(
+        "{count} account/region location(s) could not be listed, so their WorkSpaces were not checked; first: {first}"
+    )]
+    LocationsUnreachable { count: usize, first: String },
     #[error("{failed} of {total} WorkSpace(s) failed ({retryable} retryable); first: {first}")]
     WorkspacesFailed {
         failed: usize,

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::domain::ledger::HistoryFilter;
+use crate::domain::location::{Location, Served, is_account_id, is_region};
 use crate::domain::model::{
     FilterField, FleetAction, FleetFilter, FleetRequest, Origin, Target, WorkMessage,
 };
@@ -149,6 +150,8 @@ struct TerminateRequest {
 /// A `TerminateWorkspaces` call: the WorkSpaces it terminated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TerminateWorkspacesCall {
+    /// Where the event came from; None: the home location.
+    pub location: Option<Location>,
     /// Set when the whole call failed (then nothing was terminated).
     pub call_error: Option<String>,
     pub workspace_ids: Vec<WorkspaceId>,
@@ -191,9 +194,10 @@ pub fn parse_input(payload: &Value) -> Result<Input, InputError> {
     parse_input_served(payload, None)
 }
 
-/// As `parse_input`, refusing EventBridge events (also inside SQS messages)
-/// from any account but `served` (the function's own, when known).
-pub fn parse_input_served(payload: &Value, served: Option<&str>) -> Result<Input, InputError> {
+/// As `parse_input`, refusing EventBridge events and work messages (also
+/// inside SQS messages) from any account or region `served` does not name
+/// (unknown on a plain CLI run: not checked).
+pub fn parse_input_served(payload: &Value, served: Option<&Served>) -> Result<Input, InputError> {
     let Some(object) = payload.as_object() else {
         return Err(InputError::Unsupported(format!(
             "received a JSON {}",
@@ -201,8 +205,9 @@ pub fn parse_input_served(payload: &Value, served: Option<&str>) -> Result<Input
         )));
     };
     if object.contains_key("detail-type") || object.contains_key("source") {
-        check_account(payload, served)?;
-        return parse_eventbridge(payload);
+        let at = event_location(payload);
+        check_served(at.as_ref(), served)?;
+        return parse_eventbridge(payload).map(|input| located(input, at));
     }
     if object.contains_key("Records") {
         return parse_sqs(payload, served);
@@ -218,24 +223,48 @@ pub fn parse_input_served(payload: &Value, served: Option<&str>) -> Result<Input
     )))
 }
 
-/// An EventBridge event is acted on only from an account this deployment
-/// serves (a rule on the default bus could be given events from elsewhere).
-fn check_account(event: &Value, served: Option<&str>) -> Result<(), InputError> {
+/// The account and region an EventBridge event names, when it names both.
+fn event_location(event: &Value) -> Option<Location> {
+    let field = |name| {
+        event
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    Some(Location::new(field("account")?, field("region")?))
+}
+
+/// An input is acted on only where this deployment serves (a rule on the
+/// default bus, or a forged message, could name anywhere); an event that
+/// names no account or region is refused when anything is checked.
+fn check_served(at: Option<&Location>, served: Option<&Served>) -> Result<(), InputError> {
     let Some(served) = served else {
         return Ok(());
     };
-    let account = event.get("account").and_then(Value::as_str).unwrap_or("");
-    if account == served {
+    if at.is_some_and(|at| served.serves(Some(at))) {
         return Ok(());
     }
+    let none = || "(none named)".to_string();
     Err(InputError::AccountNotServed {
-        account: if account.is_empty() {
-            "(none named)".into()
-        } else {
-            account.to_string()
-        },
-        served: served.to_string(),
+        account: at.map(|a| a.account.clone()).unwrap_or_else(none),
+        region: at.map(|a| a.region.clone()).unwrap_or_else(none),
+        served: served.describe(),
     })
+}
+
+/// The event's WorkSpaces are where the event came from.
+fn located(mut input: Input, at: Option<Location>) -> Input {
+    match &mut input {
+        Input::CreateWorkspaces(call) => {
+            for t in &mut call.targets {
+                t.location = at.clone();
+            }
+        }
+        Input::TerminateWorkspaces(call) => call.location = at,
+        Input::Access(target) => target.location = at,
+        _ => {}
+    }
+    input
 }
 
 fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
@@ -318,6 +347,7 @@ fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
 fn parse_terminate(detail: CloudTrailDetail) -> Result<TerminateWorkspacesCall, InputError> {
     if let Some(code) = detail.error_code.filter(|c| !c.is_empty()) {
         return Ok(TerminateWorkspacesCall {
+            location: None,
             call_error: Some(code),
             workspace_ids: Vec::new(),
         });
@@ -350,6 +380,7 @@ fn parse_terminate(detail: CloudTrailDetail) -> Result<TerminateWorkspacesCall, 
         }
     }
     Ok(TerminateWorkspacesCall {
+        location: None,
         call_error: None,
         workspace_ids,
     })
@@ -373,6 +404,7 @@ fn target(index: usize, p: PendingRequest) -> Result<Target, InputError> {
         .map(|u| u.trim().to_string())
         .filter(|u| !u.is_empty() && u != REDACTED);
     Ok(Target {
+        location: None,
         workspace_id,
         directory_id,
         user_name,
@@ -401,6 +433,7 @@ fn parse_access(detail: &Value) -> Result<Target, InputError> {
         .transpose()
         .map_err(|e| InputError::Malformed(format!("detail.directoryId: {e}")))?;
     Ok(Target {
+        location: None,
         workspace_id,
         directory_id,
         user_name: None,
@@ -413,7 +446,20 @@ fn parse_access(detail: &Value) -> Result<Target, InputError> {
 fn parse_work_message(body: &Value) -> Result<Target, InputError> {
     let message: WorkMessage = serde_json::from_value(body.clone())
         .map_err(|e| InputError::Malformed(format!("not a work message: {e}")))?;
+    let location = match (&message.account, &message.region) {
+        (None, None) => None,
+        (Some(account), Some(region)) if is_account_id(account) && is_region(region) => {
+            Some(Location::new(account, region))
+        }
+        _ => {
+            return Err(InputError::Malformed(
+                "account and region: both or neither, a 12-digit account id and a region name"
+                    .into(),
+            ));
+        }
+    };
     Ok(Target {
+        location,
         workspace_id: WorkspaceId::parse(&message.workspace_id)
             .map_err(|e| InputError::Malformed(format!("workspace_id: {e}")))?,
         directory_id: message
@@ -431,7 +477,7 @@ fn parse_work_message(body: &Value) -> Result<Target, InputError> {
 
 /// Each message stands alone: one that cannot be understood fails by itself
 /// (and reaches the dead-letter queue after the queue's max receives).
-fn parse_sqs(payload: &Value, served: Option<&str>) -> Result<Input, InputError> {
+fn parse_sqs(payload: &Value, served: Option<&Served>) -> Result<Input, InputError> {
     let event: SqsEvent = serde_json::from_value(payload.clone())
         .map_err(|e| InputError::Malformed(format!("not a valid SQS event: {e}")))?;
     let items = event
@@ -447,11 +493,17 @@ fn parse_sqs(payload: &Value, served: Option<&str>) -> Result<Input, InputError>
     Ok(Input::SqsBatch(items))
 }
 
-fn parse_sqs_body(body: Option<&str>, served: Option<&str>) -> Result<Vec<Target>, InputError> {
+fn parse_sqs_body(body: Option<&str>, served: Option<&Served>) -> Result<Vec<Target>, InputError> {
     let body: Value = serde_json::from_str(body.unwrap_or(""))
         .map_err(|e| InputError::Malformed(format!("message body is not JSON: {e}")))?;
     if body.get("workspace_id").is_some() {
-        return parse_work_message(&body).map(|t| vec![t]);
+        let target = parse_work_message(&body)?;
+        // A message without a location means the home location.
+        if let Some(served) = served {
+            let at = target.location.as_ref().unwrap_or(&served.home);
+            check_served(Some(at), Some(served))?;
+        }
+        return Ok(vec![target]);
     }
     if body.get("Records").is_some() {
         return Err(InputError::Unsupported(
@@ -548,9 +600,19 @@ mod tests {
 
     #[test]
     fn events_from_an_account_not_served_are_refused_also_inside_queue_messages() {
-        let own = "123456789012";
+        let own = &Served {
+            home: Location::new("123456789012", "us-east-1"),
+            scope: Default::default(),
+        };
         let created = event("create-workspaces.json");
-        assert!(parse_input_served(&created, Some(own)).is_ok());
+        let Input::CreateWorkspaces(call) = parse_input_served(&created, Some(own)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            call.targets[0].location,
+            Some(Location::new("123456789012", "us-east-1")),
+            "the event's WorkSpaces are where it came from"
+        );
         assert!(
             parse_input_served(&created, None).is_ok(),
             "unknown: not checked"
@@ -562,9 +624,16 @@ mod tests {
             err,
             InputError::AccountNotServed {
                 account: "999999999999".into(),
-                served: own.into()
+                region: "us-east-1".into(),
+                served: "account(s) 123456789012 in region(s) us-east-1".into()
             }
         );
+        let mut elsewhere = created.clone();
+        elsewhere["region"] = json!("eu-west-1");
+        assert!(matches!(
+            parse_input_served(&elsewhere, Some(own)),
+            Err(InputError::AccountNotServed { region, .. }) if region == "eu-west-1"
+        ));
         let mut unnamed = created.clone();
         unnamed.as_object_mut().unwrap().remove("account");
         assert!(matches!(
@@ -586,6 +655,75 @@ mod tests {
             Err(InputError::AccountNotServed { .. })
         ));
         assert!(items[1].work.is_ok());
+    }
+
+    #[test]
+    fn work_messages_name_their_location_and_are_refused_outside_the_scope() {
+        let served = &Served {
+            home: Location::new("123456789012", "us-east-1"),
+            scope: crate::domain::location::Scope {
+                accounts: vec!["111111111111".into(), "123456789012".into()],
+                regions: vec!["us-east-1".into()],
+            },
+        };
+        let batch = |bodies: &[Value]| {
+            let records: Vec<Value> = bodies
+                .iter()
+                .enumerate()
+                .map(|(i, b)| json!({"messageId": format!("m{i}"), "body": b.to_string()}))
+                .collect();
+            let Input::SqsBatch(items) =
+                parse_input_served(&json!({ "Records": records }), Some(served)).unwrap()
+            else {
+                panic!()
+            };
+            items
+        };
+        let items = batch(&[
+            json!({"workspace_id": "ws-abc123", "reason": "backfill", "account": "111111111111", "region": "us-east-1"}),
+            json!({"workspace_id": "ws-abc123", "reason": "backfill"}),
+            json!({"workspace_id": "ws-abc123", "reason": "backfill", "account": "222222222222", "region": "us-east-1"}),
+            json!({"workspace_id": "ws-abc123", "reason": "backfill", "account": "111111111111", "region": "eu-west-1"}),
+            json!({"workspace_id": "ws-abc123", "reason": "backfill", "account": "111111111111"}),
+            json!({"workspace_id": "ws-abc123", "reason": "backfill", "account": "x", "region": "us-east-1"}),
+        ]);
+        let work = |i: usize| items[i].work.clone();
+        assert_eq!(
+            work(0).unwrap()[0].location,
+            Some(Location::new("111111111111", "us-east-1"))
+        );
+        assert_eq!(work(1).unwrap()[0].location, None, "home");
+        for i in [2, 3] {
+            assert!(
+                matches!(work(i), Err(InputError::AccountNotServed { .. })),
+                "{i}: {:?}",
+                work(i)
+            );
+        }
+        for i in [4, 5] {
+            assert!(
+                matches!(&work(i), Err(InputError::Malformed(m)) if m.contains("both or neither")),
+                "{i}: {:?}",
+                work(i)
+            );
+        }
+        // A message without a location is refused when home is not served.
+        let elsewhere = Served {
+            scope: crate::domain::location::Scope {
+                accounts: vec!["111111111111".into()],
+                regions: Vec::new(),
+            },
+            ..served.clone()
+        };
+        let body = json!({"workspace_id": "ws-abc123", "reason": "backfill"}).to_string();
+        let payload = json!({"Records": [{"messageId": "m", "body": body}]});
+        let Input::SqsBatch(items) = parse_input_served(&payload, Some(&elsewhere)).unwrap() else {
+            panic!()
+        };
+        assert!(matches!(
+            items[0].work,
+            Err(InputError::AccountNotServed { .. })
+        ));
     }
 
     fn create_call(name: &str) -> CreateWorkspacesCall {
@@ -778,7 +916,9 @@ mod tests {
 
     #[test]
     fn work_message_round_trips_in_the_documented_shape() {
-        let m = WorkMessage {
+        let mut m = WorkMessage {
+            account: None,
+            region: None,
             workspace_id: "ws-abc".into(),
             directory_id: Some("d-12345678".into()),
             user_name: None,
@@ -789,6 +929,14 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({"workspace_id": "ws-abc", "directory_id": "d-12345678", "reason": "reconcile"})
+        );
+        assert_eq!(serde_json::from_value::<WorkMessage>(json).unwrap(), m);
+        m.account = Some("111111111111".into());
+        m.region = Some("eu-west-1".into());
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"account": "111111111111", "region": "eu-west-1", "workspace_id": "ws-abc", "directory_id": "d-12345678", "reason": "reconcile"})
         );
         assert_eq!(serde_json::from_value::<WorkMessage>(json).unwrap(), m);
     }

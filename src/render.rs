@@ -19,7 +19,9 @@ pub enum OutputFormat {
 }
 
 /// The CSV columns: the JSON record's fields, nested ones flattened with `_`.
-pub const CSV_COLUMNS: [&str; 22] = [
+pub const CSV_COLUMNS: [&str; 24] = [
+    "account",
+    "region",
     "workspace_id",
     "directory_id",
     "workspaces_user",
@@ -151,11 +153,13 @@ fn history(format: OutputFormat, entries: &[LedgerEntry]) -> String {
 /// One row per WorkSpace.
 fn workspace_table(report: &InvocationReport) -> String {
     let dash = || "-".to_string();
-    let rows: Vec<[String; 7]> = report
+    let rows: Vec<[String; 9]> = report
         .workspaces
         .iter()
         .map(|w| {
             [
+                w.account.clone().unwrap_or_else(dash),
+                w.region.clone().unwrap_or_else(dash),
                 w.workspace_id.clone().unwrap_or_else(dash),
                 w.workspaces_user.clone().unwrap_or_else(dash),
                 w.code42_username.clone().unwrap_or_else(dash),
@@ -177,6 +181,8 @@ fn workspace_table(report: &InvocationReport) -> String {
         })
         .collect();
     let header = [
+        "ACCOUNT",
+        "REGION",
         "WORKSPACE",
         "USER",
         "CODE42 USERNAME",
@@ -229,6 +235,26 @@ fn summary_lines(report: &InvocationReport) -> String {
         report.input,
         report.mode
     );
+    for (account, a) in &s.by_account {
+        out.push_str(&format!(
+            "  account {account}: {} WorkSpace(s): {} configured, {} compliant, {} drift, {} skipped, {} deferred, {} failed; {} of {} Windows covered\n",
+            a.total,
+            a.configured,
+            a.compliant,
+            a.drift,
+            a.skipped,
+            a.deferred,
+            a.failed,
+            a.coverage.covered,
+            a.coverage.covered + a.coverage.not_covered,
+        ));
+    }
+    for u in &report.unreachable {
+        out.push_str(&format!(
+            "NOT LISTED: account {} region {}: {}\n",
+            u.account, u.region, u.error
+        ));
+    }
     let c = &s.coverage;
     if c.covered + c.not_covered > 0 {
         let reasons: Vec<String> = c
@@ -344,6 +370,7 @@ fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::location::Location;
     use crate::domain::report::{Status, Summary, WorkspaceReport};
 
     #[test]
@@ -353,15 +380,33 @@ mod tests {
             WorkspaceReport::new(Some("ws-a"), Status::Compliant),
             WorkspaceReport::new(Some("ws-bbbbbb"), Status::Deferred).with_reason("later"),
         ];
+        r.workspaces[0].locate(&Location::new("111111111111", "us-east-1"));
+        r.workspaces[1].locate(&Location::new("222222222222", "eu-west-1"));
         r.summary = Summary::of(&r.workspaces);
         let text = report(OutputFormat::Table, &r, None);
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("WORKSPACE  USER"), "{text}");
+        assert!(
+            lines[0].starts_with("ACCOUNT       REGION     WORKSPACE  USER"),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("222222222222  eu-west-1  ws-bbbbbb"),
+            "{text}"
+        );
+        // Two accounts: a summary line each.
+        assert!(
+            text.contains("  account 111111111111: 1 WorkSpace(s): 0 configured, 1 compliant"),
+            "{text}"
+        );
+        assert!(text.contains("  account 222222222222: 1 WorkSpace(s): 0 configured, 0 compliant, 0 drift, 0 skipped, 1 deferred"), "{text}");
         assert_eq!(lines[0].find("STATUS"), lines[2].find("deferred"), "{text}");
         assert!(text.contains("2 WorkSpace(s): 0 configured, 1 compliant, 0 drift, 0 skipped, 1 deferred, 0 failed — verify, mode verify"));
         let json: serde_json::Value =
             serde_json::from_str(&report(OutputFormat::Json, &r, None)).unwrap();
         assert_eq!(json["workspaces"][1]["status"], "deferred");
+        assert_eq!(json["workspaces"][1]["account"], "222222222222");
+        assert_eq!(json["workspaces"][1]["region"], "eu-west-1");
+        assert_eq!(json["summary"]["by_account"]["222222222222"]["deferred"], 1);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (`AWS_ENDPOINT_URL`, `AWS_REGION`, profiles, the Lambda role).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_sdk_workspaces::error::{ProvideErrorMetadata, SdkError};
@@ -13,6 +13,7 @@ use crate::error::{AwsError, SecretError};
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt, stream};
 
+use crate::domain::location::{Location, member_role_arn, partition};
 use crate::domain::model::{DirectoryInfo, FleetFilter, WorkspaceInfo};
 use crate::ports::{SecretSource, Workspaces};
 
@@ -21,7 +22,7 @@ const MAX_IDS_PER_CALL: usize = 25;
 /// DescribeWorkspaces sequences (one per directory) read at once.
 const DIRECTORIES_AT_ONCE: usize = 4;
 
-fn info(w: &aws_sdk_workspaces::types::Workspace) -> Option<WorkspaceInfo> {
+fn info(w: &aws_sdk_workspaces::types::Workspace, at: &Location) -> Option<WorkspaceInfo> {
     Some(WorkspaceInfo {
         workspace_id: w.workspace_id()?.to_string(),
         directory_id: w.directory_id().map(str::to_string),
@@ -35,21 +36,115 @@ fn info(w: &aws_sdk_workspaces::types::Workspace) -> Option<WorkspaceInfo> {
             .computer_name()
             .filter(|n| !n.is_empty())
             .map(str::to_string),
+        location: at.clone(),
     })
 }
 
+/// WorkSpaces in every served account and region: the home account with
+/// the process's own credentials, each member account through its role
+/// (`CODE42_MEMBER_ROLE`), one client per location built on first use.
 pub struct AwsWorkspaces {
+    home_sdk: aws_config::SdkConfig,
+    member_role: String,
+    home: tokio::sync::OnceCell<Location>,
+    clients: Mutex<HashMap<Location, Arc<LocationClient>>>,
+}
+
+/// One location's client and what it remembers.
+struct LocationClient {
+    at: Location,
     client: aws_sdk_workspaces::Client,
     /// Directory DNS names do not change: cache for the container's life.
     directory_names: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl AwsWorkspaces {
-    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+    pub fn new(sdk: &aws_config::SdkConfig, member_role: impl Into<String>) -> Self {
         Self {
-            client: aws_sdk_workspaces::Client::new(sdk),
-            directory_names: Mutex::new(HashMap::new()),
+            home_sdk: sdk.clone(),
+            member_role: member_role.into(),
+            home: tokio::sync::OnceCell::new(),
+            clients: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Set the home account when it is known without asking STS (the
+    /// Lambda's own ARN names it).
+    pub fn with_home_account(self, account: &str) -> Self {
+        if let Some(region) = self.home_sdk.region() {
+            let _ = self.home.set(Location::new(account, region.as_ref()));
+        }
+        self
+    }
+
+    async fn client(&self, at: &Location) -> Result<Arc<LocationClient>, AwsError> {
+        if let Some(client) = self.clients.lock().unwrap().get(at) {
+            return Ok(client.clone());
+        }
+        let home = self.home().await?;
+        let mut sdk = self
+            .home_sdk
+            .to_builder()
+            .region(aws_config::Region::new(at.region.clone()));
+        if at.account != home.account {
+            sdk.set_credentials_provider(Some(self.member_credentials(at).await?));
+        }
+        let client = Arc::new(LocationClient {
+            at: at.clone(),
+            client: aws_sdk_workspaces::Client::new(&sdk.build()),
+            directory_names: Mutex::new(HashMap::new()),
+        });
+        self.clients
+            .lock()
+            .unwrap()
+            .insert(at.clone(), client.clone());
+        Ok(client)
+    }
+
+    /// Credentials of the member role in `at`'s account, refreshed by the
+    /// client before they expire. Asked for once here, so that a role that
+    /// cannot be assumed is said plainly, with its fix.
+    async fn member_credentials(
+        &self,
+        at: &Location,
+    ) -> Result<aws_sdk_workspaces::config::SharedCredentialsProvider, AwsError> {
+        use aws_sdk_workspaces::config::ProvideCredentials;
+        let role = member_role_arn(partition(&at.region), &at.account, &self.member_role);
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role.clone())
+            .session_name("workspaces-code42")
+            .configure(&self.home_sdk)
+            .build()
+            .await;
+        if let Err(e) = provider.provide_credentials().await {
+            return Err(AwsError {
+                service: "STS",
+                operation: "AssumeRole",
+                detail: format!(
+                    "cannot assume {role} ({}): deploy infra/member.yaml in account {} (the StackSet), or remove the account from CODE42_ACCOUNTS",
+                    crate::error::chain(&e),
+                    at.account
+                ),
+                retryable: false,
+            });
+        }
+        Ok(aws_sdk_workspaces::config::SharedCredentialsProvider::new(
+            provider,
+        ))
+    }
+
+    /// The home account, from STS `GetCallerIdentity` (asked once).
+    async fn caller_account(&self) -> Result<String, AwsError> {
+        let out = aws_sdk_sts::Client::new(&self.home_sdk)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| sdk_error("STS", "GetCallerIdentity", e))?;
+        out.account().map(str::to_string).ok_or_else(|| AwsError {
+            service: "STS",
+            operation: "GetCallerIdentity",
+            detail: "the answer names no account".into(),
+            retryable: false,
+        })
     }
 }
 
@@ -100,7 +195,7 @@ where
     }
 }
 
-impl AwsWorkspaces {
+impl LocationClient {
     /// The registered directories' ids, to list their WorkSpaces side by side;
     /// empty when they cannot be listed (the caller then lists without a filter).
     async fn directory_ids(&self) -> Vec<String> {
@@ -121,13 +216,13 @@ impl AwsWorkspaces {
         let mut pages = request.into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error("DescribeWorkspaces", e))?;
-            found.extend(page.workspaces().iter().filter_map(info));
+            found.extend(page.workspaces().iter().filter_map(|w| info(w, &self.at)));
         }
         Ok(())
     }
 }
 
-impl Workspaces for AwsWorkspaces {
+impl LocationClient {
     async fn describe_workspace(
         &self,
         id: &WorkspaceId,
@@ -143,7 +238,7 @@ impl Workspaces for AwsWorkspaces {
             .workspaces()
             .iter()
             .filter(|w| w.workspace_id() == Some(id.as_str()))
-            .find_map(info))
+            .find_map(|w| info(w, &self.at)))
     }
 
     async fn list_workspaces(&self, filter: &FleetFilter) -> Result<Vec<WorkspaceInfo>, AwsError> {
@@ -207,6 +302,7 @@ impl Workspaces for AwsWorkspaces {
             let page = page.map_err(|e| aws_error("DescribeWorkspaceDirectories", e))?;
             found.extend(page.directories().iter().filter_map(|d| {
                 Some(DirectoryInfo {
+                    location: self.at.clone(),
                     directory_id: d.directory_id()?.to_string(),
                     name: d.directory_name().map(str::to_string),
                     kind: d.directory_type().map(|t| t.as_str().to_string()),
@@ -239,6 +335,51 @@ impl Workspaces for AwsWorkspaces {
             .unwrap()
             .insert(id.to_string(), name.clone());
         Ok(name)
+    }
+}
+
+impl Workspaces for AwsWorkspaces {
+    async fn home(&self) -> Result<Location, AwsError> {
+        self.home
+            .get_or_try_init(|| async {
+                let region = self.home_sdk.region().ok_or_else(|| AwsError {
+                    service: "WorkSpaces",
+                    operation: "configuration",
+                    detail: "no AWS region is configured: set AWS_REGION or pass --region".into(),
+                    retryable: false,
+                })?;
+                Ok(Location::new(self.caller_account().await?, region.as_ref()))
+            })
+            .await
+            .cloned()
+    }
+
+    async fn list_workspaces(
+        &self,
+        at: &Location,
+        filter: &FleetFilter,
+    ) -> Result<Vec<WorkspaceInfo>, AwsError> {
+        self.client(at).await?.list_workspaces(filter).await
+    }
+
+    async fn describe_workspace(
+        &self,
+        at: &Location,
+        id: &WorkspaceId,
+    ) -> Result<Option<WorkspaceInfo>, AwsError> {
+        self.client(at).await?.describe_workspace(id).await
+    }
+
+    async fn list_directories(&self, at: &Location) -> Result<Vec<DirectoryInfo>, AwsError> {
+        self.client(at).await?.list_directories().await
+    }
+
+    async fn directory_name(
+        &self,
+        at: &Location,
+        id: &DirectoryId,
+    ) -> Result<Option<String>, AwsError> {
+        self.client(at).await?.directory_name(id).await
     }
 }
 
@@ -366,8 +507,10 @@ mod tests {
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .load()
             .await;
-        let found = AwsWorkspaces::new(&sdk)
-            .list_workspaces(&FleetFilter::default())
+        let at = Location::new("123456789012", "us-east-1");
+        let found = AwsWorkspaces::new(&sdk, "Member")
+            .with_home_account("123456789012")
+            .list_workspaces(&at, &FleetFilter::default())
             .await
             .unwrap();
         let ids: Vec<_> = found.iter().map(|w| w.workspace_id.as_str()).collect();

@@ -38,7 +38,8 @@ pub fn aws_app(config: Config, sdk: &aws_config::SdkConfig) -> AwsApp {
     let ledger = config.runs.ledger_table.clone().map(|table| {
         Arc::new(DynamoLedger::new(sdk, table, config.runs.ledger_retention)) as Arc<dyn Ledger>
     });
-    let app = App::new(config, AwsWorkspaces::new(sdk), code42, queue);
+    let workspaces = AwsWorkspaces::new(sdk, config.aws.member_role.clone());
+    let app = App::new(config, workspaces, code42, queue);
     match ledger {
         Some(ledger) => app.with_ledger(ledger),
         None => app,

@@ -9,10 +9,11 @@ use tokio::time::Instant;
 
 use crate::config::{Config, Mode};
 use crate::domain::ids::DirectoryId;
+use crate::domain::location::{Location, Scope, Served};
 use crate::domain::model::Target;
 use crate::domain::report::InvocationReport;
 use crate::domain::username::MappingError;
-use crate::error::InvocationError;
+use crate::error::{AwsError, InvocationError};
 use crate::ports::{Clock, Code42Service, Ledger, TokioClock, WorkQueue, Workspaces};
 
 use super::cache::{ComplianceCache, OrgCache};
@@ -28,9 +29,9 @@ pub struct App<W, C, Q> {
     pub(crate) org_cache: OrgCache,
     /// WorkSpaces found compliant recently (answers sign-in re-checks).
     pub(crate) recently_compliant: ComplianceCache,
-    /// The AWS account this deployment serves (the function's own, from its
-    /// ARN): events from any other are refused. Unknown on the CLI.
-    pub(crate) served_account: std::sync::OnceLock<String>,
+    /// The function's own account and region (from its ARN): the home of
+    /// the served scope. Unknown on the CLI.
+    pub(crate) served_home: std::sync::OnceLock<Location>,
     /// The write-ahead ledger and shared move budget, when configured.
     pub(crate) ledger: Option<Arc<dyn Ledger>>,
 }
@@ -45,7 +46,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             clock: Box::new(TokioClock),
             org_cache: OrgCache::default(),
             recently_compliant: ComplianceCache::default(),
-            served_account: std::sync::OnceLock::new(),
+            served_home: std::sync::OnceLock::new(),
             ledger: None,
         }
     }
@@ -61,17 +62,30 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         self.ledger.is_some()
     }
 
-    /// Serve events from `account` only (the Lambda calls this with the
-    /// account of its own ARN; the first call decides).
-    pub fn serve_account(&self, account: &str) {
-        let served = self.served_account.get_or_init(|| account.to_string());
-        if served != account {
-            tracing::error!(
-                served,
-                account,
-                "invoked under another account's ARN; still serving the first"
-            );
+    /// The function's own account and region, from its ARN (the Lambda
+    /// calls this; the first call decides): events are then accepted only
+    /// from the served scope around it.
+    pub fn serve_home(&self, account: &str, region: &str) {
+        let at = Location::new(account, region);
+        let home = self.served_home.get_or_init(|| at.clone());
+        if *home != at {
+            tracing::error!(%home, %at, "invoked under another ARN; still serving the first");
         }
+    }
+
+    /// What events are checked against: the Lambda's home and scope; on the
+    /// CLI, the scope when one is configured (its home from STS), else nothing.
+    pub(crate) async fn served(&self) -> Result<Option<Served>, AwsError> {
+        let scope = &self.config.aws.scope;
+        let home = match self.served_home.get() {
+            Some(home) => home.clone(),
+            None if *scope == Scope::default() => return Ok(None),
+            None => self.workspaces.home().await?,
+        };
+        Ok(Some(Served {
+            home,
+            scope: scope.clone(),
+        }))
     }
 
     pub fn config(&self) -> &Config {
@@ -91,6 +105,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     /// counts as having none, and the mapping says so.
     pub(crate) async fn code42_username(
         &self,
+        at: &Location,
         user: &str,
         directory_id: Option<&str>,
     ) -> Result<String, MappingError> {
@@ -99,7 +114,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             &directory,
             self.config.users.username.needs_directory_name(user),
         ) {
-            (Some(d), true) => self.workspaces.directory_name(d).await.ok().flatten(),
+            (Some(d), true) => self.workspaces.directory_name(at, d).await.ok().flatten(),
             _ => None,
         };
         self.config

@@ -168,33 +168,54 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         report
     }
 
+    /// The directories in every served account and region (each member
+    /// account through its role: a role that cannot be assumed fails here).
     async fn check_directories(&self, checks: &mut Vec<Check>) {
-        checks.push(match self.workspaces.list_directories().await {
-            Ok(dirs) if dirs.is_empty() => Check::warn(
-                "workspaces directories",
-                "no directory is registered with WorkSpaces in this region",
-                "check AWS_REGION (or --region) and the account",
-            ),
-            Ok(dirs) => Check::pass(
-                "workspaces directories",
-                dirs.iter()
-                    .map(|d| {
-                        format!(
-                            "{} ({}, {})",
-                            d.directory_id,
-                            d.kind.as_deref().unwrap_or("?"),
-                            d.name.as_deref().unwrap_or("no DNS name")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            Err(e) => Check::fail(
-                "workspaces directories",
-                e.to_string(),
-                "check the AWS credentials and region; the role needs workspaces:DescribeWorkspaceDirectories and DescribeWorkspaces",
-            ),
-        });
+        let locations = match self.workspaces.home().await {
+            Ok(home) => self.config.aws.scope.locations(&home),
+            Err(e) => {
+                checks.push(Check::fail(
+                    "workspaces directories",
+                    e.to_string(),
+                    "check the AWS credentials and region",
+                ));
+                return;
+            }
+        };
+        let multi = locations.len() > 1;
+        for at in &locations {
+            let named = |text: String| {
+                if multi { format!("{at}: {text}") } else { text }
+            };
+            checks.push(match self.workspaces.list_directories(at).await {
+                Ok(dirs) if dirs.is_empty() => Check::warn(
+                    "workspaces directories",
+                    named("no directory is registered with WorkSpaces in this region".into()),
+                    "check AWS_REGION (or --region), CODE42_REGIONS and the account",
+                ),
+                Ok(dirs) => Check::pass(
+                    "workspaces directories",
+                    named(
+                        dirs.iter()
+                            .map(|d| {
+                                format!(
+                                    "{} ({}, {})",
+                                    d.directory_id,
+                                    d.kind.as_deref().unwrap_or("?"),
+                                    d.name.as_deref().unwrap_or("no DNS name")
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                ),
+                Err(e) => Check::fail(
+                    "workspaces directories",
+                    named(e.to_string()),
+                    "check the AWS credentials and region; the role needs workspaces:DescribeWorkspaceDirectories and DescribeWorkspaces (a member account: infra/member.yaml deployed there, and sts:AssumeRole on its role)",
+                ),
+            });
+        }
     }
 
     /// The secret, the host policy and the gateway token, through the first
@@ -408,12 +429,8 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
 
     /// The user-name template applied to a sample of real WorkSpaces users.
     async fn check_usernames(&self, code42: &impl Code42, checks: &mut Vec<Check>) {
-        let listed = match self
-            .workspaces
-            .list_workspaces(&FleetFilter::default())
-            .await
-        {
-            Ok(listed) => listed,
+        let listed = match self.list_fleet(&FleetFilter::default()).await {
+            Ok((listed, _)) => listed,
             Err(e) => {
                 checks.push(Check::fail(
                     "user names",
@@ -440,7 +457,10 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         let mut tried = Vec::new();
         for w in &sample {
             let user = w.user_name.as_deref().unwrap_or_default();
-            let Ok(username) = self.code42_username(user, w.directory_id.as_deref()).await else {
+            let Ok(username) = self
+                .code42_username(&w.location, user, w.directory_id.as_deref())
+                .await
+            else {
                 continue;
             };
             if matches!(code42.find_user(&username).await, Ok(Some(_))) {

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::domain::backup::OrgObject;
 use crate::domain::ids::{DirectoryId, WorkspaceId};
+use crate::domain::location::Location;
 use crate::domain::metrics::RequestStats;
 use crate::domain::model::{
     Code42Agent, Code42Org, Code42User, DirectoryInfo, Origin, Page, Target, WorkMessage,
@@ -25,21 +26,48 @@ pub const WS_ORG: &str = "guid-ws";
 /// The WorkSpaces org's numeric id in the console list of `code42()`.
 pub const WS_LEGACY_ID: i64 = 1003;
 
+/// The fakes' home account and region.
+pub fn home() -> Location {
+    Location::new("123456789012", "us-east-1")
+}
+
 #[derive(Default)]
 pub struct FakeWorkspaces {
     pub workspaces: HashMap<String, WorkspaceInfo>,
     pub directories: HashMap<String, String>,
     pub describe_calls: Mutex<u32>,
+    /// Locations whose role cannot be assumed: every call there fails.
+    pub unreachable: Vec<Location>,
+}
+
+impl FakeWorkspaces {
+    fn reach(&self, at: &Location) -> Result<(), AwsError> {
+        if self.unreachable.contains(at) {
+            return Err(AwsError {
+                service: "STS",
+                operation: "AssumeRole",
+                detail: format!("AccessDenied: cannot assume the member role in {at}"),
+                retryable: false,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Workspaces for FakeWorkspaces {
+    async fn home(&self) -> Result<Location, AwsError> {
+        Ok(home())
+    }
     async fn list_workspaces(
         &self,
+        at: &Location,
         filter: &crate::domain::model::FleetFilter,
     ) -> Result<Vec<WorkspaceInfo>, AwsError> {
+        self.reach(at)?;
         let mut all: Vec<WorkspaceInfo> = self
             .workspaces
             .values()
+            .filter(|w| &w.location == at)
             .filter(|w| {
                 filter.workspace_ids.is_empty()
                     || filter
@@ -61,23 +89,36 @@ impl Workspaces for FakeWorkspaces {
     }
     async fn describe_workspace(
         &self,
+        at: &Location,
         id: &WorkspaceId,
     ) -> Result<Option<WorkspaceInfo>, AwsError> {
         *self.describe_calls.lock().unwrap() += 1;
-        Ok(self.workspaces.get(id.as_str()).cloned())
+        self.reach(at)?;
+        Ok(self
+            .workspaces
+            .get(id.as_str())
+            .filter(|w| &w.location == at)
+            .cloned())
     }
-    async fn list_directories(&self) -> Result<Vec<DirectoryInfo>, AwsError> {
+    async fn list_directories(&self, at: &Location) -> Result<Vec<DirectoryInfo>, AwsError> {
+        self.reach(at)?;
         Ok(self
             .directories
             .iter()
             .map(|(id, name)| DirectoryInfo {
+                location: at.clone(),
                 directory_id: id.clone(),
                 name: Some(name.clone()),
                 kind: Some("SIMPLE_AD".into()),
             })
             .collect())
     }
-    async fn directory_name(&self, id: &DirectoryId) -> Result<Option<String>, AwsError> {
+    async fn directory_name(
+        &self,
+        at: &Location,
+        id: &DirectoryId,
+    ) -> Result<Option<String>, AwsError> {
+        self.reach(at)?;
         match self.directories.get(id.as_str()) {
             Some(name) => Ok(Some(name.clone())),
             None => Err(AwsError::directory_not_registered(id.as_str())),
@@ -408,12 +449,14 @@ pub fn workspaces(entries: &[(&str, &str, &str)]) -> FakeWorkspaces {
                         operating_system: (!os.is_empty()).then(|| os.to_string()),
                         state: Some("AVAILABLE".into()),
                         computer_name: Some(computer_name(id)),
+                        location: home(),
                     },
                 )
             })
             .collect(),
         directories: HashMap::from([("d-12345678".to_string(), "corp.example.com".to_string())]),
         describe_calls: Mutex::new(0),
+        unreachable: Vec::new(),
     }
 }
 
@@ -451,6 +494,7 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
 
 pub fn target(id: &str, user: Option<&str>) -> Target {
     Target {
+        location: None,
         workspace_id: WorkspaceId::parse(id).unwrap(),
         directory_id: Some(DirectoryId::parse("d-12345678").unwrap()),
         user_name: user.map(str::to_string),

@@ -10,14 +10,17 @@ use std::collections::HashMap;
 
 use std::time::Duration;
 
+use futures::{StreamExt, stream};
 use tokio::time::Instant;
 
 use crate::config::Mode;
 use crate::domain::ids::WorkspaceId;
 use crate::domain::ledger::budget_hour;
-use crate::domain::model::{FleetAction, FleetRequest, Origin, Target, WorkMessage};
+use crate::domain::model::{
+    FleetAction, FleetFilter, FleetRequest, Origin, Target, WorkMessage, WorkspaceInfo,
+};
 use crate::domain::report::{
-    Action, InvocationReport, OrgReport, Status, Summary, WorkspaceReport, coverage_of,
+    Action, InvocationReport, OrgReport, Status, Summary, Unreachable, WorkspaceReport, coverage_of,
 };
 use crate::error::InvocationError;
 use crate::ports::{Code42Service, WorkQueue, Workspaces};
@@ -26,6 +29,9 @@ use super::context::App;
 use super::ledger::unix_secs;
 use super::outcome::{InvocationFailure, fail_if_a_policy_failed, fail_if_any_failed};
 use super::reconcile::{Pass, RunOutcome};
+
+/// Account × region listings read at once.
+const LOCATIONS_AT_ONCE: usize = 8;
 
 /// Progress callbacks for long runs (the CLI's progress bar): each pass
 /// (planning, then applying) announces its size, then each WorkSpace done.
@@ -69,10 +75,11 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         progress: &dyn FleetProgress,
     ) -> Result<InvocationReport, InvocationFailure> {
         let mut report = self.report(request.run_name());
-        let targets = self
+        let (targets, unreachable) = self
             .list_targets(request)
             .await
             .map_err(|e| InvocationFailure::new(e, None))?;
+        report.unreachable = unreachable;
         progress.stage("planning", targets.len());
 
         // The deployment's mode is a ceiling: nothing in a request lifts verify.
@@ -195,19 +202,57 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         }
     }
 
-    async fn list_targets(&self, request: &FleetRequest) -> Result<Vec<Target>, InvocationError> {
-        let listed = self.workspaces.list_workspaces(&request.filter).await?;
+    /// Every served WorkSpace the filter admits, listed in every served
+    /// account and region at once (within a bound), and the locations that
+    /// could not be listed. With one location, its failure is the run's.
+    pub(crate) async fn list_fleet(
+        &self,
+        filter: &FleetFilter,
+    ) -> Result<(Vec<WorkspaceInfo>, Vec<Unreachable>), InvocationError> {
+        let home = self.workspaces.home().await?;
+        let locations = self.config.aws.scope.locations(&home);
+        let listings: Vec<_> = stream::iter(&locations)
+            .map(|at| async move { (at, self.workspaces.list_workspaces(at, filter).await) })
+            .buffered(LOCATIONS_AT_ONCE)
+            .collect()
+            .await;
+        let single = listings.len() == 1;
+        let mut found = Vec::new();
+        let mut unreachable = Vec::new();
+        for (at, listing) in listings {
+            match listing {
+                Ok(listed) => found.extend(listed),
+                Err(e) if single => return Err(e.into()),
+                Err(e) => {
+                    tracing::error!(account = %at.account, region = %at.region, error = %e, "cannot list this location's WorkSpaces");
+                    unreachable.push(Unreachable {
+                        account: at.account.clone(),
+                        region: at.region.clone(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok((found, unreachable))
+    }
+
+    async fn list_targets(
+        &self,
+        request: &FleetRequest,
+    ) -> Result<(Vec<Target>, Vec<Unreachable>), InvocationError> {
+        let (listed, unreachable) = self.list_fleet(&request.filter).await?;
         let origin = match request.action {
             FleetAction::Reconcile => Origin::Reconcile,
             _ => Origin::Backfill,
         };
-        Ok(listed
+        let targets = listed
             .into_iter()
             .filter_map(|info| {
                 let id = WorkspaceId::parse(&info.workspace_id)
                     .inspect_err(|e| tracing::error!(error = %e, "DescribeWorkspaces returned an invalid id; ignored"))
                     .ok()?;
                 Some(Target {
+                    location: Some(info.location.clone()),
                     workspace_id: id,
                     directory_id: None,
                     user_name: info.user_name.clone(),
@@ -216,7 +261,8 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                     attempt: 0,
                 })
             })
-            .collect())
+            .collect();
+        Ok((targets, unreachable))
     }
 
     /// A queued backfill: the function applies each queued WorkSpace (and

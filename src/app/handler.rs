@@ -54,8 +54,14 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         payload: &Value,
         deadline: Instant,
     ) -> (&'static str, Result<Output, InvocationFailure>, usize) {
-        let served = self.served_account.get().map(String::as_str);
-        let input = match parse_input_served(payload, served) {
+        let served = match self.served().await {
+            Ok(served) => served,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot tell which accounts are served");
+                return ("unrecognised", Err(InvocationFailure::new(e, None)), 0);
+            }
+        };
+        let input = match parse_input_served(payload, served.as_ref()) {
             Ok(input) => input,
             Err(e) => {
                 tracing::error!(error = %e, "input refused");

@@ -8,6 +8,7 @@
 //! terminated WorkSpace's only copy of `D:\Users\`: refused there unless
 //! `CODE42_DEACTIVATE_WITH_BACKUP=true`. A device under legal hold is skipped.
 
+use crate::domain::location::Location;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -66,6 +67,14 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             report.summary = Summary::of(&report.workspaces);
             return Ok(report);
         }
+        let at = match &call.location {
+            Some(at) => at.clone(),
+            None => self
+                .workspaces
+                .home()
+                .await
+                .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?,
+        };
         let session = self.code42.session(deadline);
         let run_id = report.run_id.clone();
         let ledger = self.ledger.as_deref().map(|ledger| RunLedger {
@@ -75,8 +84,9 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         for id in &call.workspace_ids {
             let span = tracing::info_span!("workspace", id = %id);
             let mut w = WorkspaceReport::new(Some(id.as_str()), Status::Failed);
+            w.locate(&at);
             let ending = match self
-                .deactivate_agent_of(id, &session, ledger, &mut w)
+                .deactivate_agent_of(&at, id, &session, ledger, &mut w)
                 .instrument(span)
                 .await
             {
@@ -95,12 +105,13 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     /// listed (verify); what was seen and done goes into `w`.
     async fn deactivate_agent_of(
         &self,
+        at: &Location,
         id: &WorkspaceId,
         code42: &(impl Code42Users + Code42Agents),
         ledger: Option<RunLedger<'_>>,
         w: &mut WorkspaceReport,
     ) -> Result<Ending, Code42Error> {
-        let (info, username) = match self.terminated_user(id, w).await {
+        let (info, username) = match self.terminated_user(at, id, w).await {
             Ok(found) => found,
             Err(ending) => return Ok(ending),
         };
@@ -166,11 +177,12 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     /// WorkSpace, one already gone, no user: skipped).
     async fn terminated_user(
         &self,
+        at: &Location,
         id: &WorkspaceId,
         w: &mut WorkspaceReport,
     ) -> Result<(WorkspaceInfo, String), Ending> {
         let skip = |reason: String| Err(Ending::Skipped { reason });
-        let info = match self.workspaces.describe_workspace(id).await {
+        let info = match self.workspaces.describe_workspace(at, id).await {
             Ok(Some(info)) => info,
             Ok(None) => {
                 return skip("the WorkSpace is already gone from DescribeWorkspaces: its agent is left for a later audit".into());
@@ -189,7 +201,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             return skip("DescribeWorkspaces gives no user name".into());
         };
         match self
-            .code42_username(user_name, info.directory_id.as_deref())
+            .code42_username(at, user_name, info.directory_id.as_deref())
             .await
         {
             Ok(username) => {

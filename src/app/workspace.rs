@@ -10,6 +10,7 @@ use tracing::Instrument;
 use crate::config::{Config, Mode};
 use crate::domain::coverage::{AgentReport, assess_agent};
 use crate::domain::ledger::{EntryState, LedgerEntry, MOVE_USER, budget_hour, over_budget_reason};
+use crate::domain::location::Location;
 use crate::domain::model::{Code42Agent, Code42User, FleetFilter, Target, WorkspaceInfo};
 use crate::domain::orgs::ResolvedOrg;
 use crate::domain::plan::{self, Identity, Plan};
@@ -130,6 +131,9 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
     async fn run_in_span(&self, target: &Target, org: &ResolvedOrg) -> Checked {
         // Filled in from DescribeWorkspaces: an event's user is never reported as fact.
         let mut facts = WorkspaceReport::new(Some(target.workspace_id.as_str()), Status::Failed);
+        if let Some(at) = &target.location {
+            facts.locate(at);
+        }
         let (ending, global) = match self.check(target, org, &mut facts).await {
             Ok(ending) => (ending, None),
             Err(failure) => {
@@ -161,8 +165,9 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         };
         report.workspaces_user = Some(identity.user.clone());
         report.directory_id = identity.directory_id.as_ref().map(ToString::to_string);
+        report.locate(&info.location);
         // Observe the Code42 user and their agents.
-        let username = self.code42_username(&identity).await?;
+        let username = self.code42_username(&identity, &info.location).await?;
         report.code42_username = Some(username.clone());
         // From the snapshot when it has the user; a user it misses (created
         // mid-run) is still looked up directly.
@@ -281,13 +286,13 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
 
     /// The WorkSpaces user's Code42 username (the directory's DNS name read
     /// when the template needs it).
-    async fn code42_username(&self, identity: &Identity) -> Result<String, Failure> {
+    async fn code42_username(&self, identity: &Identity, at: &Location) -> Result<String, Failure> {
         let mapping = &self.config.users.username;
         let directory_name = match (
             &identity.directory_id,
             mapping.needs_directory_name(&identity.user),
         ) {
-            (Some(d), true) => self.workspaces.directory_name(d).await?,
+            (Some(d), true) => self.workspaces.directory_name(at, d).await?,
             _ => None,
         };
         let directory_id = identity.directory_id.as_ref().map(|d| d.as_str());
@@ -362,7 +367,10 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
                 workspace_ids: Vec::new(),
                 user: Some(identity.user.clone()),
             };
-            let theirs = self.workspaces.list_workspaces(&filter).await?;
+            let theirs = self
+                .workspaces
+                .list_workspaces(&info.location, &filter)
+                .await?;
             hosts.extend(theirs.into_iter().filter_map(|w| w.computer_name));
         }
         Ok(plan::other_devices(agents, &hosts))
@@ -375,11 +383,15 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         if let Some(known) = &target.described {
             return Ok((Some(known.clone()), 0));
         }
+        let at = match &target.location {
+            Some(at) => at.clone(),
+            None => self.workspaces.home().await?,
+        };
         let attempts = self.config.runs.describe_attempts;
         for attempt in 1..=attempts {
             match self
                 .workspaces
-                .describe_workspace(&target.workspace_id)
+                .describe_workspace(&at, &target.workspace_id)
                 .await
             {
                 Ok(Some(info)) => return Ok((Some(info), attempt)),

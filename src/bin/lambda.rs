@@ -30,10 +30,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .as_millis() as u64;
         let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
         let deadline = tokio::time::Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
-        // arn:partition:lambda:region:ACCOUNT:function:name — events from
-        // any other account are refused.
-        if let Some(account) = event.context.invoked_function_arn.split(':').nth(4) {
-            app.serve_account(account);
+        // arn:partition:lambda:REGION:ACCOUNT:function:name — events from
+        // any account or region not served are refused.
+        let arn: Vec<&str> = event.context.invoked_function_arn.split(':').collect();
+        if let (Some(region), Some(account)) = (arn.get(3), arn.get(4)) {
+            app.serve_home(account, region);
         }
         let (outcome, metrics) = app.handle_measured(&event.payload, deadline).await;
         // CloudWatch Logs turns these lines into metrics (embedded metric format).

@@ -213,6 +213,7 @@ fn the_table_defaults_are_the_parsed_defaults_and_the_help_shows_them() {
             "CODE42_LEDGER_RETENTION_DAYS",
             (c.runs.ledger_retention.as_secs() / 86_400).to_string(),
         ),
+        ("CODE42_MEMBER_ROLE", c.aws.member_role.clone()),
         ("CODE42_MAX_RPS", c.code42.max_rps.to_string()),
         ("CODE42_CONCURRENCY", c.code42.concurrency.to_string()),
         ("CODE42_BULK_THRESHOLD", c.runs.bulk_threshold.to_string()),

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::domain::coverage::Code42Plan;
+use crate::domain::location::{Scope, is_account_id, is_region};
 use crate::domain::policy::{BackupFileSelection, OrgPolicy, WatchPaths};
 use crate::domain::username::UsernameMapping;
 use crate::error::ConfigError;
@@ -47,6 +48,16 @@ pub struct Config {
     pub users: UserSettings,
     pub terminate: TerminateSettings,
     pub runs: RunSettings,
+    pub aws: AwsSettings,
+}
+
+/// Where the WorkSpaces are: the served accounts and regions, and the role
+/// assumed in each member account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    pub scope: Scope,
+    /// The role name assumed in each member account (not the home account).
+    pub member_role: String,
 }
 
 /// The WorkSpaces org and the policies kept on it.
@@ -194,8 +205,68 @@ impl Config {
                 deactivate_with_backup: vars.flag("CODE42_DEACTIVATE_WITH_BACKUP")?,
             },
             runs: RunSettings::read(&vars)?,
+            aws: AwsSettings::read(&vars)?,
         })
     }
+}
+
+impl AwsSettings {
+    fn read(vars: &Vars<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
+        let accounts = vars.list("CODE42_ACCOUNTS");
+        if accounts
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case("organization"))
+        {
+            return Err(ConfigError::Invalid {
+                var: "CODE42_ACCOUNTS",
+                reason: "`organization` (every account of the AWS Organization) is not supported by this version yet: list the member account ids".to_string(),
+            });
+        }
+        if let Some(bad) = accounts.iter().find(|a| !is_account_id(a)) {
+            return Err(ConfigError::Invalid {
+                var: "CODE42_ACCOUNTS",
+                reason: format!(
+                    "{bad:?} is not a 12-digit AWS account id (a comma-separated list of them)"
+                ),
+            });
+        }
+        let regions = vars.list("CODE42_REGIONS");
+        if let Some(bad) = regions.iter().find(|r| !is_region(r)) {
+            return Err(ConfigError::Invalid {
+                var: "CODE42_REGIONS",
+                reason: format!(
+                    "{bad:?} is not a region name such as us-east-1 (a comma-separated list of them)"
+                ),
+            });
+        }
+        let member_role = vars.text("CODE42_MEMBER_ROLE").unwrap_or_default();
+        if member_role.is_empty()
+            || !member_role
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+        {
+            return Err(ConfigError::Invalid {
+                var: "CODE42_MEMBER_ROLE",
+                reason: "must be an IAM role name (letters, digits and +=,.@_-), not an ARN"
+                    .to_string(),
+            });
+        }
+        Ok(Self {
+            scope: Scope {
+                accounts: dedup(accounts),
+                regions: dedup(regions),
+            },
+            member_role,
+        })
+    }
+}
+
+/// The list without repeats, in its first order.
+fn dedup(list: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    list.into_iter()
+        .filter(|x| seen.insert(x.clone()))
+        .collect()
 }
 
 impl OrgSettings {

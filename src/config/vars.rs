@@ -135,6 +135,22 @@ pub const VARS: &[Var] = &[
         Some("false"),
         "true | false; deactivate on backup plans too (sends the WorkSpace's only backup to cold storage)",
     ),
+    // Where the WorkSpaces are.
+    var(
+        "CODE42_ACCOUNTS",
+        None,
+        "member account ids whose WorkSpaces are served (unset: this account)",
+    ),
+    var(
+        "CODE42_REGIONS",
+        None,
+        "regions whose WorkSpaces are served (unset: this region)",
+    ),
+    var(
+        "CODE42_MEMBER_ROLE",
+        Some("WorkspacesCode42Member"),
+        "the role assumed in each member account",
+    ),
     // Runs.
     var("WORK_QUEUE_URL", None, "the SQS work queue (fan-out)"),
     var(

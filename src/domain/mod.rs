@@ -5,6 +5,7 @@ pub mod check;
 pub mod coverage;
 pub mod ids;
 pub mod ledger;
+pub mod location;
 pub mod metrics;
 pub mod model;
 pub mod orgs;

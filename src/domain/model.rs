@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ids::{DirectoryId, InvalidId, WorkspaceId};
+use super::location::Location;
 
 /// What DescribeWorkspaces tells about one WorkSpace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub struct WorkspaceInfo {
     pub state: Option<String>,
     /// `ComputerName`: the host name its Code42 agent reports (empty while new).
     pub computer_name: Option<String>,
+    /// The account and region it was described in.
+    pub location: Location,
 }
 
 impl WorkspaceInfo {
@@ -30,6 +33,7 @@ impl WorkspaceInfo {
 /// A directory registered with WorkSpaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryInfo {
+    pub location: Location,
     pub directory_id: String,
     pub name: Option<String>,
     /// `DirectoryType`, e.g. `SIMPLE_AD`, `AD_CONNECTOR`, `AWS_IAM_IDENTITY_CENTER`.
@@ -144,6 +148,8 @@ impl Origin {
 /// One WorkSpace to check, with what the event said about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// Where the event or message said it is; None: the home account and region.
+    pub location: Option<Location>,
     pub workspace_id: WorkspaceId,
     pub directory_id: Option<DirectoryId>,
     pub user_name: Option<String>,
@@ -158,6 +164,12 @@ pub struct Target {
 /// that backfill and reconciliation enqueue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkMessage {
+    /// Where the WorkSpace is; absent (older messages): the function's own
+    /// account and region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub workspace_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory_id: Option<String>,
@@ -175,7 +187,14 @@ fn is_zero(n: &u32) -> bool {
 
 impl WorkMessage {
     pub fn for_target(target: &Target, reason: Origin) -> Self {
+        let location = target
+            .described
+            .as_ref()
+            .map(|d| &d.location)
+            .or(target.location.as_ref());
         Self {
+            account: location.map(|l| l.account.clone()),
+            region: location.map(|l| l.region.clone()),
             workspace_id: target.workspace_id.to_string(),
             directory_id: target
                 .described

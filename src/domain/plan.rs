@@ -394,6 +394,7 @@ mod tests {
             operating_system: os.map(str::to_string),
             state: None,
             computer_name: None,
+            location: crate::domain::location::Location::new("123456789012", "us-east-1"),
         }
     }
 

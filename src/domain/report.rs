@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 pub use super::check::{Check, CheckResult};
 use super::coverage::{AgentReport, AgentStatus};
 use super::ledger::LedgerEntry;
+use super::location::Location;
 use super::orgs::ResolvedOrg;
 use super::policy::PolicyId;
 use super::watch_paths::SettingSnapshot;
@@ -132,6 +133,10 @@ pub enum Action {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WorkspaceReport {
+    /// The AWS account and region of the WorkSpace (None when not known:
+    /// an event's failed request without an account).
+    pub account: Option<String>,
+    pub region: Option<String>,
     /// None for a `failedRequests` entry: no WorkSpace was created.
     pub workspace_id: Option<String>,
     pub directory_id: Option<String>,
@@ -161,6 +166,8 @@ pub struct WorkspaceReport {
 impl WorkspaceReport {
     pub fn new(workspace_id: Option<&str>, status: Status) -> Self {
         Self {
+            account: None,
+            region: None,
             workspace_id: workspace_id.map(str::to_string),
             directory_id: None,
             workspaces_user: None,
@@ -177,6 +184,12 @@ impl WorkspaceReport {
     }
 
     /// A report that ends as `ending` (facts are added by the caller).
+    /// Where the WorkSpace is.
+    pub fn locate(&mut self, at: &Location) {
+        self.account = Some(at.account.clone());
+        self.region = Some(at.region.clone());
+    }
+
     pub fn ended(workspace_id: Option<&str>, ending: Ending) -> Self {
         let mut report = Self::new(workspace_id, Status::Failed);
         report.end(ending);
@@ -313,6 +326,9 @@ impl OrgReport {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// Per AWS account, when the run covered more than one.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_account: BTreeMap<String, Summary>,
     pub total: usize,
     pub configured: usize,
     pub compliant: usize,
@@ -332,7 +348,28 @@ pub struct CoverageSummary {
 }
 
 impl Summary {
+    /// The counts, and per account when the WorkSpaces are in more than one.
     pub fn of(workspaces: &[WorkspaceReport]) -> Self {
+        let mut by_account: BTreeMap<String, Vec<WorkspaceReport>> = BTreeMap::new();
+        for w in workspaces {
+            if let Some(account) = &w.account {
+                by_account
+                    .entry(account.clone())
+                    .or_default()
+                    .push(w.clone());
+            }
+        }
+        let mut summary = Self::counts(workspaces);
+        if by_account.len() > 1 {
+            summary.by_account = by_account
+                .into_iter()
+                .map(|(account, rows)| (account, Self::counts(&rows)))
+                .collect();
+        }
+        summary
+    }
+
+    fn counts(workspaces: &[WorkspaceReport]) -> Self {
         let mut s = Summary {
             total: workspaces.len(),
             ..Summary::default()
@@ -395,9 +432,21 @@ pub struct InvocationReport {
     /// `history`: the ledger's entries, oldest first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entries: Option<Vec<LedgerEntry>>,
+    /// Accounts and regions that could not be listed (a member role that
+    /// cannot be assumed): their WorkSpaces are unknown, not compliant.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreachable: Vec<Unreachable>,
     pub org: Option<OrgReport>,
     pub workspaces: Vec<WorkspaceReport>,
     pub summary: Summary,
+}
+
+/// A location whose WorkSpaces could not be listed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unreachable {
+    pub account: String,
+    pub region: String,
+    pub error: String,
 }
 
 impl InvocationReport {
@@ -413,6 +462,7 @@ impl InvocationReport {
             doctor: None,
             run_id: String::new(),
             entries: None,
+            unreachable: Vec::new(),
             org: None,
             workspaces: Vec::new(),
             summary: Summary::default(),

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use crate::config::SettingsRoute;
 use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::domain::ledger::{EntryState, HistoryFilter, LedgerEntry};
+use crate::domain::location::Location;
 use crate::domain::metrics::RequestStats;
 use crate::domain::model::{DirectoryInfo, FleetFilter, WorkMessage, WorkspaceInfo};
 use crate::error::{AwsError, SecretError};
@@ -20,27 +21,38 @@ pub mod paging;
 
 pub use code42::{Code42, Code42Agents, Code42OrgPolicies, Code42Orgs, Code42Users};
 
+/// Amazon WorkSpaces in every served account and region. Each call names
+/// its location: the adapter reaches a member account through its role.
 pub trait Workspaces: Send + Sync {
-    /// Every WorkSpace matching `filter`, across all result pages.
+    /// The home account and region (the function's own, or the CLI's credentials').
+    fn home(&self) -> impl Future<Output = Result<Location, AwsError>> + Send;
+
+    /// Every WorkSpace at `at` matching `filter`, across all result pages
+    /// (`filter.locations` is the caller's business).
     fn list_workspaces(
         &self,
+        at: &Location,
         filter: &FleetFilter,
     ) -> impl Future<Output = Result<Vec<WorkspaceInfo>, AwsError>> + Send;
 
     /// None while the WorkSpace is not visible (yet).
     fn describe_workspace(
         &self,
+        at: &Location,
         id: &WorkspaceId,
     ) -> impl Future<Output = Result<Option<WorkspaceInfo>, AwsError>> + Send;
 
-    /// Every directory registered with WorkSpaces.
-    fn list_directories(&self)
-    -> impl Future<Output = Result<Vec<DirectoryInfo>, AwsError>> + Send;
+    /// Every directory registered with WorkSpaces at `at`.
+    fn list_directories(
+        &self,
+        at: &Location,
+    ) -> impl Future<Output = Result<Vec<DirectoryInfo>, AwsError>> + Send;
 
     /// The directory's DNS name (`DirectoryName`), None when it has none; an
     /// error when the directory is not registered (wrong region, another account).
     fn directory_name(
         &self,
+        at: &Location,
         id: &DirectoryId,
     ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
 }

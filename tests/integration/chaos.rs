@@ -337,7 +337,9 @@ async fn chaos_backfill_and_replayed_events_end_in_the_expected_state() {
             directory_id: event_fleet.directory_id.clone(),
             workspaces: vec![(id.clone(), name.clone())],
         };
-        let event = creation_event(&single);
+        let mut event = creation_event(&single);
+        // The event comes from where the WorkSpaces are: that is where they are looked up.
+        event["region"] = json!(REGION);
         let mut attempts = 0;
         let report = loop {
             attempts += 1;
@@ -371,6 +373,19 @@ async fn chaos_backfill_and_replayed_events_end_in_the_expected_state() {
                 .or_default() += 1;
         }
     }
+    // Every delivery found its WorkSpace and ended as the flow intends: the
+    // first places the user (or finds them placed), the second is compliant.
+    assert_eq!(
+        event_outcomes.values().sum::<usize>(),
+        400,
+        "{event_outcomes:?}"
+    );
+    assert!(
+        event_outcomes
+            .keys()
+            .all(|k| k == "configured" || k == "compliant"),
+        "{event_outcomes:?}"
+    );
     let counters = sim.counters().await;
     let fault_counts = counters["chaos"].clone();
     sim.chaos(json!({})).await;
@@ -576,8 +591,12 @@ fn forged_inputs(n: usize, directory_id: &str, live: &str) -> Vec<Value> {
     .unwrap();
     terminate["detail"]["requestParameters"]["terminateWorkspaceRequests"] =
         json!([{"workspaceId": live}]);
+    // From the WorkSpaces' own region: the living one is found there.
+    terminate["region"] = json!(REGION);
+    let mut created = creation_event(&ghost);
+    created["region"] = json!(REGION);
     vec![
-        creation_event(&ghost),
+        created,
         json!({"Records": [sqs_record(&format!("forged-{n}"), &message.to_string())]}),
         terminate,
     ]

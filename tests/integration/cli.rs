@@ -82,13 +82,20 @@ async fn csv_output_and_the_status_filter() {
     assert_eq!(code, 2, "{out}");
     let mut reader = csv::Reader::from_reader(out.as_bytes());
     let headers = reader.headers().unwrap().clone();
-    assert_eq!(&headers[0], "workspace_id");
+    assert_eq!(
+        headers.iter().take(3).collect::<Vec<_>>(),
+        ["account", "region", "workspace_id"]
+    );
     assert!(
         headers.iter().any(|h| h == "agent_status")
             && headers.iter().any(|h| h == "coverage_reason")
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 2);
+    // moto's account for these credentials, and the CLI's region.
+    for row in &rows {
+        assert_eq!((&row[0], &row[1]), ("123456789012", "us-east-1"), "{out}");
+    }
     let status = headers.iter().position(|h| h == "status").unwrap();
     let mut statuses: Vec<&str> = rows.iter().map(|r| &r[status]).collect();
     statuses.sort_unstable();

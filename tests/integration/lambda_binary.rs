@@ -335,6 +335,19 @@ async fn the_bootstrap_binary_answers_the_runtime_api_as_lambda_expects() {
         .kill_on_drop(true)
         .spawn()
         .expect("bootstrap starts");
+    // Read its output as it comes: a full pipe would block the function
+    // (its debug logs outgrow the pipe's buffer).
+    let drain = |pipe: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+        tokio::spawn(async move {
+            let mut text = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut text).await;
+            }
+            String::from_utf8_lossy(&text).to_string()
+        })
+    };
+    let stdout_reader = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr_reader = drain(child.stderr.take().map(|p| Box::new(p) as _));
 
     let created = emulator.next().await;
     assert_eq!(
@@ -406,7 +419,7 @@ async fn the_bootstrap_binary_answers_the_runtime_api_as_lambda_expects() {
     let message = foreign.body["errorMessage"].as_str().unwrap();
     assert!(
         message.contains(
-            "account 999999999999, which this deployment does not serve (it serves 123456789012)"
+            "account 999999999999 in region us-east-1, which this deployment does not serve (it serves account(s) 123456789012 in region(s) us-east-1)"
         ),
         "{message}"
     );
@@ -418,9 +431,9 @@ async fn the_bootstrap_binary_answers_the_runtime_api_as_lambda_expects() {
 
     // Every invocation's EMF record is on stdout, with what it did.
     child.start_kill().unwrap();
-    let output = child.wait_with_output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    child.wait().await.unwrap();
+    let stdout = stdout_reader.await.unwrap();
+    let stderr = stderr_reader.await.unwrap();
     let records: Vec<Value> = stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
