@@ -7,8 +7,10 @@ that dies can never leave it running.
 """
 import argparse
 import collections
+import io
 import json
 import logging
+import urllib.parse
 import sys
 import threading
 
@@ -42,7 +44,45 @@ _dynamodb_calls = collections.Counter()
 _dispatch = DomainDispatcherApplication.__call__
 
 
+# moto accepts every AssumeRole (reference tooling.md §7). Real STS refuses a
+# role that does not exist or does not trust the caller: POST
+# /_launcher/deny_assume_role {"accounts": [...]} makes AssumeRole into those
+# accounts answer AccessDenied, as STS does.
+_denied_accounts = set()
+
+
+def _assume_role_denied(environ):
+    """The refusal of an AssumeRole into a denied account, else None (the body is kept for moto)."""
+    if not _denied_accounts or environ.get("REQUEST_METHOD") != "POST":
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    if form.get("Action") != ["AssumeRole"]:
+        return None
+    role = form.get("RoleArn", [""])[0]
+    parts = role.split(":")
+    if len(parts) < 5 or parts[4] not in _denied_accounts:
+        return None
+    return (f'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+            f'<Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/moto is not authorized '
+            f'to perform: sts:AssumeRole on resource: {role}</Message></Error>'
+            f'<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>').encode()
+
+
 def _dispatch_serialising_dynamodb(self, environ, start_response):
+    if environ.get("PATH_INFO") == "/_launcher/deny_assume_role":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        accounts = json.loads(environ["wsgi.input"].read(length) or b"{}").get("accounts", [])
+        _denied_accounts.clear()
+        _denied_accounts.update(accounts)
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"denied": sorted(_denied_accounts)}).encode()]
+    refusal = _assume_role_denied(environ)
+    if refusal is not None:
+        start_response("403 Forbidden", [("Content-Type", "text/xml")])
+        return [refusal]
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target.startswith("DynamoDB_"):
         with _dynamodb:

@@ -2,7 +2,7 @@
 """Seed moto with WorkSpaces directories, WorkSpaces and secrets, over the wire.
 
 Input (a JSON file or '-' for stdin):
-  {"region": "us-east-1",
+  {"region": "us-east-1", "account": "111111111111" (optional: seed through a role in that account),
    "directories": [{"name": "corp.example.com"}],
    "workspaces": [{"directory": 0, "user": "asmith", "os": "WINDOWS_SERVER_2022"}],
    "secrets": [{"name": "code42/api", "value": {...} or "raw string"}],
@@ -26,10 +26,16 @@ def main():
     args = parser.parse_args()
     spec = json.load(sys.stdin if args.spec == "-" else open(args.spec))
     region = spec.get("region", "us-east-1")
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    if spec.get("account"):
+        # moto keeps what assumed-role credentials create in the role's account.
+        sts = boto3.client("sts", region_name=region, endpoint_url=args.endpoint, **keys)
+        c = sts.assume_role(RoleArn=f"arn:aws:iam::{spec['account']}:role/seeder", RoleSessionName="seed")["Credentials"]
+        keys = {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
+                "aws_session_token": c["SessionToken"]}
 
     def client(name):
-        return boto3.client(name, region_name=region, endpoint_url=args.endpoint,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(name, region_name=region, endpoint_url=args.endpoint, **keys)
 
     out = {"directories": [], "workspaces": [], "failed": [], "secrets": []}
     if spec.get("directories"):

@@ -1494,3 +1494,91 @@ async fn policy_writes_and_deactivations_are_recorded_in_the_ledger() {
         (Some(ws_id), Some("asmith@corp.example.com"), "terminate")
     );
 }
+
+#[tokio::test]
+async fn a_fleet_run_lists_every_served_location_and_names_those_it_cannot_reach() {
+    use crate::domain::location::Location;
+    let (east, west) = (
+        Location::new("111111111111", "us-east-1"),
+        Location::new("111111111111", "us-west-2"),
+    );
+    let refused = Location::new("222222222222", "us-east-1");
+    let ids = ["ws-east", "ws-west", "ws-refused", "ws-home"];
+    let c42 = code42(
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| {
+                user(
+                    &format!("u{i}"),
+                    &format!("{}@corp.example.com", &id[3..]),
+                    WS_ORG,
+                )
+            })
+            .collect(),
+        Some(COMPLIANT),
+    );
+    let mut ws = workspaces(&ids.map(|id| (id, &id[3..], "WINDOWS_10")));
+    for (id, at) in [
+        ("ws-east", &east),
+        ("ws-west", &west),
+        ("ws-refused", &refused),
+    ] {
+        ws.workspaces.get_mut(id).unwrap().location = at.clone();
+    }
+    ws.unreachable = vec![refused.clone()];
+    let app = app(
+        config(&[
+            ("CODE42_ACCOUNTS", "111111111111,222222222222"),
+            ("CODE42_REGIONS", "us-east-1,us-west-2"),
+        ]),
+        ws,
+        c42,
+    );
+    let failure = app
+        .handle(&json!({"action": "verify"}), deadline())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            failure.error,
+            InvocationError::LocationsUnreachable { count: 1, .. }
+        ),
+        "{}",
+        failure.error
+    );
+    let report = failure.report.unwrap();
+    // The reachable locations' WorkSpaces, each where it is; the home
+    // account (not served) is not listed.
+    let mut seen: Vec<(&str, &str, &str)> = report
+        .workspaces
+        .iter()
+        .map(|w| {
+            (
+                w.workspace_id.as_deref().unwrap(),
+                w.account.as_deref().unwrap(),
+                w.region.as_deref().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("ws-east", "111111111111", "us-east-1"),
+            ("ws-west", "111111111111", "us-west-2")
+        ]
+    );
+    assert!(
+        report
+            .workspaces
+            .iter()
+            .all(|w| w.status == Status::Compliant)
+    );
+    let unreachable: Vec<(&str, &str)> = report
+        .unreachable
+        .iter()
+        .map(|u| (u.account.as_str(), u.region.as_str()))
+        .collect();
+    assert_eq!(unreachable, [("222222222222", "us-east-1")]);
+    assert!(report.unreachable[0].error.contains("AssumeRole"));
+}

@@ -38,9 +38,18 @@ pub(crate) struct Cli {
     /// The AWS profile (as in the aws and sam CLIs).
     #[arg(long, global = true, value_name = "NAME", env = "AWS_PROFILE")]
     pub(crate) profile: Option<String>,
-    /// The AWS region.
+    /// The AWS region: the home of the AWS clients, and the default of --regions.
     #[arg(long, global = true, value_name = "REGION", env = "AWS_REGION")]
     pub(crate) region: Option<String>,
+    /// The AWS accounts whose WorkSpaces are served (comma-separated ids;
+    /// CODE42_ACCOUNTS). Accounts other than the credentials' own are read
+    /// through the member role (CODE42_MEMBER_ROLE), which must trust you.
+    #[arg(long, global = true, value_name = "IDS")]
+    pub(crate) accounts: Option<String>,
+    /// The regions whose WorkSpaces are served, in every account
+    /// (comma-separated; CODE42_REGIONS). Default: --region.
+    #[arg(long, global = true, value_name = "REGIONS")]
+    pub(crate) regions: Option<String>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -14,6 +14,20 @@ pub(crate) struct AwsOptions {
     /// The profile was named on the command line: its credentials, not the environment's.
     pub(crate) profile_flag: bool,
     pub(crate) region: Option<String>,
+    /// Variables the command line sets (--accounts, --regions): they win
+    /// over the environment and the deployed function's.
+    pub(crate) overrides: Vec<(&'static str, String)>,
+}
+
+impl AwsOptions {
+    /// A variable as the command line, else the environment, sets it.
+    fn lookup(&self, name: &str) -> Option<String> {
+        self.overrides
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+    }
 }
 
 /// The application on AWS: AWS from the standard chain (with --profile and
@@ -54,10 +68,10 @@ pub(crate) async fn app_from_env(
     }
     let sdk = loader.load().await;
     let mut config = match &aws.function_name {
-        None => Config::from_env()?,
+        None => Config::from_lookup(|k| aws.lookup(k))?,
         Some(name) => {
             let deployed = function_environment(&sdk, name).await?;
-            let (config, overridden) = Config::from_deployed(&deployed, |k| std::env::var(k).ok())?;
+            let (config, overridden) = Config::from_deployed(&deployed, |k| aws.lookup(k))?;
             eprintln!(
                 "using the configuration of function {name} ({} setting(s)){}",
                 deployed.len(),

@@ -65,6 +65,13 @@ async fn main() -> ExitCode {
         profile: cli.profile.clone(),
         profile_flag,
         region: cli.region.clone(),
+        overrides: [
+            ("CODE42_ACCOUNTS", &cli.accounts),
+            ("CODE42_REGIONS", &cli.regions),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.clone()?)))
+        .collect(),
     };
     let json_errors = match &cli.command {
         Command::Invoke { .. } => true,

@@ -1,0 +1,254 @@
+//! One deployment for many accounts and regions, over the wire: moto keeps
+//! what assumed-role credentials create in the role's account, so a WorkSpace
+//! seeded in a member account is found only through that account's role.
+//! The CLI runs with the home account's static keys (123456789012), which no
+//! test here serves: every WorkSpace it finds was read through a member role.
+
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+const DEFAULT_ORG: &str = "880000000000000002";
+/// Regions with WorkSpaces (moto has no WorkSpaces in us-west-1, as AWS has none).
+const REGIONS: [&str; 2] = ["eu-west-2", "eu-central-1"];
+
+/// Seed one directory and `users` WorkSpaces in `account` × `region`; (workspace id, user).
+fn seed_member(account: &str, region: &str, users: &[String]) -> Fleet {
+    let out = seed_aws(json!({
+        "account": account,
+        "region": region,
+        "directories": [{"name": "corp.example.com"}],
+        "workspaces": users.iter().map(|u| json!({"user": u, "os": WIN})).collect::<Vec<_>>(),
+    }));
+    Fleet {
+        directory_id: out["directories"][0].as_str().unwrap().to_string(),
+        workspaces: seeded_workspaces(&out),
+    }
+}
+
+/// Each WorkSpace record's (account, region, user), sorted.
+fn located(report: &Value) -> Vec<(String, String, String)> {
+    let mut rows: Vec<_> = report["workspaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["account"].as_str().unwrap_or("-").to_string(),
+                w["region"].as_str().unwrap_or("-").to_string(),
+                w["workspaces_user"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_and_backfill_cover_every_member_account_and_region() {
+    let accounts = ["111111111101", "222222222202"];
+    let mut expected = Vec::new();
+    let mut users = Vec::new();
+    for (a, account) in accounts.iter().enumerate() {
+        for (r, region) in REGIONS.iter().enumerate() {
+            let names: Vec<String> = (0..2).map(|i| format!("org{a}{r}{i}")).collect();
+            seed_member(account, region, &names);
+            for n in &names {
+                expected.push((account.to_string(), region.to_string(), n.clone()));
+                users.push(user(
+                    &format!("u-{n}"),
+                    &format!("{n}@corp.example.com"),
+                    DEFAULT_ORG,
+                ));
+            }
+        }
+    }
+    expected.sort();
+    let sim = Sim::start(&tenant(json!(users)));
+    let env = env(&secret_for(&sim, "organization"), &[]);
+    let scope = [
+        "--accounts",
+        "111111111101,222222222202",
+        "--regions",
+        "eu-west-2,eu-central-1",
+    ];
+
+    // verify: every WorkSpace of both accounts in both regions, each with
+    // where it is; all drift (their users are elsewhere); nothing written.
+    let mut args = vec!["verify", "--output", "json"];
+    args.extend(scope);
+    let (code, out, err) = cli_in("us-east-1", "warn", &env, &args);
+    assert_eq!(code, 2, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(located(&report), expected, "{out}");
+    assert_eq!(report["summary"]["drift"], 8, "{out}");
+    for account in accounts {
+        assert_eq!(
+            report["summary"]["by_account"][account]["drift"], 4,
+            "{out}"
+        );
+    }
+    assert_eq!(sim.writes().await.len(), 0);
+
+    // backfill: every user placed, wherever their WorkSpace is.
+    let mut args = vec!["backfill", "--max-moves", "8", "--output", "json"];
+    args.extend(scope);
+    let (code, out, err) = cli_in("us-east-1", "warn", &env, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["summary"]["configured"], 8, "{out}");
+    for (_, _, name) in &expected {
+        assert_eq!(
+            sim.user_org(&format!("u-{name}")).await,
+            WORKSPACES_ORG_GUID,
+            "{name}"
+        );
+    }
+
+    // The table names the account and region of each row. Every user is
+    // placed now, but no agent has registered: not covered, exit 2.
+    let mut args = vec!["verify"];
+    args.extend(scope);
+    let (code, out, _) = cli_in("us-east-1", "warn", &env, &args);
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains("  compliant  ")).count(),
+        8,
+        "{out}"
+    );
+    assert!(out.starts_with("ACCOUNT       REGION"), "{out}");
+    assert!(out.contains("222222222202  eu-central-1"), "{out}");
+    assert!(
+        out.contains("  account 111111111101: 4 WorkSpace(s)"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_is_handled_where_it_came_from_and_refused_from_elsewhere() {
+    let (served, foreign) = ("333333333303", "444444444404");
+    let member = seed_member(served, REGIONS[1], &["orgevent".to_string()]);
+    let outsider = seed_member(foreign, REGIONS[1], &["orgforeign".to_string()]);
+    let sim = Sim::start(&tenant(json!([
+        user("u-orgevent", "orgevent@corp.example.com", DEFAULT_ORG),
+        user("u-orgforeign", "orgforeign@corp.example.com", DEFAULT_ORG),
+    ])));
+    let env = env(
+        &secret_for(&sim, "organization-event"),
+        &[("CODE42_ACCOUNTS", served), ("CODE42_REGIONS", REGIONS[1])],
+    );
+
+    // From the member account and region: described there (the WorkSpace
+    // exists only in that account), its user placed.
+    let mut event = creation_event(&member);
+    event["account"] = json!(served);
+    event["region"] = json!(REGIONS[1]);
+    let (code, out) = invoke_cli(&env, &event);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(statuses(&out), ["configured"], "{out}");
+    assert_eq!(out["workspaces"][0]["account"], served, "{out}");
+    assert_eq!(out["workspaces"][0]["region"], REGIONS[1], "{out}");
+    assert_eq!(sim.user_org("u-orgevent").await, WORKSPACES_ORG_GUID);
+
+    // From an account not served (its WorkSpace real, its user in Code42):
+    // refused before any call; nobody moved.
+    let before = sim.counters().await["total"].clone();
+    for (account, region) in [(foreign, REGIONS[1]), (served, REGIONS[0])] {
+        let mut event = creation_event(&outsider);
+        event["account"] = json!(account);
+        event["region"] = json!(region);
+        let (code, out) = invoke_cli(&env, &event);
+        assert_eq!(code, 1, "{out}");
+        let error = out["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!(
+                "account {account} in region {region}, which this deployment does not serve"
+            )),
+            "{error}"
+        );
+    }
+    assert_eq!(sim.counters().await["total"], before, "no Code42 request");
+    assert_eq!(sim.user_org("u-orgforeign").await, DEFAULT_ORG);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_whose_role_cannot_be_assumed_is_reported_while_the_others_complete() {
+    let (reachable, refusing) = ("555555555505", "666666666606");
+    seed_member(reachable, REGIONS[0], &["orgok".to_string()]);
+    seed_member(refusing, REGIONS[0], &["orgrefused".to_string()]);
+    deny_assume_role(&[refusing]).await;
+    let sim = Sim::start(&compliant_tenant("orgok", &["orgok", "orgrefused"]));
+    let env = env(&secret_for(&sim, "organization-refused"), &[]);
+    let accounts = format!("{reachable},{refusing}");
+    let args = [
+        "verify",
+        "--output",
+        "json",
+        "--accounts",
+        &accounts,
+        "--regions",
+        REGIONS[0],
+    ];
+    let (code, out, err) = cli_in("us-east-1", "warn", &env, &args);
+    assert_eq!(code, 1, "not everything could be checked: {out}{err}");
+    let document: Value = serde_json::from_str(&out).unwrap();
+    let report = &document["result"];
+    // The reachable account's WorkSpace is checked and reported…
+    assert_eq!(
+        located(report),
+        [(
+            reachable.to_string(),
+            REGIONS[0].to_string(),
+            "orgok".to_string()
+        )],
+        "{out}"
+    );
+    assert_eq!(statuses(report), ["compliant"], "{out}");
+    // …the other is named with the reason and the fix.
+    let unreachable = &report["unreachable"];
+    assert_eq!(unreachable.as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(unreachable[0]["account"], refusing);
+    assert_eq!(unreachable[0]["region"], REGIONS[0]);
+    let reason = unreachable[0]["error"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!(
+            "cannot assume arn:aws:iam::{refusing}:role/WorkspacesCode42Member"
+        )) && reason.contains("AccessDenied")
+            && reason.contains("infra/member.yaml"),
+        "{reason}"
+    );
+    assert!(
+        document["error"]
+            .as_str()
+            .unwrap()
+            .contains("1 account/region location(s) could not be listed"),
+        "{out}"
+    );
+
+    // doctor says the same, per location.
+    let args = ["doctor", "--accounts", &accounts, "--regions", REGIONS[0]];
+    let (code, out, _) = cli_in("us-east-1", "warn", &env, &args);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains(refusing)),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("PASS") && l.contains(reachable)),
+        "{out}"
+    );
+}
+
+/// Make moto refuse AssumeRole into `accounts` (tools/moto_launcher.py), as
+/// STS does for a role that is missing or does not trust the caller.
+async fn deny_assume_role(accounts: &[&str]) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/_launcher/deny_assume_role", moto_url()))
+        .json(&json!({ "accounts": accounts }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+}
