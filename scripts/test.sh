@@ -31,9 +31,9 @@ if [[ $(grep -c '^| ([abcde])' "$log.bench") -ne 6 ]]; then echo "bench.sh: tabl
 echo "bench smoke run: all six rows printed"
 
 step "infra: cfn-lint"
-.venv-iac/bin/cfn-lint infra/template.yaml
+.venv-iac/bin/cfn-lint infra/template.yaml infra/member.yaml
 step "infra: checkov (offline)"
-.venv-iac/bin/checkov --file infra/template.yaml --framework cloudformation --compact --quiet --skip-download
+.venv-iac/bin/checkov --file infra/template.yaml --file infra/member.yaml --framework cloudformation --compact --quiet --skip-download
 step "infra: sam validate --lint (offline, dummy credentials)"
 ( cd infra && SAM_CLI_TELEMETRY=0 AWS_ACCESS_KEY_ID=dummy AWS_SECRET_ACCESS_KEY=dummy AWS_DEFAULT_REGION=us-east-1 \
     ../.venv-sam/bin/sam validate --lint --template template.yaml )

@@ -53,23 +53,31 @@ def aws_env(monkeypatch):
 MOTO_ACCOUNT = "123456789012"
 
 
-def resolved(value, account=MOTO_ACCOUNT):
-    """`value` with `{"Ref": "AWS::AccountId"}` replaced by `account`."""
+def resolved(value, account=MOTO_ACCOUNT, members=""):
+    """`value` as deployed in `account` with the MemberAccounts parameter
+    `members`: `AWS::AccountId`, `MemberAccounts` and the `HasMembers` choice."""
     if value == {"Ref": "AWS::AccountId"}:
         return account
+    if value == {"Ref": "MemberAccounts"}:
+        return members
+    if isinstance(value, dict) and list(value) == ["Fn::If"] and value["Fn::If"][0] == "HasMembers":
+        return resolved(value["Fn::If"][1 if members else 2], account, members)
+    if isinstance(value, dict) and list(value) == ["Fn::Split"]:
+        separator, text = value["Fn::Split"]
+        return resolved(text, account, members).split(separator)
     if isinstance(value, dict):
-        return {k: resolved(v, account) for k, v in value.items()}
+        return {k: resolved(v, account, members) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolved(v, account) for v in value]
+        return [resolved(v, account, members) for v in value]
     return value
 
 
-def rule_patterns(account=MOTO_ACCOUNT):
+def rule_patterns(account=MOTO_ACCOUNT, members=""):
     """Each rule's pattern, as deployed in `account` (moto's by default: its
     PutEvents stamps events with it)."""
     resources = translated()["Resources"]
     return {
-        name: resolved(r["Properties"]["EventPattern"], account)
+        name: resolved(r["Properties"]["EventPattern"], account, members)
         for name, r in resources.items()
         if r["Type"] == "AWS::Events::Rule" and "EventPattern" in r["Properties"]
     }
@@ -137,6 +145,111 @@ def test_rules_take_events_of_their_own_account_only():
     assert not matches(elsewhere[ACCESS_RULE], event("workspaces-access.json"))
 
 
+def test_with_member_accounts_the_rules_take_their_events_only():
+    """MemberAccounts replaces this account in every rule: events from the
+    members (forwarded by infra/member.yaml) are taken, this account's are not
+    unless it is listed."""
+    members = rule_patterns(members="111111111111,222222222222")
+    for name, pattern in members.items():
+        assert pattern["account"] == ["111111111111", "222222222222"], name
+    assert not matches(members[CREATION_RULE], event("create-workspaces.json"))
+    listed = rule_patterns(members=f"111111111111,{MOTO_ACCOUNT}")
+    assert matches(listed[CREATION_RULE], event("create-workspaces.json"))
+    assert matches(listed[ACCESS_RULE], event("workspaces-access.json"))
+
+
+def test_member_accounts_give_the_function_the_member_role_only_and_the_bus_to_the_organization():
+    resources = translated()["Resources"]
+    statements = resources["FunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assume = next(s["Fn::If"] for s in statements if "Fn::If" in s and s["Fn::If"][0] == "HasMembers")
+    assert assume[1]["Action"] == "sts:AssumeRole"
+    assert assume[1]["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}
+    assert assume[2] == {"Ref": "AWS::NoValue"}, "no AssumeRole without member accounts"
+    env = resources["Function"]["Properties"]["Environment"]["Variables"]
+    assert (env["CODE42_ACCOUNTS"], env["CODE42_REGIONS"], env["CODE42_MEMBER_ROLE"]) == (
+        {"Ref": "MemberAccounts"}, {"Ref": "MemberRegions"}, {"Ref": "MemberRoleName"})
+    bus = resources["OrganizationEventBusPolicy"]
+    assert bus["Condition"] == "HasOrganization"
+    statement = bus["Properties"]["Statement"]
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
+    params = yaml_parse(TEMPLATE.read_text())["Parameters"]
+    accounts = re.compile(params["MemberAccounts"]["AllowedPattern"])
+    assert accounts.match("") and accounts.match("111111111111,222222222222")
+    assert not accounts.match("111111111111, 222222222222") and not accounts.match("organization")
+    regions = re.compile(params["MemberRegions"]["AllowedPattern"])
+    assert regions.match("us-east-1,eu-west-2") and regions.match("us-gov-west-1")
+    assert not regions.match("us-east-1 ") and not regions.match("US-EAST-1")
+
+
+MEMBER = ROOT / "infra" / "member.yaml"
+CENTRAL_ROLE = "arn:aws:iam::999999999999:role/wsc42-FunctionRole-ABC"
+MEMBER_PARAMS = {"CentralAccountId": "999999999999", "CentralRegion": "eu-west-1", "CentralRoleArn": CENTRAL_ROLE,
+                 "OrganizationId": "o-abcdefghij", "RoleRegion": REGION}
+
+
+def deploy_member(region, params):
+    cfn = boto3.client("cloudformation", region_name=region)
+    cfn.create_stack(StackName="wsc42-member", TemplateBody=MEMBER.read_text(),
+                     Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+                     Capabilities=["CAPABILITY_NAMED_IAM"])
+    stack = cfn.describe_stacks(StackName="wsc42-member")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    # moto lists a resource its condition left out with an empty id.
+    return {r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName="wsc42-member")["StackResourceSummaries"]
+            if r["LogicalResourceId"]}
+
+
+@mock_aws
+def test_member_template_deploys_the_role_once_and_the_forwarding_rule_in_every_region():
+    assert deploy_member(REGION, MEMBER_PARAMS) == {"MemberRole", "ForwarderRole", "ForwardWorkspacesEvents"}
+    assert deploy_member("eu-west-2", MEMBER_PARAMS) == {"ForwardWorkspacesEvents"}, "IAM is global"
+    iam = boto3.client("iam", region_name=REGION)
+    role = iam.get_role(RoleName="WorkspacesCode42Member")["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    if isinstance(trust, str):
+        trust = json.loads(trust)
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"AWS": CENTRAL_ROLE}, "the central function only (no operator given)"
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}
+    policy = iam.get_role_policy(RoleName="WorkspacesCode42Member", PolicyName="describe-workspaces")["PolicyDocument"]
+    if isinstance(policy, str):
+        policy = ast.literal_eval(policy)
+    assert [set(s["Action"]) for s in policy["Statement"]] == [
+        {"workspaces:DescribeWorkspaces", "workspaces:DescribeWorkspaceDirectories"}], "read-only"
+    events = boto3.client("events", region_name="eu-west-2")
+    target = events.list_targets_by_rule(Rule="WorkspacesCode42Member-forward")["Targets"][0]
+    assert target["Arn"] == "arn:aws:events:eu-west-1:999999999999:event-bus/default"
+    assert target["RoleArn"] == f"arn:aws:iam::{MOTO_ACCOUNT}:role/WorkspacesCode42Member-forwarder"
+
+
+@mock_aws
+def test_member_template_trusts_an_operator_when_given_and_forwards_nothing_to_itself():
+    operator = "arn:aws:iam::999999999999:role/SecurityOperator"
+    # The central account's own region: its stack's rules already see the events.
+    own = dict(MEMBER_PARAMS, CentralAccountId=MOTO_ACCOUNT, CentralRegion=REGION, OperatorPrincipalArn=operator)
+    assert deploy_member(REGION, own) == {"MemberRole", "ForwarderRole"}
+    trust = boto3.client("iam", region_name=REGION).get_role(RoleName="WorkspacesCode42Member")["Role"][
+        "AssumeRolePolicyDocument"]
+    if isinstance(trust, str):
+        trust = json.loads(trust)
+    assert trust["Statement"][0]["Principal"] == {"AWS": [CENTRAL_ROLE, operator]}
+
+
+def test_member_rule_forwards_creation_termination_and_sign_ins_only():
+    pattern = resolved(yaml_parse(MEMBER.read_text())["Resources"]["ForwardWorkspacesEvents"]["Properties"][
+        "EventPattern"])
+    assert pattern["account"] == [MOTO_ACCOUNT]
+    branches = pattern["$or"]
+    forwarded = {"create-workspaces.json", "create-workspaces-batch.json", "terminate-workspaces.json",
+                 "workspaces-access.json"}
+    for name in forwarded:
+        evt = event(name)
+        assert any(matches(dict({k: v for k, v in pattern.items() if k != "$or"}, **b), evt) for b in branches), name
+    ec2 = {"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}}
+    assert not any(matches(dict({k: v for k, v in pattern.items() if k != "$or"}, **b), ec2) for b in branches)
+
+
 def test_secret_parameter_requires_the_full_arn_with_its_suffix():
     pattern = re.compile(yaml_parse(TEMPLATE.read_text())["Parameters"]["Code42SecretArn"]["AllowedPattern"])
     assert pattern.match(SECRET_ARN)
@@ -196,7 +309,8 @@ def test_stack_deploys_to_moto_cloudformation():
 
     deployed = {r["LogicalResourceId"]: r["ResourceType"]
                 for r in cfn.list_stack_resources(StackName="wsc42")["StackResourceSummaries"]}
-    expected = {name: r["Type"] for name, r in template["Resources"].items()}
+    # Without OrganizationId, no member forwards events: no bus policy.
+    expected = {name: r["Type"] for name, r in template["Resources"].items() if r.get("Condition") != "HasOrganization"}
     missing = {name for name, kind in expected.items() if name not in deployed and kind not in NOT_MODELLED_BY_MOTO}
     assert not missing, f"resources not created: {missing}"
     skipped = {kind for name, kind in expected.items() if name not in deployed}
