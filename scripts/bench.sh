@@ -108,14 +108,14 @@ tenant() {
 measure() {
   local name=$1; shift
   local code=0 dynamodb_before
-  dynamodb_before=$(dynamodb_calls)
+  dynamodb_before=$(aws_calls DynamoDB_)
   /usr/bin/time -f '%e %M' -o "$work/time" "$@" > "$work/$name.out" 2> "$work/$name.err" || code=$?
   if (( code != 0 && code != 2 )); then
     echo "bench: $name failed (exit $code)" >&2; cat "$work/$name.err" >&2; exit 1
   fi
   local counters
   counters=$(curl -s "$SIM/_sim/counters" | .venv/bin/python -c 'import json,sys; c=json.load(sys.stdin); print(c["total"], c["rate_limited"])')
-  echo "$(cat "$work/time") $counters $(( $(dynamodb_calls) - dynamodb_before ))" > "$work/$name"
+  echo "$(cat "$work/time") $counters $(( $(aws_calls DynamoDB_) - dynamodb_before ))" > "$work/$name"
   if [[ -n ${KEEP:-} ]]; then mkdir -p "$KEEP" && cp "$work/$name.out" "$work/$name.err" "$KEEP/"; fi
 }
 py=(.venv/bin/python tools/bench_python.py)

@@ -49,7 +49,9 @@ boto3.client("dynamodb", region_name=os.environ["AWS_REGION"]).create_table(
 PY
 }
 
-# dynamodb_calls: how many DynamoDB requests moto (tools/moto_launcher.py) has served.
-dynamodb_calls() {
-  curl -s "$AWS_ENDPOINT_URL/_launcher/dynamodb" | .venv/bin/python -c 'import json,sys; print(sum(json.load(sys.stdin).values()))'
+# aws_calls PREFIX: how many requests moto (tools/moto_launcher.py) has
+# served whose operation starts with PREFIX (DynamoDB_, WorkspacesService.).
+aws_calls() {
+  curl -s "$AWS_ENDPOINT_URL/_launcher/calls" \
+    | .venv/bin/python -c 'import json,sys; print(sum(c["count"] for c in json.load(sys.stdin) if c["operation"].startswith(sys.argv[1])))' "$1"
 }

@@ -36,7 +36,7 @@ pub enum Input {
     /// WorkSpaces were terminated: their agents may be deactivated.
     TerminateWorkspaces(TerminateWorkspacesCall),
     /// A user signed in to this WorkSpace.
-    Access(Target),
+    Access(Box<Target>),
     SqsBatch(Vec<SqsItem>),
     /// A whole-fleet run: manual backfill or verify, or the scheduled reconciliation.
     Fleet(FleetRequest),
@@ -274,7 +274,7 @@ fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
         return Ok(Input::Fleet(FleetRequest::new(FleetAction::Reconcile)));
     }
     if event.source == WORKSPACES_SOURCE && event.detail_type == ACCESS_DETAIL_TYPE {
-        return parse_access(&event.detail).map(Input::Access);
+        return parse_access(&event.detail).map(|t| Input::Access(Box::new(t)));
     }
     if event.source != WORKSPACES_SOURCE || event.detail_type != CLOUDTRAIL_DETAIL_TYPE {
         return Err(InputError::Unsupported(format!(
@@ -410,6 +410,7 @@ fn target(index: usize, p: PendingRequest) -> Result<Target, InputError> {
         user_name,
         origin: Origin::Creation,
         described: None,
+        user_hosts: None,
         attempt: 0,
     })
 }
@@ -439,6 +440,7 @@ fn parse_access(detail: &Value) -> Result<Target, InputError> {
         user_name: None,
         origin: Origin::Login,
         described: None,
+        user_hosts: None,
         attempt: 0,
     })
 }
@@ -471,6 +473,7 @@ fn parse_work_message(body: &Value) -> Result<Target, InputError> {
         user_name: message.user_name.filter(|u| !u.trim().is_empty()),
         origin: message.reason,
         described: None,
+        user_hosts: None,
         attempt: message.attempt,
     })
 }
@@ -516,7 +519,7 @@ fn parse_sqs_body(body: Option<&str>, served: Option<&Served>) -> Result<Vec<Tar
             "a TerminateWorkspaces event inside a queue message (its rule targets the function)"
                 .into(),
         )),
-        Input::Access(target) => Ok(vec![target]),
+        Input::Access(target) => Ok(vec![*target]),
         Input::SqsBatch(_) => Err(InputError::Unsupported("a nested batch".into())),
         Input::Fleet(_) | Input::Doctor | Input::History(_) => Err(InputError::Unsupported(
             "a fleet run inside a queue message".into(),

@@ -17,6 +17,7 @@ import threading
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler
 from moto.workspaces import models as workspaces_models
+from moto.workspaces import responses as workspaces_responses
 
 # Without this every keep-alive request waits ~40 ms on delayed ACKs.
 MotoRequestHandler.disable_nagle_algorithm = True
@@ -33,14 +34,44 @@ def _workspace_init_with_computer_name(self, *args, **kwargs):
 
 workspaces_models.Workspace.__init__ = _workspace_init_with_computer_name
 
+# moto answers DescribeWorkspaces in one page; AWS gives at most 25
+# WorkSpaces a page (`Limit`, default and maximum 25) with a NextToken, so a
+# client that reads one page misses the rest. Paginate the same way.
+WORKSPACES_PAGE = 25
+
+
+def _describe_workspaces_in_pages(self):
+    params = json.loads(self.body)
+    found = self.workspaces_backend.describe_workspaces(
+        workspace_ids=params.get("WorkspaceIds"), directory_id=params.get("DirectoryId"),
+        user_name=params.get("UserName"), bundle_id=params.get("BundleId"))
+    limit = min(int(params.get("Limit") or WORKSPACES_PAGE), WORKSPACES_PAGE)
+    start = int(params.get("NextToken") or 0)
+    page = {"Workspaces": [w.to_dict_pending() for w in found[start:start + limit]]}
+    if start + limit < len(found):
+        page["NextToken"] = str(start + limit)
+    return json.dumps(page)
+
+
+workspaces_responses.WorkSpacesResponse.describe_workspaces = _describe_workspaces_in_pages
+
 # moto runs requests in parallel without locking, so its DynamoDB
 # conditional writes race (an update creating an item can undo a parallel
 # one). Real DynamoDB applies each conditional write atomically: serialise
 # DynamoDB requests to behave the same (reference tooling.md §7).
-# Each DynamoDB operation is also counted (under the lock), so the benchmark
-# can show what the ledger costs: GET /_launcher/dynamodb returns the counts.
+# Each JSON-protocol operation (DynamoDB, WorkSpaces, ...) is counted by
+# operation and signing region, so tests and the benchmark can show what a run
+# costs: GET /_launcher/calls returns [{"operation", "region", "count"}].
 _dynamodb = threading.Lock()
-_dynamodb_calls = collections.Counter()
+_calls = collections.Counter()
+_calls_lock = threading.Lock()
+
+
+def _region(environ):
+    """The region of the request's signature (Credential=KEY/DATE/REGION/...)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    scope = auth.split("Credential=", 1)[-1].split(",", 1)[0].split("/")
+    return scope[2] if len(scope) > 2 else ""
 _dispatch = DomainDispatcherApplication.__call__
 
 
@@ -84,13 +115,16 @@ def _dispatch_serialising_dynamodb(self, environ, start_response):
         start_response("403 Forbidden", [("Content-Type", "text/xml")])
         return [refusal]
     target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        with _calls_lock:
+            _calls[(target, _region(environ))] += 1
     if target.startswith("DynamoDB_"):
         with _dynamodb:
-            _dynamodb_calls[target.split(".", 1)[-1]] += 1
             return list(_dispatch(self, environ, start_response))
-    if environ.get("PATH_INFO") == "/_launcher/dynamodb":
-        with _dynamodb:
-            body = json.dumps(dict(_dynamodb_calls)).encode()
+    if environ.get("PATH_INFO") == "/_launcher/calls":
+        with _calls_lock:
+            body = json.dumps([{"operation": op, "region": region, "count": n}
+                               for (op, region), n in sorted(_calls.items())]).encode()
         start_response("200 OK", [("Content-Type", "application/json")])
         return [body]
     return _dispatch(self, environ, start_response)

@@ -500,6 +500,7 @@ pub fn target(id: &str, user: Option<&str>) -> Target {
         user_name: user.map(str::to_string),
         origin: Origin::Creation,
         described: None,
+        user_hosts: None,
         attempt: 0,
     }
 }

@@ -7,6 +7,7 @@
 //! queue receives at most the cap of WorkSpaces that can lead to a move.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use tokio::time::Instant;
 use crate::config::Mode;
 use crate::domain::ids::WorkspaceId;
 use crate::domain::ledger::budget_hour;
+use crate::domain::location::Location;
 use crate::domain::model::{
     FleetAction, FleetFilter, FleetRequest, Origin, Target, WorkMessage, WorkspaceInfo,
 };
@@ -32,6 +34,29 @@ use super::reconcile::{Pass, RunOutcome};
 
 /// Account × region listings read at once.
 const LOCATIONS_AT_ONCE: usize = 8;
+
+/// Where a user's WorkSpaces are: location, directory, user (lower case).
+type UserKey = (Location, Option<String>, Option<String>);
+
+fn user_key(info: &WorkspaceInfo) -> UserKey {
+    (
+        info.location.clone(),
+        info.directory_id.clone(),
+        info.user_name.as_deref().map(str::to_lowercase),
+    )
+}
+
+/// Each user's computer names in a complete listing: what a move would
+/// otherwise look up with one DescribeWorkspaces per user.
+fn hosts_by_user(listed: &[WorkspaceInfo]) -> HashMap<UserKey, Arc<Vec<String>>> {
+    let mut hosts: HashMap<UserKey, Vec<String>> = HashMap::new();
+    for info in listed {
+        if let Some(name) = &info.computer_name {
+            hosts.entry(user_key(info)).or_default().push(name.clone());
+        }
+    }
+    hosts.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
+}
 
 /// Progress callbacks for long runs (the CLI's progress bar): each pass
 /// (planning, then applying) announces its size, then each WorkSpace done.
@@ -241,6 +266,8 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         request: &FleetRequest,
     ) -> Result<(Vec<Target>, Vec<Unreachable>), InvocationError> {
         let (listed, unreachable) = self.list_fleet(&request.filter).await?;
+        let hosts = (request.filter.workspace_ids.is_empty() && request.filter.user.is_none())
+            .then(|| hosts_by_user(&listed));
         let origin = match request.action {
             FleetAction::Reconcile => Origin::Reconcile,
             _ => Origin::Backfill,
@@ -251,6 +278,9 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 let id = WorkspaceId::parse(&info.workspace_id)
                     .inspect_err(|e| tracing::error!(error = %e, "DescribeWorkspaces returned an invalid id; ignored"))
                     .ok()?;
+                let user_hosts = hosts
+                    .as_ref()
+                    .map(|hosts| hosts.get(&user_key(&info)).cloned().unwrap_or_default());
                 Some(Target {
                     location: Some(info.location.clone()),
                     workspace_id: id,
@@ -258,6 +288,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                     user_name: info.user_name.clone(),
                     origin,
                     described: Some(info),
+                    user_hosts,
                     attempt: 0,
                 })
             })

@@ -83,7 +83,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 .await
                 .map(Output::plain),
             Input::Access(target) => self
-                .checked(kind, vec![target], Vec::new(), deadline)
+                .checked(kind, vec![*target], Vec::new(), deadline)
                 .await
                 .map(Output::plain),
             Input::SqsBatch(items) => self.sqs_batch(items, deadline).await,

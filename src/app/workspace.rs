@@ -185,7 +185,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         report.agent = Some(self.agent(agents.as_ref(), &info)?);
         let other_devices = match (&user, &agents) {
             (Some(u), Some(listed)) if u.org_guid != org.guid => {
-                self.other_devices(&identity, &info, listed).await?
+                self.other_devices(target, &identity, &info, listed).await?
             }
             _ => Vec::new(),
         };
@@ -342,6 +342,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
     /// The user's agents on none of their WorkSpaces: they would move too.
     async fn other_devices(
         &self,
+        target: &Target,
         identity: &Identity,
         info: &WorkspaceInfo,
         agents: &Result<Vec<Code42Agent>, Code42Error>,
@@ -361,7 +362,10 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             Err(_) => return Ok(Vec::new()),
         };
         let mut hosts: Vec<String> = info.computer_name.clone().into_iter().collect();
-        if let Some(directory) = &identity.directory_id {
+        if let Some(listed) = &target.user_hosts {
+            // A fleet run's listing already holds the user's WorkSpaces.
+            hosts.extend(listed.iter().cloned());
+        } else if let Some(directory) = &identity.directory_id {
             let filter = FleetFilter {
                 directory_ids: vec![directory.clone()],
                 workspace_ids: Vec::new(),

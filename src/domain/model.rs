@@ -156,6 +156,9 @@ pub struct Target {
     pub origin: Origin,
     /// Already described (fleet runs list WorkSpaces first): no second lookup.
     pub described: Option<WorkspaceInfo>,
+    /// The computer names of the user's WorkSpaces in the same directory,
+    /// from a fleet run's complete listing (None: looked up when needed).
+    pub user_hosts: Option<std::sync::Arc<Vec<String>>>,
     /// How many times this WorkSpace was re-queued while its user was not in Code42 yet.
     pub attempt: u32,
 }

@@ -252,3 +252,80 @@ async fn deny_assume_role(accounts: &[&str]) {
         .unwrap();
     assert!(response.status().is_success());
 }
+
+/// DescribeWorkspaces calls moto served in `region` (tools/moto_launcher.py counts them).
+async fn describe_workspaces_calls(region: &str) -> u64 {
+    let calls: Value = reqwest::get(format!("{}/_launcher/calls", moto_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["operation"] == "WorkspacesService.DescribeWorkspaces" && c["region"] == region
+        })
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_run_reads_every_page_once_and_no_workspace_per_user() {
+    // A region no other test uses; 30 WorkSpaces: two pages of 25 (as AWS pages them).
+    const REGION: &str = "sa-east-1";
+    let names: Vec<String> = (0..30).map(|i| format!("orgpage{i:02}")).collect();
+    let fleet = fleet_in_region(
+        REGION,
+        "corp.example.com",
+        &names.iter().map(|n| (n.clone(), WIN)).collect::<Vec<_>>(),
+    );
+    assert_eq!(fleet.workspaces.len(), 30);
+    let sim = Sim::start(&tenant(json!(
+        names
+            .iter()
+            .map(|n| user(
+                &format!("u-{n}"),
+                &format!("{n}@corp.example.com"),
+                DEFAULT_ORG
+            ))
+            .collect::<Vec<_>>()
+    )));
+    // Each user has a laptop too: a move must know which of their devices
+    // are WorkSpaces, which it reads from the listing, not one call per user.
+    for n in &names {
+        sim.add_agent(
+            json!({"agentId": format!("a-{n}"), "userId": format!("u-{n}"),
+            "name": format!("LAPTOP-{n}"), "osHostname": format!("LAPTOP-{n}"),
+            "appVersion": "1.6.0", "active": true}),
+        )
+        .await;
+    }
+    let env = env(&secret_in(REGION, &sim, "organization-pages"), &[]);
+    let before = describe_workspaces_calls(REGION).await;
+    let (code, out, err) = cli_in(
+        REGION,
+        "warn",
+        &env,
+        &["backfill", "--max-moves", "30", "--output", "json"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["summary"]["configured"], 30,
+        "every page was read: {out}"
+    );
+    let moves = report["workspaces"].as_array().unwrap();
+    assert!(
+        moves.iter().all(|w| w["actions"][0]["other_devices"][0]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("LAPTOP-")),
+        "each move names the laptop that goes along: {out}"
+    );
+    // The listing's two pages, nothing per user (the plan and the apply pass
+    // both used the listing).
+    assert_eq!(describe_workspaces_calls(REGION).await - before, 2);
+}
