@@ -7,7 +7,7 @@ pub enum InputError {
     #[error("malformed input: {0}")]
     Malformed(String),
     #[error(
-        "unsupported input: {0}; this function handles EventBridge events with source \"aws.workspaces\", detail-type \"AWS API Call via CloudTrail\" and detail.eventName \"CreateWorkspaces\""
+        "unsupported input: {0}; this function handles EventBridge events with source \"aws.workspaces\", detail-type \"AWS API Call via CloudTrail\" and detail.eventName \"CreateWorkspaces\" (or MigrateWorkspace, CreateStandbyWorkspaces, RebuildWorkspaces, RestoreWorkspace, TerminateWorkspaces), \"WorkSpaces Access\" sign-ins, work-queue batches and manual payloads"
     )]
     Unsupported(String),
     #[error(

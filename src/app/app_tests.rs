@@ -528,22 +528,24 @@ async fn the_schedule_queues_unfinished_work_once_and_succeeds() {
     assert_eq!(out.report.summary.failed, 2);
 }
 
+/// One user per WorkSpace id (`ws-NAME` → `uI`, `NAME@corp.example.com`), in the WorkSpaces org.
+fn users_in_the_org(ids: &[&str]) -> Vec<crate::domain::model::Code42User> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| {
+            user(
+                &format!("u{i}"),
+                &format!("{}@corp.example.com", &id[3..]),
+                WS_ORG,
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn verify_reports_each_agent_status_and_coverage() {
     let ids = ["ws-ok", "ws-missing", "ws-old", "ws-sick", "ws-elsewhere"];
-    let c42 = code42(
-        ids.iter()
-            .enumerate()
-            .map(|(i, id)| {
-                user(
-                    &format!("u{i}"),
-                    &format!("{}@corp.example.com", &id[3..]),
-                    WS_ORG,
-                )
-            })
-            .collect(),
-        Some(COMPLIANT),
-    );
+    let c42 = code42(users_in_the_org(&ids), Some(COMPLIANT));
     {
         let mut s = c42.0.lock().unwrap();
         s.agents.push(("u0".into(), agent_on("ws-ok", "1.4.0")));
@@ -1504,19 +1506,7 @@ async fn a_fleet_run_lists_every_served_location_and_names_those_it_cannot_reach
     );
     let refused = Location::new("222222222222", "us-east-1");
     let ids = ["ws-east", "ws-west", "ws-refused", "ws-home"];
-    let c42 = code42(
-        ids.iter()
-            .enumerate()
-            .map(|(i, id)| {
-                user(
-                    &format!("u{i}"),
-                    &format!("{}@corp.example.com", &id[3..]),
-                    WS_ORG,
-                )
-            })
-            .collect(),
-        Some(COMPLIANT),
-    );
+    let c42 = code42(users_in_the_org(&ids), Some(COMPLIANT));
     let mut ws = workspaces(&ids.map(|id| (id, &id[3..], "WINDOWS_10")));
     for (id, at) in [
         ("ws-east", &east),

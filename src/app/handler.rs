@@ -8,7 +8,7 @@ use crate::config::Mode;
 use crate::domain::metrics::InvocationMetrics;
 use crate::domain::model::{Origin, Target, WorkMessage};
 use crate::domain::report::{Ending, InvocationReport, Status, Summary, WorkspaceReport};
-use crate::input::{CREATE_WORKSPACES, CreateWorkspacesCall, Input, SqsItem, parse_input_served};
+use crate::input::{CreateWorkspacesCall, Input, SqsItem, parse_input_served};
 use crate::ports::{Code42Service, WorkQueue, Workspaces};
 
 use super::context::App;
@@ -82,6 +82,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 .terminate_workspaces(call, deadline)
                 .await
                 .map(Output::plain),
+            Input::Recheck(call) => self.recheck(call, deadline).await.map(Output::plain),
             Input::Access(target) => self
                 .checked(kind, vec![*target], Vec::new(), deadline)
                 .await
@@ -127,9 +128,10 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         deadline: Instant,
     ) -> Result<InvocationReport, InvocationFailure> {
         if let Some(error) = &call.call_error {
-            let mut report = self.report(CREATE_WORKSPACES);
+            let mut report = self.report(call.event_name);
             report.note = Some(format!(
-                "the CreateWorkspaces call failed ({error}); no WorkSpace was created"
+                "the {} call failed ({error}); no WorkSpace was created",
+                call.event_name
             ));
             return Ok(report);
         }
@@ -151,12 +153,12 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 r
             })
             .collect();
-        self.checked(CREATE_WORKSPACES, call.targets, skipped, deadline)
+        self.checked(call.event_name, call.targets, skipped, deadline)
             .await
     }
 
     /// Check every target; fail the invocation if any WorkSpace failed.
-    async fn checked(
+    pub(crate) async fn checked(
         &self,
         kind: &str,
         targets: Vec<Target>,

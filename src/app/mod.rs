@@ -11,6 +11,7 @@ mod fleet;
 mod handler;
 mod history;
 mod ledger;
+mod lifecycle;
 mod org;
 mod outcome;
 mod reconcile;

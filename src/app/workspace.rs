@@ -157,6 +157,11 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         org: &ResolvedOrg,
         report: &mut WorkspaceReport,
     ) -> Result<Ending, Failure> {
+        if target.workspace_id.is_pool() {
+            return Ok(Ending::Skipped {
+                reason: "a WorkSpaces Pool: its sessions have no assigned user, so there is nobody to place; not acted on".into(),
+            });
+        }
         // Observe the WorkSpace, decide who it belongs to: only what
         // DescribeWorkspaces says counts, never the event's or message's user.
         let (info, identity) = match self.identify(target).await? {

@@ -35,24 +35,30 @@ fn lower_hex(b: u8) -> bool {
     b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
 }
 
-/// A WorkSpace id such as `ws-4xk2p9q7m`.
+/// A WorkSpace id such as `ws-4xk2p9q7m`, or a WorkSpaces Pool's
+/// (`wspool-…`), which is recognised so it can be skipped by name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WorkspaceId(String);
 
 impl WorkspaceId {
     pub fn parse(value: &str) -> Result<Self, InvalidId> {
-        if shaped(value, "ws-", 1, 64, lower_alnum) {
+        if shaped(value, "ws-", 1, 64, lower_alnum) || shaped(value, "wspool-", 1, 64, lower_alnum)
+        {
             Ok(Self(value.to_string()))
         } else {
             Err(refused(
                 value,
                 "WorkSpace id",
-                "ws- followed by lowercase letters and digits",
+                "ws- (or wspool-) followed by lowercase letters and digits",
             ))
         }
     }
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+    /// A WorkSpaces Pool: its sessions have no assigned user.
+    pub fn is_pool(&self) -> bool {
+        self.0.starts_with("wspool-")
     }
 }
 

@@ -132,6 +132,8 @@ pub enum Origin {
     Login,
     Backfill,
     Reconcile,
+    /// Rebuilt or restored: checked again once its agent has re-registered.
+    Rebuild,
 }
 
 impl Origin {
@@ -141,6 +143,7 @@ impl Origin {
             Origin::Login => "login",
             Origin::Backfill => "backfill",
             Origin::Reconcile => "reconcile",
+            Origin::Rebuild => "rebuild",
         }
     }
 }

@@ -108,7 +108,9 @@ ACCESS_RULE = "WorkspacesAccessRule"
 
 
 @pytest.mark.parametrize("name", ["create-workspaces.json", "create-workspaces-batch.json",
-                                  "create-workspaces-failed-call.json"])
+                                  "create-workspaces-failed-call.json", "migrate-workspace.json",
+                                  "create-standby-workspaces.json", "rebuild-workspaces.json",
+                                  "restore-workspace.json"])
 def test_creation_rule_matches_creation_events(name):
     assert matches(rule_patterns()[CREATION_RULE], event(name))
 
@@ -242,7 +244,8 @@ def test_member_rule_forwards_creation_termination_and_sign_ins_only():
     assert pattern["account"] == [MOTO_ACCOUNT]
     branches = pattern["$or"]
     forwarded = {"create-workspaces.json", "create-workspaces-batch.json", "terminate-workspaces.json",
-                 "workspaces-access.json"}
+                 "workspaces-access.json", "migrate-workspace.json", "create-standby-workspaces.json",
+                 "rebuild-workspaces.json", "restore-workspace.json"}
     for name in forwarded:
         evt = event(name)
         assert any(matches(dict({k: v for k, v in pattern.items() if k != "$or"}, **b), evt) for b in branches), name
@@ -342,7 +345,8 @@ def test_stack_deploys_to_moto_cloudformation():
     assert json.loads(created["EventPattern"]) == {
         "account": [MOTO_ACCOUNT],
         "source": ["aws.workspaces"], "detail-type": ["AWS API Call via CloudTrail"],
-        "detail": {"eventSource": ["workspaces.amazonaws.com"], "eventName": ["CreateWorkspaces"]}}
+        "detail": {"eventSource": ["workspaces.amazonaws.com"], "eventName": [
+            "CreateWorkspaces", "MigrateWorkspace", "CreateStandbyWorkspaces", "RebuildWorkspaces", "RestoreWorkspace"]}}
     target = events.list_targets_by_rule(Rule="wsc42-workspaces-created")["Targets"][0]
     assert target["Arn"] == fn["FunctionArn"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 185

@@ -10,6 +10,7 @@ mod fleet;
 mod harness;
 mod lambda_binary;
 mod ledger;
+mod lifecycle;
 mod organization;
 mod safety;
 mod trust;

@@ -20,6 +20,12 @@ use crate::domain::model::{
 };
 pub use crate::error::InputError;
 
+mod lifecycle;
+pub use lifecycle::{
+    CREATE_STANDBY_WORKSPACES, MIGRATE_WORKSPACE, REBUILD_WORKSPACES, RESTORE_WORKSPACE,
+    RecheckCall,
+};
+
 pub const WORKSPACES_SOURCE: &str = "aws.workspaces";
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 pub const CREATE_WORKSPACES: &str = "CreateWorkspaces";
@@ -35,6 +41,8 @@ pub enum Input {
     CreateWorkspaces(CreateWorkspacesCall),
     /// WorkSpaces were terminated: their agents may be deactivated.
     TerminateWorkspaces(TerminateWorkspacesCall),
+    /// WorkSpaces were rebuilt or restored: checked again once their agent re-registers.
+    Recheck(RecheckCall),
     /// A user signed in to this WorkSpace.
     Access(Box<Target>),
     SqsBatch(Vec<SqsItem>),
@@ -86,7 +94,8 @@ struct ManualPayload {
 impl Input {
     pub fn kind(&self) -> &'static str {
         match self {
-            Input::CreateWorkspaces(_) => CREATE_WORKSPACES,
+            Input::CreateWorkspaces(call) => call.event_name,
+            Input::Recheck(call) => call.event_name,
             Input::TerminateWorkspaces(_) => TERMINATE_WORKSPACES,
             Input::Access(_) => ACCESS_DETAIL_TYPE,
             Input::SqsBatch(_) => "SqsBatch",
@@ -113,8 +122,11 @@ pub struct FailedCreate {
     pub error_message: Option<String>,
 }
 
+/// WorkSpaces created: by `CreateWorkspaces`, a migration (`MigrateWorkspace`:
+/// the target) or `CreateStandbyWorkspaces` (in the event's region).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateWorkspacesCall {
+    pub event_name: &'static str,
     pub event_id: Option<String>,
     /// Set when the whole call failed (then nothing was created).
     pub call_error: Option<String>,
@@ -261,6 +273,7 @@ fn located(mut input: Input, at: Option<Location>) -> Input {
             }
         }
         Input::TerminateWorkspaces(call) => call.location = at,
+        Input::Recheck(call) => call.location = at,
         Input::Access(target) => target.location = at,
         _ => {}
     }
@@ -282,10 +295,14 @@ fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
             event.source, event.detail_type
         )));
     }
+    let raw_detail = event.detail.clone();
     let detail: CloudTrailDetail = serde_json::from_value(event.detail).map_err(|e| {
         InputError::Malformed(format!("detail is not a CloudTrail API call record: {e}"))
     })?;
     let event_name = detail.event_name.as_deref().unwrap_or("");
+    if let Some(lifecycle) = lifecycle::parse(event_name, event.id.clone(), &raw_detail) {
+        return lifecycle;
+    }
     if event_name == TERMINATE_WORKSPACES {
         return parse_terminate(detail).map(Input::TerminateWorkspaces);
     }
@@ -298,6 +315,7 @@ fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
     if let Some(code) = detail.error_code.filter(|c| !c.is_empty()) {
         let message = detail.error_message.unwrap_or_default();
         return Ok(Input::CreateWorkspaces(CreateWorkspacesCall {
+            event_name: CREATE_WORKSPACES,
             event_id: event.id,
             call_error: Some(
                 format!("{code}: {message}")
@@ -336,6 +354,7 @@ fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
         })
         .collect();
     Ok(Input::CreateWorkspaces(CreateWorkspacesCall {
+        event_name: CREATE_WORKSPACES,
         event_id: event.id,
         call_error: None,
         targets,
@@ -515,8 +534,8 @@ fn parse_sqs_body(body: Option<&str>, served: Option<&Served>) -> Result<Vec<Tar
     }
     match parse_input_served(&body, served)? {
         Input::CreateWorkspaces(call) => Ok(call.targets),
-        Input::TerminateWorkspaces(_) => Err(InputError::Unsupported(
-            "a TerminateWorkspaces event inside a queue message (its rule targets the function)"
+        Input::TerminateWorkspaces(_) | Input::Recheck(_) => Err(InputError::Unsupported(
+            "a TerminateWorkspaces, RebuildWorkspaces or RestoreWorkspace event inside a queue message (its rule targets the function)"
                 .into(),
         )),
         Input::Access(target) => Ok(vec![*target]),
