@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::app::InvocationFailure;
+use crate::domain::hygiene::AgentHygiene;
 use crate::domain::ledger::LedgerEntry;
 use crate::domain::report::{Check, CheckResult, InvocationReport, OrgReport, Status};
 
@@ -83,6 +84,9 @@ pub fn report(
     if let (OutputFormat::Table | OutputFormat::Csv, Some(entries)) = (format, &report.entries) {
         return history(format, entries);
     }
+    if let (OutputFormat::Table | OutputFormat::Csv, Some(hygiene)) = (format, &report.agents) {
+        return agents(format, hygiene, report);
+    }
     if format == OutputFormat::Csv {
         return csv(report);
     }
@@ -103,6 +107,66 @@ pub fn report(
         out.push_str(&org_lines(org));
     }
     out.push_str(&summary_lines(report));
+    out
+}
+
+/// The hygiene report's columns, in `agents`' table and CSV.
+const AGENT_COLUMNS: [&str; 8] = [
+    "agent_id",
+    "hostname",
+    "username",
+    "workspace_id",
+    "account",
+    "region",
+    "finding",
+    "last_connected",
+];
+
+/// `agents`: one row per active agent; for the table, the users without a
+/// WorkSpace and the note beneath.
+fn agents(format: OutputFormat, hygiene: &AgentHygiene, report: &InvocationReport) -> String {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let rows: Vec<[String; 8]> = hygiene
+        .agents
+        .iter()
+        .map(|a| {
+            [
+                a.agent_id.clone(),
+                text(&a.hostname),
+                a.username.clone(),
+                text(&a.workspace_id),
+                text(&a.account),
+                text(&a.region),
+                a.finding.as_str().to_string(),
+                text(&a.last_connected),
+            ]
+        })
+        .collect();
+    if format == OutputFormat::Csv {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let _ = writer.write_record(AGENT_COLUMNS);
+        for row in &rows {
+            let _ = writer.write_record(row);
+        }
+        return String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default();
+    }
+    let header = AGENT_COLUMNS.map(|c| c.replace('_', " ").to_uppercase());
+    let mut out = table(&header, &rows);
+    if !hygiene.users_without_workspace.is_empty() {
+        out.push_str(&format!(
+            "\nusers in the org without a WorkSpace: {}\n",
+            hygiene.users_without_workspace.join(", ")
+        ));
+    }
+    for u in &report.unreachable {
+        out.push_str(&format!(
+            "NOT LISTED: account {} region {}: {}\n",
+            u.account, u.region, u.error
+        ));
+    }
+    if let Some(note) = &report.note {
+        out.push_str(&format!("{note}\n"));
+    }
     out
 }
 

@@ -369,7 +369,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     }
 
     /// The org check in verify mode: the doctor never writes.
-    fn read_only_org_check<'a, K: Code42>(&'a self, code42: &'a K) -> OrgCheck<'a, K> {
+    pub(crate) fn read_only_org_check<'a, K: Code42>(&'a self, code42: &'a K) -> OrgCheck<'a, K> {
         OrgCheck {
             config: &self.config,
             mode: Mode::Verify,

@@ -2,6 +2,7 @@
 //! over many (`reconcile`), the event handler (`handler`) and the fleet runs
 //! (`fleet`), all generic over the ports and held together by `App`.
 
+mod agents;
 mod cache;
 mod context;
 mod doctor;

@@ -59,6 +59,23 @@ impl Code42Snapshot {
         self.users.get(&username.to_lowercase())
     }
 
+    /// Every user in `org_guid`, by username.
+    pub fn users_in_org(&self, org_guid: &str) -> Vec<Code42User> {
+        let mut users: Vec<Code42User> = self
+            .users
+            .values()
+            .filter(|u| u.org_guid == org_guid)
+            .cloned()
+            .collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        users
+    }
+
+    /// Every user's active agents (user id -> agents).
+    pub fn all_agents(&self) -> &HashMap<String, Vec<Code42Agent>> {
+        &self.agents
+    }
+
     /// The user's active agents as of the snapshot.
     pub fn agents(&self, user_id: &str) -> Vec<Code42Agent> {
         self.agents.get(user_id).cloned().unwrap_or_default()

@@ -214,6 +214,10 @@ fn the_table_defaults_are_the_parsed_defaults_and_the_help_shows_them() {
             (c.runs.ledger_retention.as_secs() / 86_400).to_string(),
         ),
         ("CODE42_MEMBER_ROLE", c.aws.member_role.clone()),
+        (
+            "CODE42_WORKSPACE_HOST_PREFIXES",
+            c.terminate.workspace_host_prefixes.join(","),
+        ),
         ("CODE42_MAX_RPS", c.code42.max_rps.to_string()),
         ("CODE42_CONCURRENCY", c.code42.concurrency.to_string()),
         ("CODE42_BULK_THRESHOLD", c.runs.bulk_threshold.to_string()),

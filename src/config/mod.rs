@@ -104,6 +104,9 @@ pub struct TerminateSettings {
     /// cold storage for eventual deletion, and for a terminated WorkSpace it
     /// is the only copy of `D:\Users\`.
     pub deactivate_with_backup: bool,
+    /// Host names that look like a WorkSpace (`agents`: an agent there
+    /// without a live WorkSpace is an orphan).
+    pub workspace_host_prefixes: Vec<String>,
 }
 
 /// How runs pace themselves: lookups, re-queues, deadlines, bulk reads.
@@ -203,6 +206,7 @@ impl Config {
             terminate: TerminateSettings {
                 deactivate_on_terminate: vars.flag("CODE42_DEACTIVATE_ON_TERMINATE")?,
                 deactivate_with_backup: vars.flag("CODE42_DEACTIVATE_WITH_BACKUP")?,
+                workspace_host_prefixes: vars.list("CODE42_WORKSPACE_HOST_PREFIXES"),
             },
             runs: RunSettings::read(&vars)?,
             aws: AwsSettings::read(&vars)?,

@@ -135,6 +135,11 @@ pub const VARS: &[Var] = &[
         Some("false"),
         "true | false; deactivate on backup plans too (sends the WorkSpace's only backup to cold storage)",
     ),
+    var(
+        "CODE42_WORKSPACE_HOST_PREFIXES",
+        Some("WSAMZN-"),
+        "host names that look like a WorkSpace (agents: orphans)",
+    ),
     // Where the WorkSpaces are.
     var(
         "CODE42_ACCOUNTS",

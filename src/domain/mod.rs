@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod check;
 pub mod coverage;
+pub mod hygiene;
 pub mod ids;
 pub mod ledger;
 pub mod location;

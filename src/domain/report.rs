@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 pub use super::check::{Check, CheckResult};
 use super::coverage::{AgentReport, AgentStatus};
+use super::hygiene::AgentHygiene;
 use super::ledger::LedgerEntry;
 use super::location::Location;
 use super::orgs::ResolvedOrg;
@@ -436,6 +437,9 @@ pub struct InvocationReport {
     /// cannot be assumed): their WorkSpaces are unknown, not compliant.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unreachable: Vec<Unreachable>,
+    /// `agents`: the hygiene report (`agents`, `users_without_workspace`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub agents: Option<AgentHygiene>,
     pub org: Option<OrgReport>,
     pub workspaces: Vec<WorkspaceReport>,
     pub summary: Summary,
@@ -463,6 +467,7 @@ impl InvocationReport {
             run_id: String::new(),
             entries: None,
             unreachable: Vec::new(),
+            agents: None,
             org: None,
             workspaces: Vec::new(),
             summary: Summary::default(),
@@ -472,7 +477,10 @@ impl InvocationReport {
     /// For `verify` (exit 2): org drift, WorkSpaces in drift, users not yet
     /// in Code42, users outside the WorkSpaces org, or Windows WorkSpaces not covered.
     pub fn needs_attention(&self) -> bool {
-        self.org.as_ref().is_some_and(|o| !o.compliant())
+        self.agents
+            .as_ref()
+            .is_some_and(AgentHygiene::needs_attention)
+            || self.org.as_ref().is_some_and(|o| !o.compliant())
             || self
                 .workspaces
                 .iter()

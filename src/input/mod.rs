@@ -15,16 +15,16 @@ use serde_json::Value;
 use crate::domain::ids::{DirectoryId, WorkspaceId};
 use crate::domain::ledger::HistoryFilter;
 use crate::domain::location::{Location, Served, is_account_id, is_region};
-use crate::domain::model::{
-    FilterField, FleetAction, FleetFilter, FleetRequest, Origin, Target, WorkMessage,
-};
+use crate::domain::model::{FleetAction, FleetRequest, Origin, Target, WorkMessage};
 pub use crate::error::InputError;
 
 mod lifecycle;
+mod manual;
 pub use lifecycle::{
     CREATE_STANDBY_WORKSPACES, MIGRATE_WORKSPACE, REBUILD_WORKSPACES, RESTORE_WORKSPACE,
     RecheckCall,
 };
+use manual::parse_manual;
 
 pub const WORKSPACES_SOURCE: &str = "aws.workspaces";
 pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
@@ -50,45 +50,10 @@ pub enum Input {
     Fleet(FleetRequest),
     /// `{"action": "doctor"}`: the read-only checklist, with the function's own role and network.
     Doctor,
+    /// `{"action": "agents"}`: the agent hygiene report (read-only).
+    Agents,
     /// `{"action": "history", ...}`: the ledger's entries.
     History(HistoryFilter),
-}
-
-/// The history payload, e.g. `{"action": "history", "user": "a@corp.example.com"}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HistoryPayload {
-    #[allow(dead_code)]
-    action: String,
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    workspace_id: Option<String>,
-    #[serde(default)]
-    run: Option<String>,
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    since: Option<String>,
-}
-
-/// The manual payload, e.g. `{"action": "verify", "directory_ids": ["d-12345678"]}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ManualPayload {
-    action: String,
-    #[serde(default)]
-    directory_ids: Vec<String>,
-    #[serde(default)]
-    workspace_ids: Vec<String>,
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    dry_run: bool,
-    #[serde(default)]
-    max_moves: Option<usize>,
-    #[serde(default)]
-    enqueue: Option<bool>,
 }
 
 impl Input {
@@ -101,6 +66,7 @@ impl Input {
             Input::SqsBatch(_) => "SqsBatch",
             Input::Fleet(r) => r.action.as_str(),
             Input::Doctor => "doctor",
+            Input::Agents => "agents",
             Input::History(_) => "history",
         }
     }
@@ -312,11 +278,19 @@ fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
             detail.event_source.as_deref().unwrap_or("")
         )));
     }
+    parse_create(event.id, detail).map(Input::CreateWorkspaces)
+}
+
+/// The WorkSpaces a `CreateWorkspaces` call created, and its failed requests.
+fn parse_create(
+    event_id: Option<String>,
+    detail: CloudTrailDetail,
+) -> Result<CreateWorkspacesCall, InputError> {
     if let Some(code) = detail.error_code.filter(|c| !c.is_empty()) {
         let message = detail.error_message.unwrap_or_default();
-        return Ok(Input::CreateWorkspaces(CreateWorkspacesCall {
+        return Ok(CreateWorkspacesCall {
             event_name: CREATE_WORKSPACES,
-            event_id: event.id,
+            event_id,
             call_error: Some(
                 format!("{code}: {message}")
                     .trim_end_matches(": ")
@@ -324,7 +298,7 @@ fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
             ),
             targets: Vec::new(),
             failed: Vec::new(),
-        }));
+        });
     }
     let response = detail.response_elements.ok_or_else(|| {
         InputError::Malformed(
@@ -353,13 +327,13 @@ fn parse_eventbridge(payload: &Value) -> Result<Input, InputError> {
             }
         })
         .collect();
-    Ok(Input::CreateWorkspaces(CreateWorkspacesCall {
+    Ok(CreateWorkspacesCall {
         event_name: CREATE_WORKSPACES,
-        event_id: event.id,
+        event_id,
         call_error: None,
         targets,
         failed,
-    }))
+    })
 }
 
 /// The requested WorkSpaces, less those in `failedRequests` (not terminated).
@@ -540,63 +514,10 @@ fn parse_sqs_body(body: Option<&str>, served: Option<&Served>) -> Result<Vec<Tar
         )),
         Input::Access(target) => Ok(vec![*target]),
         Input::SqsBatch(_) => Err(InputError::Unsupported("a nested batch".into())),
-        Input::Fleet(_) | Input::Doctor | Input::History(_) => Err(InputError::Unsupported(
+        Input::Fleet(_) | Input::Doctor | Input::Agents | Input::History(_) => Err(InputError::Unsupported(
             "a fleet run inside a queue message".into(),
         )),
     }
-}
-
-fn parse_manual(payload: &Value) -> Result<Input, InputError> {
-    if payload.get("action").and_then(Value::as_str) == Some("history") {
-        let p: HistoryPayload = serde_json::from_value(payload.clone()).map_err(|e| {
-            InputError::Malformed(format!(
-                "history payload: {e}; expected {{\"action\": \"history\", \"user\", \"workspace_id\", \"run\", \"kind\", \"since\"}}"
-            ))
-        })?;
-        return Ok(Input::History(HistoryFilter {
-            user: p.user,
-            workspace_id: p.workspace_id,
-            run: p.run,
-            kind: p.kind,
-            since: p.since,
-        }));
-    }
-    let p: ManualPayload = serde_json::from_value(payload.clone()).map_err(|e| {
-        InputError::Malformed(format!(
-            "manual payload: {e}; expected {{\"action\": \"backfill\" | \"verify\" | \"doctor\", \"directory_ids\", \"workspace_ids\", \"user\", \"dry_run\", \"max_moves\", \"enqueue\"}}"
-        ))
-    })?;
-    let action = match p.action.as_str() {
-        "backfill" => FleetAction::Backfill,
-        "verify" => FleetAction::Verify,
-        "doctor" => return Ok(Input::Doctor),
-        other => {
-            return Err(InputError::Unsupported(format!(
-                "manual payload with action {other:?} (expected \"backfill\", \"verify\" or \"doctor\")"
-            )));
-        }
-    };
-    if action == FleetAction::Verify && (p.max_moves.is_some() || p.enqueue.is_some()) {
-        return Err(InputError::Malformed(
-            "max_moves and enqueue apply to backfill only: a verify moves and queues nothing"
-                .into(),
-        ));
-    }
-    let filter = FleetFilter::parse(&p.directory_ids, &p.workspace_ids, p.user.as_deref())
-        .map_err(|e| {
-            let field = match e.field {
-                FilterField::DirectoryIds => "directory_ids",
-                FilterField::WorkspaceIds => "workspace_ids",
-            };
-            InputError::Malformed(format!("{field}: {e}"))
-        })?;
-    Ok(Input::Fleet(FleetRequest {
-        action,
-        filter,
-        dry_run: p.dry_run,
-        max_moves: p.max_moves,
-        enqueue: p.enqueue,
-    }))
 }
 
 fn json_type(v: &Value) -> &'static str {

@@ -127,3 +127,118 @@ async fn a_pool_workspace_is_skipped_with_its_reason() {
     assert_eq!(statuses(&out), ["skipped", "configured"], "{out}");
     assert!(reason_of(&out, 0).contains("WorkSpaces Pool"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_names_the_duplicate_the_orphan_and_the_laptop_and_writes_nothing() {
+    // A region no other test uses: only these WorkSpaces are live here.
+    const REGION: &str = "ap-south-1";
+    let fleet = fleet_in_region(
+        REGION,
+        "corp.example.com",
+        &[("hyg1".to_string(), WIN), ("hyg2".to_string(), WIN)],
+    );
+    let (ws1, ws2) = (fleet.workspaces[0].0.clone(), fleet.workspaces[1].0.clone());
+    let sim = Sim::start(&compliant_tenant("hyg", &["hyg1", "hyg2", "hyg3"]));
+    let agent = |id: &str, user: &str, host: &str, connected: &str| {
+        json!({"agentId": id, "userId": user, "name": host, "osHostname": host,
+               "appVersion": "1.6.0", "active": true, "lastConnected": connected})
+    };
+    // The stale agent is listed first: the most recent connection decides.
+    for a in [
+        agent(
+            "a-stale",
+            "hyg-0",
+            &computer_name(&ws1),
+            "2026-10-01T08:00:00.000Z",
+        ),
+        agent(
+            "a-current",
+            "hyg-0",
+            &computer_name(&ws1),
+            "2026-12-01T08:00:00.000Z",
+        ),
+        agent(
+            "a-laptop",
+            "hyg-0",
+            "LAPTOP-HYG1",
+            "2026-12-02T08:00:00.000Z",
+        ),
+        agent(
+            "a-gone",
+            "hyg-1",
+            "WSAMZN-G0NE00001",
+            "2026-09-01T08:00:00.000Z",
+        ),
+        agent(
+            "a-ws2",
+            "hyg-1",
+            &computer_name(&ws2),
+            "2026-12-01T09:00:00.000Z",
+        ),
+    ] {
+        sim.add_agent(a).await;
+    }
+    let env = env(&secret_in(REGION, &sim, "lifecycle-agents"), &[]);
+    let (code, out, err) = cli_in(REGION, "warn", &env, &["agents", "--output", "json"]);
+    assert_eq!(code, 2, "duplicates and orphans found: {out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let mut findings: Vec<(String, String, String)> = report["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["agent_id"].as_str().unwrap().to_string(),
+                a["finding"].as_str().unwrap().to_string(),
+                a["workspace_id"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    findings.sort();
+    let row =
+        |id: &str, finding: &str, ws: &str| (id.to_string(), finding.to_string(), ws.to_string());
+    assert_eq!(
+        findings,
+        [
+            row("a-current", "current", &ws1),
+            row("a-gone", "orphan", "-"),
+            row("a-laptop", "other_device", "-"),
+            row("a-stale", "duplicate", &ws1),
+            row("a-ws2", "current", &ws2),
+        ],
+        "{out}"
+    );
+    let current = report["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["agent_id"] == "a-current")
+        .unwrap();
+    assert_eq!(
+        (current["account"].as_str(), current["region"].as_str()),
+        (Some("123456789012"), Some(REGION))
+    );
+    assert_eq!(current["username"], "hyg1@corp.example.com");
+    assert_eq!(
+        report["users_without_workspace"],
+        json!(["hyg3@corp.example.com"]),
+        "{out}"
+    );
+    assert_eq!(sim.writes().await.len(), 0, "read-only");
+    // CSV and the table carry the same rows.
+    let (code, csv, _) = cli_in(REGION, "warn", &env, &["agents", "--output", "csv"]);
+    assert_eq!(code, 2);
+    assert!(
+        csv.starts_with(
+            "agent_id,hostname,username,workspace_id,account,region,finding,last_connected\n"
+        ),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 6, "{csv}");
+    let (_, table, _) = cli_in(REGION, "warn", &env, &["agents"]);
+    assert!(table.starts_with("AGENT ID"), "{table}");
+    assert!(
+        table.contains("users in the org without a WorkSpace: hyg3@corp.example.com"),
+        "{table}"
+    );
+}

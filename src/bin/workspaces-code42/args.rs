@@ -115,6 +115,22 @@ pub(crate) enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 120)]
         timeout: u64,
     },
+    /// The agent hygiene report: each active agent of the WorkSpaces org's
+    /// users, with its finding — current, duplicate (an older agent on the
+    /// same WorkSpace host as a more recent one), orphan (on a host that
+    /// looks like a WorkSpace, CODE42_WORKSPACE_HOST_PREFIXES, with no live
+    /// WorkSpace in any served account and region) or other_device (a
+    /// laptop: never cleaned up) — and the org's users without a WorkSpace.
+    /// Read-only. Exits 0, 2 when it finds duplicates or orphans, 1 on
+    /// errors (also when an account or region could not be listed).
+    Agents {
+        /// A table for people, JSON (under "agents" and "users_without_workspace") or CSV.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+        /// Time budget.
+        #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+        timeout: u64,
+    },
     /// The ledger: every move recorded before it was made, with its source
     /// and target org, state, run and origin (needs CODE42_LEDGER_TABLE or
     /// --function-name). Read-only. Exits 0, or 1 when the ledger cannot be read.

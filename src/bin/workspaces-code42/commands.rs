@@ -46,6 +46,7 @@ pub async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Doctor { output, timeout } => doctor(aws, output, timeout).await,
+        Command::Agents { output, timeout } => agents(aws, output, timeout).await,
         Command::History {
             user,
             workspace_id,
@@ -70,15 +71,7 @@ pub async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
             max_moves,
             output,
         } => undo(aws, run, release, dry_run, max_moves, output).await,
-        Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "workspaces-code42",
-                &mut std::io::stdout(),
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Completions { shell } => Ok(completions(shell)),
         Command::Verify { fleet } => {
             let request = FleetRequest {
                 action: FleetAction::Verify,
@@ -93,6 +86,42 @@ pub async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
                 Some(_) => ExitCode::SUCCESS,
                 None => ExitCode::FAILURE,
             })
+        }
+    }
+}
+
+/// The shell's completion script on standard output.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "workspaces-code42",
+        &mut std::io::stdout(),
+    );
+    ExitCode::SUCCESS
+}
+
+/// Exit 2 when duplicates or orphans are found, 1 on errors.
+async fn agents(aws: &AwsOptions, output: OutputFormat, timeout: u64) -> anyhow::Result<ExitCode> {
+    let app = app_from_env(aws, |_| {}).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    match app.agents(deadline).await {
+        Ok(report) => {
+            print_report(output, &report, None)?;
+            Ok(if report.needs_attention() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Err(failure) => {
+            match &failure.report {
+                Some(report) => print_report(output, report, Some(&failure))?,
+                None if output == OutputFormat::Json => println!("{}", failure.to_json()),
+                None => {}
+            }
+            eprintln!("error: {}", failure.error);
+            Ok(ExitCode::FAILURE)
         }
     }
 }

@@ -80,6 +80,7 @@ async fn main() -> ExitCode {
         }
         Command::Completions { .. } => false,
         Command::Doctor { output, .. }
+        | Command::Agents { output, .. }
         | Command::History { output, .. }
         | Command::Undo { output, .. } => *output == OutputFormat::Json,
     };

@@ -1,0 +1,100 @@
+//! The manual payloads: `{"action": "backfill" | "verify" | "doctor" |
+//! "agents" | "history", ...}`.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Input, InputError};
+use crate::domain::ledger::HistoryFilter;
+use crate::domain::model::{FilterField, FleetAction, FleetFilter, FleetRequest};
+
+/// The history payload, e.g. `{"action": "history", "user": "a@corp.example.com"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryPayload {
+    #[allow(dead_code)]
+    action: String,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    workspace_id: Option<String>,
+    #[serde(default)]
+    run: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    since: Option<String>,
+}
+
+/// The manual payload, e.g. `{"action": "verify", "directory_ids": ["d-12345678"]}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualPayload {
+    action: String,
+    #[serde(default)]
+    directory_ids: Vec<String>,
+    #[serde(default)]
+    workspace_ids: Vec<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    max_moves: Option<usize>,
+    #[serde(default)]
+    enqueue: Option<bool>,
+}
+
+pub(super) fn parse_manual(payload: &Value) -> Result<Input, InputError> {
+    if payload.get("action").and_then(Value::as_str) == Some("history") {
+        let p: HistoryPayload = serde_json::from_value(payload.clone()).map_err(|e| {
+            InputError::Malformed(format!(
+                "history payload: {e}; expected {{\"action\": \"history\", \"user\", \"workspace_id\", \"run\", \"kind\", \"since\"}}"
+            ))
+        })?;
+        return Ok(Input::History(HistoryFilter {
+            user: p.user,
+            workspace_id: p.workspace_id,
+            run: p.run,
+            kind: p.kind,
+            since: p.since,
+        }));
+    }
+    let p: ManualPayload = serde_json::from_value(payload.clone()).map_err(|e| {
+        InputError::Malformed(format!(
+            "manual payload: {e}; expected {{\"action\": \"backfill\" | \"verify\" | \"doctor\", \"directory_ids\", \"workspace_ids\", \"user\", \"dry_run\", \"max_moves\", \"enqueue\"}}"
+        ))
+    })?;
+    let action = match p.action.as_str() {
+        "backfill" => FleetAction::Backfill,
+        "verify" => FleetAction::Verify,
+        "doctor" => return Ok(Input::Doctor),
+        "agents" => return Ok(Input::Agents),
+        other => {
+            return Err(InputError::Unsupported(format!(
+                "manual payload with action {other:?} (expected \"backfill\", \"verify\", \"doctor\", \"agents\" or \"history\")"
+            )));
+        }
+    };
+    if action == FleetAction::Verify && (p.max_moves.is_some() || p.enqueue.is_some()) {
+        return Err(InputError::Malformed(
+            "max_moves and enqueue apply to backfill only: a verify moves and queues nothing"
+                .into(),
+        ));
+    }
+    let filter = FleetFilter::parse(&p.directory_ids, &p.workspace_ids, p.user.as_deref())
+        .map_err(|e| {
+            let field = match e.field {
+                FilterField::DirectoryIds => "directory_ids",
+                FilterField::WorkspaceIds => "workspace_ids",
+            };
+            InputError::Malformed(format!("{field}: {e}"))
+        })?;
+    Ok(Input::Fleet(FleetRequest {
+        action,
+        filter,
+        dry_run: p.dry_run,
+        max_moves: p.max_moves,
+        enqueue: p.enqueue,
+    }))
+}
