@@ -1572,3 +1572,38 @@ async fn a_fleet_run_lists_every_served_location_and_names_those_it_cannot_reach
     assert_eq!(unreachable, [("222222222222", "us-east-1")]);
     assert!(report.unreachable[0].error.contains("AssumeRole"));
 }
+
+#[tokio::test]
+async fn the_ledger_names_the_event_or_the_queue_message_behind_each_move() {
+    // A creation event: its CloudTrail event id.
+    let ledger = std::sync::Arc::new(FakeLedger::default());
+    let app = asmith_to_move(config(&[]), None).with_ledger(ledger.clone());
+    let created = event("create-workspaces.json");
+    app.handle(&created, deadline()).await.unwrap();
+    let origins = |ledger: &FakeLedger| -> Vec<String> {
+        let entries = ledger.entries.lock().unwrap();
+        entries
+            .iter()
+            .filter(|e| e.kind == "move_user")
+            .map(|e| e.origin.clone())
+            .collect()
+    };
+    assert_eq!(
+        origins(&ledger),
+        [format!(
+            "creation (event {})",
+            created["id"].as_str().unwrap()
+        )]
+    );
+    // A work message: its SQS message id.
+    let ledger = std::sync::Arc::new(FakeLedger::default());
+    let app = asmith_to_move(config(&[]), None).with_ledger(ledger.clone());
+    let body = json!({"workspace_id": "ws-4xk2p9q7m", "reason": "backfill"}).to_string();
+    app.handle(
+        &json!({"Records": [{"messageId": "m-42", "body": body}]}),
+        deadline(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(origins(&ledger), ["backfill (queue message m-42)"]);
+}

@@ -34,6 +34,8 @@ pub struct App<W, C, Q> {
     pub(crate) served_home: std::sync::OnceLock<Location>,
     /// The write-ahead ledger and shared move budget, when configured.
     pub(crate) ledger: Option<Arc<dyn Ledger>>,
+    /// Who runs the CLI (their ARN, from STS): the ledger's origin of its writes.
+    pub(crate) caller: std::sync::OnceLock<String>,
 }
 
 impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
@@ -48,6 +50,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             recently_compliant: ComplianceCache::default(),
             served_home: std::sync::OnceLock::new(),
             ledger: None,
+            caller: std::sync::OnceLock::new(),
         }
     }
 
@@ -56,6 +59,11 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     pub fn with_ledger(mut self, ledger: Arc<dyn Ledger>) -> Self {
         self.ledger = Some(ledger);
         self
+    }
+
+    /// The CLI's caller (their ARN), recorded as the origin of its writes.
+    pub fn set_caller(&self, arn: &str) {
+        let _ = self.caller.set(arn.to_string());
     }
 
     pub fn has_ledger(&self) -> bool {

@@ -502,6 +502,7 @@ pub fn target(id: &str, user: Option<&str>) -> Target {
         described: None,
         user_hosts: None,
         attempt: 0,
+        source: None,
     }
 }
 

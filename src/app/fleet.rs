@@ -290,6 +290,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                     described: Some(info),
                     user_hosts,
                     attempt: 0,
+                    source: self.caller.get().map(|arn| format!("cli {arn}")),
                 })
             })
             .collect();

@@ -184,7 +184,13 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             match &item.work {
                 Ok(work) => {
                     owners.extend(std::iter::repeat_n(index, work.len()));
-                    targets.extend(work.iter().cloned());
+                    targets.extend(work.iter().map(|t| {
+                        let mut t = t.clone();
+                        // An event relayed by the queue keeps the event's id.
+                        t.source
+                            .get_or_insert_with(|| format!("queue message {}", item.message_id));
+                        t
+                    }));
                 }
                 Err(e) => {
                     tracing::error!(message_id = %item.message_id, error = %e, "cannot handle this message; it will be retried, then dead-lettered");

@@ -39,6 +39,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 described: None,
                 user_hosts: None,
                 attempt: 0,
+                source: None,
             })
             .collect();
         let queue = self

@@ -79,7 +79,10 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             let mut done = Vec::new();
             for (planned, row) in &rows {
                 done.push(match planned {
-                    Some(p) => move_back(&code42, run, p, &request.run_id).await,
+                    Some(p) => {
+                        let caller = self.caller.get().map(String::as_str);
+                        move_back(&code42, run, p, &request.run_id, caller).await
+                    }
                     None => row.clone(),
                 });
             }
@@ -219,6 +222,7 @@ async fn move_back(
     ledger: RunLedger<'_>,
     planned: &Planned,
     undone_run: &str,
+    caller: Option<&str>,
 ) -> WorkspaceReport {
     let Planned {
         entry,
@@ -231,7 +235,10 @@ async fn move_back(
     );
     let mut row = WorkspaceReport::new(entry.workspace_id.as_deref(), Status::Failed);
     row.code42_username = Some(user.username.clone());
-    let origin = format!("undo:{undone_run}");
+    let origin = match caller {
+        Some(arn) => format!("undo:{undone_run} (cli {arn})"),
+        None => format!("undo:{undone_run}"),
+    };
     let subject = Subject {
         username: Some(&user.username),
         workspace_id: entry.workspace_id.as_deref(),

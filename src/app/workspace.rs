@@ -517,10 +517,11 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             tracing::warn!(budget, username = %user.username, "move budget spent: not moved this hour");
             return Ok(Budgeted::Spent(over_budget_reason(budget, hour)));
         }
+        let origin = target.ledger_origin();
         let subject = Subject {
             username: Some(&user.username),
             workspace_id: Some(target.workspace_id.as_str()),
-            origin: target.origin.as_str(),
+            origin: &origin,
         };
         let entry = ledger
             .intent(

@@ -164,6 +164,19 @@ pub struct Target {
     pub user_hosts: Option<std::sync::Arc<Vec<String>>>,
     /// How many times this WorkSpace was re-queued while its user was not in Code42 yet.
     pub attempt: u32,
+    /// What asked for this check, for the ledger: the CloudTrail event's id,
+    /// the queue message's id, the CLI caller's ARN (None: the run itself).
+    pub source: Option<String>,
+}
+
+impl Target {
+    /// The ledger's `origin` of a write made for this target.
+    pub fn ledger_origin(&self) -> String {
+        match &self.source {
+            Some(source) => format!("{} ({source})", self.origin.as_str()),
+            None => self.origin.as_str().to_string(),
+        }
+    }
 }
 
 /// The work queue's message: one WorkSpace to check. A small, stable format

@@ -78,6 +78,7 @@ fn new_target(workspace_id: WorkspaceId, directory_id: Option<DirectoryId>) -> T
         described: None,
         user_hosts: None,
         attempt: 0,
+        source: None,
     }
 }
 

@@ -185,7 +185,8 @@ pub fn parse_input_served(payload: &Value, served: Option<&Served>) -> Result<In
     if object.contains_key("detail-type") || object.contains_key("source") {
         let at = event_location(payload);
         check_served(at.as_ref(), served)?;
-        return parse_eventbridge(payload).map(|input| located(input, at));
+        let id = payload.get("id").and_then(Value::as_str);
+        return parse_eventbridge(payload).map(|input| located(input, at, id));
     }
     if object.contains_key("Records") {
         return parse_sqs(payload, served);
@@ -230,17 +231,23 @@ fn check_served(at: Option<&Location>, served: Option<&Served>) -> Result<(), In
     })
 }
 
-/// The event's WorkSpaces are where the event came from.
-fn located(mut input: Input, at: Option<Location>) -> Input {
+/// The event's WorkSpaces are where the event came from; the event's id
+/// goes into the ledger with any write made for them.
+fn located(mut input: Input, at: Option<Location>, id: Option<&str>) -> Input {
+    let source = id.map(|id| format!("event {id}"));
     match &mut input {
         Input::CreateWorkspaces(call) => {
             for t in &mut call.targets {
                 t.location = at.clone();
+                t.source = source.clone();
             }
         }
         Input::TerminateWorkspaces(call) => call.location = at,
         Input::Recheck(call) => call.location = at,
-        Input::Access(target) => target.location = at,
+        Input::Access(target) => {
+            target.location = at;
+            target.source = source;
+        }
         _ => {}
     }
     input
@@ -405,6 +412,7 @@ fn target(index: usize, p: PendingRequest) -> Result<Target, InputError> {
         described: None,
         user_hosts: None,
         attempt: 0,
+        source: None,
     })
 }
 
@@ -435,6 +443,7 @@ fn parse_access(detail: &Value) -> Result<Target, InputError> {
         described: None,
         user_hosts: None,
         attempt: 0,
+        source: None,
     })
 }
 
@@ -468,6 +477,7 @@ fn parse_work_message(body: &Value) -> Result<Target, InputError> {
         described: None,
         user_hosts: None,
         attempt: message.attempt,
+        source: None,
     })
 }
 

@@ -95,7 +95,12 @@ async fn racing_processes_share_one_hourly_budget_and_history_lists_the_moves() 
         assert_eq!(e["state"], "done", "{e}");
         assert_eq!(e["before"], "880000000000000002");
         assert_eq!(e["after"], WORKSPACES_ORG_GUID);
-        assert_eq!(e["origin"], "backfill");
+        // The CLI's caller, from STS (moto's static keys: its default user).
+        let origin = e["origin"].as_str().unwrap();
+        assert!(
+            origin.starts_with("backfill (cli arn:aws:") && origin.contains(":123456789012:"),
+            "{origin}"
+        );
         let username = e["username"].as_str().unwrap();
         let id = username
             .trim_end_matches("@corp.example.com")

@@ -85,7 +85,23 @@ pub(crate) async fn app_from_env(
         }
     };
     adjust(&mut config);
-    Ok(aws_app(config, &sdk))
+    let app = aws_app(config, &sdk);
+    // Who runs this: the ledger records it as the origin of every write.
+    match aws_sdk_sts::Client::new(&sdk)
+        .get_caller_identity()
+        .send()
+        .await
+    {
+        Ok(identity) => {
+            if let Some(arn) = identity.arn() {
+                app.set_caller(arn);
+            }
+        }
+        Err(e) => {
+            tracing::debug!(error = %workspaces_code42::error::chain(&e), "cannot tell the caller's ARN (STS)")
+        }
+    }
+    Ok(app)
 }
 
 pub(crate) async fn build(
