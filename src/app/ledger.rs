@@ -1,8 +1,10 @@
 //! The ledger as a run uses it: every write to the tenant recorded before it
 //! is made and settled after it, under the run's id.
 
-use crate::domain::ledger::{EntryState, HistoryFilter, LedgerEntry, MOVE_USER, rfc3339};
-use crate::ports::{Code42Users, Ledger};
+use crate::domain::ledger::{
+    DEACTIVATE_AGENT, EntryState, HistoryFilter, LedgerEntry, MOVE_USER, rfc3339,
+};
+use crate::ports::{Code42Agents, Code42Users, Ledger};
 
 /// A run's view of the ledger: where its moves are recorded, under its id.
 #[derive(Clone, Copy)]
@@ -57,9 +59,12 @@ impl RunLedger<'_> {
     /// Settle the intents runs left behind (a timeout, a crash between the
     /// intent and the write): a move by reading the user's org now — `done`
     /// in the target org, `failed` still in the source, else `unconfirmed`;
-    /// any other write `unconfirmed` (its next check re-reads it). Best
+    /// a deactivation by listing the user's active agents — `done` when the
+    /// agent is no longer among them, `failed` when it still is; an org
+    /// policy write `unconfirmed` (the org check that follows in the same run
+    /// re-reads the policy and writes it again if it did not stick). Best
     /// effort: a failure here is logged and stops nothing.
-    pub(crate) async fn resolve_dangling(&self, code42: &impl Code42Users) {
+    pub(crate) async fn resolve_dangling(&self, code42: &(impl Code42Users + Code42Agents)) {
         let now = unix_secs();
         let filter = HistoryFilter {
             since: Some(rfc3339(now.saturating_sub(DANGLING_WITHIN))),
@@ -84,11 +89,14 @@ impl RunLedger<'_> {
 
     async fn what_happened(
         &self,
-        code42: &impl Code42Users,
+        code42: &(impl Code42Users + Code42Agents),
         entry: &LedgerEntry,
     ) -> (EntryState, Option<String>) {
         let user = match (entry.kind.as_str(), entry.username.as_deref()) {
             (MOVE_USER, Some(username)) => code42.find_user(username).await,
+            (DEACTIVATE_AGENT, Some(username)) => {
+                return deactivation_outcome(code42, username, entry).await;
+            }
             _ => return (EntryState::Unconfirmed, None),
         };
         match user {
@@ -101,6 +109,30 @@ impl RunLedger<'_> {
             Ok(Some(user)) => (EntryState::Unconfirmed, Some(user.org_guid)),
             Ok(None) | Err(_) => (EntryState::Unconfirmed, None),
         }
+    }
+}
+
+/// Whether the agent a dangling deactivation named (`before`: "agent ID
+/// active") is still among its user's active agents.
+async fn deactivation_outcome(
+    code42: &(impl Code42Users + Code42Agents),
+    username: &str,
+    entry: &LedgerEntry,
+) -> (EntryState, Option<String>) {
+    let agent_id = entry
+        .before
+        .as_deref()
+        .and_then(|b| b.strip_prefix("agent "))
+        .and_then(|b| b.strip_suffix(" active"));
+    let (Some(agent_id), Ok(Some(user))) = (agent_id, code42.find_user(username).await) else {
+        return (EntryState::Unconfirmed, None);
+    };
+    match code42.list_agents(&user.user_id).await {
+        Ok(agents) if agents.iter().any(|a| a.agent_id == agent_id && a.active) => {
+            (EntryState::Failed, Some(format!("agent {agent_id} active")))
+        }
+        Ok(_) => (EntryState::Done, Some("deactivated".into())),
+        Err(_) => (EntryState::Unconfirmed, None),
     }
 }
 

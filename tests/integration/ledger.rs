@@ -164,6 +164,15 @@ async fn an_intent_left_by_a_crashed_run_is_settled_by_the_next_run() {
     seed["settings"]["1003"] =
         json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
     let sim = Sim::start(&seed);
+    // Two deactivations a crash left as intents: one agent is gone (the
+    // deactivation happened), one is still active (it did not).
+    for (id, active) in [("ag-crash-gone", false), ("ag-crash-kept", true)] {
+        sim.add_agent(
+            json!({"agentId": id, "userId": "cr-1", "name": "WSAMZN-CRASH",
+            "osHostname": "WSAMZN-CRASH", "appVersion": "1.6.0", "active": active}),
+        )
+        .await;
+    }
     let fleet = fleet(&[("crashnext", WIN)]);
     let table = create_ledger_table("ledger-crash").await;
     let dynamo = aws_sdk_dynamodb::Client::new(&moto_sdk("us-east-1").await);
@@ -171,17 +180,43 @@ async fn an_intent_left_by_a_crashed_run_is_settled_by_the_next_run() {
     // move happened (the user is in the WorkSpaces org), one whose did not.
     let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     let at = rfc3339_of(an_hour_ago);
-    for (n, username) in ["crashmoved", "crashnot"].iter().enumerate() {
+    let intents = [
+        (
+            "crashmoved",
+            "move_user",
+            "880000000000000002",
+            WORKSPACES_ORG_GUID,
+        ),
+        (
+            "crashnot",
+            "move_user",
+            "880000000000000002",
+            WORKSPACES_ORG_GUID,
+        ),
+        (
+            "crashmoved",
+            "deactivate_agent",
+            "agent ag-crash-gone active",
+            "deactivated",
+        ),
+        (
+            "crashmoved",
+            "deactivate_agent",
+            "agent ag-crash-kept active",
+            "deactivated",
+        ),
+    ];
+    for (n, (username, kind, before, after)) in intents.iter().enumerate() {
         let s = |v: &str| AttributeValue::S(v.to_string());
         dynamo
             .put_item()
             .table_name(&table)
             .item("pk", s("entry"))
             .item("sk", s(&format!("{at}#crash{n}")))
-            .item("kind", s("move_user"))
+            .item("kind", s(kind))
             .item("username", s(&format!("{username}@corp.example.com")))
-            .item("before", s("880000000000000002"))
-            .item("after", s(WORKSPACES_ORG_GUID))
+            .item("before", s(before))
+            .item("after", s(after))
             .item("state", s("intent"))
             .item("run_id", s("run-crashed"))
             .item("at", s(&at))
@@ -215,9 +250,27 @@ async fn an_intent_left_by_a_crashed_run_is_settled_by_the_next_run() {
         .unwrap()
         .clone();
     let state_of = |user: &str| {
-        let e = entries.iter().find(|e| e["username"] == user).unwrap();
+        let e = entries
+            .iter()
+            .find(|e| e["username"] == user && e["kind"] == "move_user")
+            .unwrap();
         (e["state"].as_str().unwrap().to_string(), e["after"].clone())
     };
+    let deactivation = |agent: &str| {
+        let e = entries
+            .iter()
+            .find(|e| e["before"] == format!("agent {agent} active"))
+            .unwrap();
+        (e["state"].as_str().unwrap().to_string(), e["after"].clone())
+    };
+    assert_eq!(
+        deactivation("ag-crash-gone"),
+        ("done".to_string(), json!("deactivated"))
+    );
+    assert_eq!(
+        deactivation("ag-crash-kept"),
+        ("failed".to_string(), json!("agent ag-crash-kept active"))
+    );
     assert_eq!(
         state_of("crashmoved@corp.example.com"),
         ("done".to_string(), json!(WORKSPACES_ORG_GUID))
