@@ -60,30 +60,58 @@ impl RunLedger<'_> {
     /// intent and the write): a move by reading the user's org now — `done`
     /// in the target org, `failed` still in the source, else `unconfirmed`;
     /// a deactivation by listing the user's active agents — `done` when the
-    /// agent is no longer among them, `failed` when it still is; an org
-    /// policy write `unconfirmed` (the org check that follows in the same run
-    /// re-reads the policy and writes it again if it did not stick). Best
-    /// effort: a failure here is logged and stops nothing.
+    /// agent is no longer among them, `failed` when it still is. (An org
+    /// policy write is settled by the org check, which reads the policy:
+    /// `settle_dangling_policy`.) Best effort: a failure here is logged and
+    /// stops nothing.
     pub(crate) async fn resolve_dangling(&self, code42: &(impl Code42Users + Code42Agents)) {
+        let dangling = self.dangling(|kind| kind == MOVE_USER || kind == DEACTIVATE_AGENT);
+        for entry in dangling.await {
+            let (state, after) = self.what_happened(code42, &entry).await;
+            tracing::warn!(entry = %entry.id, kind = %entry.kind, state = state.as_str(), "settled an entry a previous run left as an intent");
+            self.settle(&entry, state, after.as_deref()).await;
+        }
+    }
+
+    /// Settle the dangling intents of the org policy `kind` by the value
+    /// just read, before this run writes anything: `done` when what such a
+    /// write brings is in place (`settled`), else `failed` (and this run
+    /// writes it again).
+    pub(crate) async fn settle_dangling_policy(
+        &self,
+        kind: &str,
+        settled: bool,
+        current: Option<&str>,
+    ) {
+        for entry in self.dangling(|k| k == kind).await {
+            let state = if settled {
+                EntryState::Done
+            } else {
+                EntryState::Failed
+            };
+            tracing::warn!(entry = %entry.id, kind, state = state.as_str(), "settled an org policy write a previous run left as an intent");
+            self.settle(&entry, state, current).await;
+        }
+    }
+
+    /// Intents of the kinds `wanted` admits, older than a run could still be
+    /// working on them (none when the ledger cannot be read: logged).
+    async fn dangling(&self, wanted: impl Fn(&str) -> bool) -> Vec<LedgerEntry> {
         let now = unix_secs();
         let filter = HistoryFilter {
             since: Some(rfc3339(now.saturating_sub(DANGLING_WITHIN))),
             ..HistoryFilter::default()
         };
         let cutoff = rfc3339(now.saturating_sub(DANGLING_AFTER));
-        let dangling = match self.ledger.entries(&filter).await {
+        match self.ledger.entries(&filter).await {
             Ok(entries) => entries
                 .into_iter()
-                .filter(|e| e.state == EntryState::Intent && e.at <= cutoff),
+                .filter(|e| e.state == EntryState::Intent && e.at <= cutoff && wanted(&e.kind))
+                .collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "could not look for unsettled ledger entries");
-                return;
+                Vec::new()
             }
-        };
-        for entry in dangling.collect::<Vec<_>>() {
-            let (state, after) = self.what_happened(code42, &entry).await;
-            tracing::warn!(entry = %entry.id, kind = %entry.kind, state = state.as_str(), "settled an entry a previous run left as an intent");
-            self.settle(&entry, state, after.as_deref()).await;
         }
     }
 

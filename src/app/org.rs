@@ -152,6 +152,12 @@ impl<C: Code42Orgs + Code42OrgPolicies> OrgCheck<'_, C> {
     ) -> Result<PolicyReport, InvocationError> {
         let before = read_policy(self.code42, org.legacy_id, policy.source()).await?;
         let judged = policy.judge(org.legacy_id, &before);
+        if let Some(ledger) = self.ledger.filter(|_| self.mode == Mode::Apply) {
+            let current = judged.snapshot.as_ref().map(|s| s.raw.as_str());
+            ledger
+                .settle_dangling_policy(policy.id().as_str(), judged.settled, current)
+                .await;
+        }
         let mut report = PolicyReport {
             policy: policy.id(),
             setting_key: policy.location().to_string(),

@@ -205,16 +205,19 @@ async fn an_intent_left_by_a_crashed_run_is_settled_by_the_next_run() {
             "agent ag-crash-kept active",
             "deactivated",
         ),
+        // An org policy write (no user): the org's setting is compliant now.
+        ("", "watch_paths", "[':main']", "':main', 'D:'"),
     ];
     for (n, (username, kind, before, after)) in intents.iter().enumerate() {
         let s = |v: &str| AttributeValue::S(v.to_string());
-        dynamo
-            .put_item()
-            .table_name(&table)
+        let mut put = dynamo.put_item();
+        if !username.is_empty() {
+            put = put.item("username", s(&format!("{username}@corp.example.com")));
+        }
+        put.table_name(&table)
             .item("pk", s("entry"))
             .item("sk", s(&format!("{at}#crash{n}")))
             .item("kind", s(kind))
-            .item("username", s(&format!("{username}@corp.example.com")))
             .item("before", s(before))
             .item("after", s(after))
             .item("state", s("intent"))
@@ -263,6 +266,15 @@ async fn an_intent_left_by_a_crashed_run_is_settled_by_the_next_run() {
             .unwrap();
         (e["state"].as_str().unwrap().to_string(), e["after"].clone())
     };
+    let policy = entries
+        .iter()
+        .find(|e| e["kind"] == "watch_paths")
+        .unwrap_or_else(|| panic!("{entries:?}"));
+    assert_eq!(
+        (&policy["state"], &policy["after"]),
+        (&json!("done"), &json!("[':main', 'D:']")),
+        "the write took: the org shows it"
+    );
     assert_eq!(
         deactivation("ag-crash-gone"),
         ("done".to_string(), json!("deactivated"))
