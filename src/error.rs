@@ -261,6 +261,8 @@ pub enum InvocationError {
         "no work queue configured: set WORK_QUEUE_URL (the SAM template does), or run without enqueueing"
     )]
     NoWorkQueue,
+    #[error("agent clean-up refused: {0}; nothing was deactivated")]
+    CleanupRefused(String),
     #[error(
         "{count} account/region location(s) could not be listed, so their WorkSpaces were not checked; first: {first}"
     )]

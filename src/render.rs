@@ -111,7 +111,7 @@ pub fn report(
 }
 
 /// The hygiene report's columns, in `agents`' table and CSV.
-const AGENT_COLUMNS: [&str; 8] = [
+const AGENT_COLUMNS: [&str; 9] = [
     "agent_id",
     "hostname",
     "username",
@@ -120,13 +120,14 @@ const AGENT_COLUMNS: [&str; 8] = [
     "region",
     "finding",
     "last_connected",
+    "cleanup",
 ];
 
 /// `agents`: one row per active agent; for the table, the users without a
 /// WorkSpace and the note beneath.
 fn agents(format: OutputFormat, hygiene: &AgentHygiene, report: &InvocationReport) -> String {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let rows: Vec<[String; 8]> = hygiene
+    let rows: Vec<[String; 9]> = hygiene
         .agents
         .iter()
         .map(|a| {
@@ -139,6 +140,7 @@ fn agents(format: OutputFormat, hygiene: &AgentHygiene, report: &InvocationRepor
                 text(&a.region),
                 a.finding.as_str().to_string(),
                 text(&a.last_connected),
+                text(&a.cleanup),
             ]
         })
         .collect();

@@ -1607,3 +1607,35 @@ async fn the_ledger_names_the_event_or_the_queue_message_behind_each_move() {
     .unwrap();
     assert_eq!(origins(&ledger), ["backfill (queue message m-42)"]);
 }
+
+#[tokio::test]
+async fn an_agent_clean_up_is_refused_when_a_location_could_not_be_listed() {
+    use crate::domain::hygiene::{AgentsRequest, Cleanup};
+    use crate::domain::location::Location;
+    let refused = Location::new("222222222222", "us-east-1");
+    let mut ws = workspaces(&[("ws-a", "a", "WINDOWS_10")]);
+    ws.unreachable = vec![refused];
+    let c42 = code42(users_in_the_org(&["ws-a"]), Some(COMPLIANT));
+    c42.0
+        .lock()
+        .unwrap()
+        .agents
+        .push(("u0".into(), agent_on("ws-gone", "1.4.0")));
+    let app = app(
+        config(&[("CODE42_ACCOUNTS", "123456789012,222222222222")]),
+        ws,
+        c42,
+    );
+    let request = AgentsRequest {
+        deactivate: Some(Cleanup::Orphans),
+        min_idle_days: 0,
+        ..AgentsRequest::default()
+    };
+    let failure = app.agents(&request, deadline()).await.unwrap_err();
+    assert!(
+        matches!(&failure.error, InvocationError::CleanupRefused(why) if why.contains("222222222222")),
+        "{}",
+        failure.error
+    );
+    assert!(app.code42.0.lock().unwrap().deactivations.is_empty());
+}

@@ -89,7 +89,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 .map(Output::plain),
             Input::SqsBatch(items) => self.sqs_batch(items, deadline).await,
             Input::Doctor => Ok(Output::plain(self.doctor(deadline).await)),
-            Input::Agents => self.agents(deadline).await.map(Output::plain),
+            Input::Agents(request) => self.agents(&request, deadline).await.map(Output::plain),
             Input::History(filter) => self.history(&filter).await.map(Output::plain),
             Input::Fleet(request) => self
                 .fleet(&request, deadline, &NoProgress)

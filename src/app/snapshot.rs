@@ -71,6 +71,15 @@ impl Code42Snapshot {
         users
     }
 
+    /// One of the user's active agents, by id.
+    pub fn agent(&self, user_id: &str, agent_id: &str) -> Option<Code42Agent> {
+        self.agents
+            .get(user_id)?
+            .iter()
+            .find(|a| a.agent_id == agent_id)
+            .cloned()
+    }
+
     /// Every user's active agents (user id -> agents).
     pub fn all_agents(&self) -> &HashMap<String, Vec<Code42Agent>> {
         &self.agents

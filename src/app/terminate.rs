@@ -216,7 +216,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
 /// Deactivate one agent, its intent recorded first when there is a ledger
 /// (and settled after); Err(ending) when the ledger cannot be written
 /// (then nothing is deactivated).
-async fn deactivate_recorded(
+pub(crate) async fn deactivate_recorded(
     code42: &impl Code42Agents,
     agent: &Code42Agent,
     held: &mut Vec<String>,

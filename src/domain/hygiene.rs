@@ -60,6 +60,10 @@ pub struct AgentRow {
     pub region: Option<String>,
     pub finding: Finding,
     pub last_connected: Option<String>,
+    /// What a clean-up did or would do with it (`deactivated`, `would
+    /// deactivate`, `kept: …`); absent in a plain report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleanup: Option<String>,
 }
 
 /// The hygiene report's content.
@@ -130,6 +134,7 @@ pub fn classify(
                     region: workspace.map(|w| w.location.region.clone()),
                     finding,
                     last_connected: agent.last_connected.clone(),
+                    cleanup: None,
                 });
             }
         }
@@ -143,6 +148,127 @@ pub fn classify(
         agents: rows,
         users_without_workspace,
     }
+}
+
+/// Which findings a clean-up deactivates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cleanup {
+    Orphans,
+    Duplicates,
+}
+
+impl Cleanup {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cleanup::Orphans => "orphan",
+            Cleanup::Duplicates => "duplicate",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "orphans" => Some(Cleanup::Orphans),
+            "duplicates" => Some(Cleanup::Duplicates),
+            _ => None,
+        }
+    }
+
+    fn takes(self, finding: Finding) -> bool {
+        matches!(
+            (self, finding),
+            (Cleanup::Orphans, Finding::Orphan) | (Cleanup::Duplicates, Finding::Duplicate)
+        )
+    }
+}
+
+/// What `agents` is asked: the report, and optionally a clean-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentsRequest {
+    pub deactivate: Option<Cleanup>,
+    pub max_deactivations: usize,
+    pub min_idle_days: u64,
+    pub dry_run: bool,
+}
+
+impl Default for AgentsRequest {
+    fn default() -> Self {
+        Self {
+            deactivate: None,
+            max_deactivations: 10,
+            min_idle_days: 30,
+            dry_run: false,
+        }
+    }
+}
+
+/// The guards of a clean-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CleanupRules {
+    pub what: Cleanup,
+    /// At most this many deactivations (its own cap, not the move budget).
+    pub max: usize,
+    /// Only agents last connected before this time (RFC 3339): idle long enough.
+    pub idle_before: String,
+    pub min_idle_days: u64,
+}
+
+/// The rows to deactivate, in the order to do it (one user's agents spaced
+/// apart: round-robin over users, each user's oldest first); every other
+/// candidate row gets its `cleanup` reason for being kept. Never a user's
+/// most recently connected agent.
+pub fn plan_cleanup(rows: &mut [AgentRow], rules: &CleanupRules) -> Vec<usize> {
+    // Each user's most recently connected agent, over all their agents.
+    let mut newest: HashMap<&str, usize> = HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let best = newest.entry(row.user_id.as_str()).or_insert(i);
+        if connected_later(row, &rows[*best]) {
+            *best = i;
+        }
+    }
+    let newest: HashSet<usize> = newest.into_values().collect();
+    let mut by_user: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, row) in rows.iter_mut().enumerate() {
+        if !rules.what.takes(row.finding) {
+            continue;
+        }
+        let kept = if newest.contains(&i) {
+            Some("kept: the user's most recently connected agent".to_string())
+        } else if row
+            .last_connected
+            .as_deref()
+            .is_some_and(|c| c >= rules.idle_before.as_str())
+        {
+            Some(format!(
+                "kept: connected within the last {} days",
+                rules.min_idle_days
+            ))
+        } else {
+            None
+        };
+        match kept {
+            Some(reason) => row.cleanup = Some(reason),
+            None => by_user.entry(row.user_id.clone()).or_default().push(i),
+        }
+    }
+    for list in by_user.values_mut() {
+        list.sort_by(|a, b| rows[*a].last_connected.cmp(&rows[*b].last_connected));
+    }
+    let mut order = Vec::new();
+    let mut round = 0;
+    while by_user.values().any(|l| l.len() > round) {
+        order.extend(by_user.values().filter_map(|l| l.get(round).copied()));
+        round += 1;
+    }
+    for &i in order.iter().skip(rules.max) {
+        rows[i].cleanup = Some(format!("kept: above max_deactivations ({})", rules.max));
+    }
+    order.truncate(rules.max);
+    order
+}
+
+/// `a` connected more recently than `b` (never connected is oldest; ties by id).
+fn connected_later(a: &AgentRow, b: &AgentRow) -> bool {
+    (a.last_connected.as_deref(), &b.agent_id) > (b.last_connected.as_deref(), &a.agent_id)
 }
 
 #[cfg(test)]
@@ -269,5 +395,87 @@ mod tests {
         assert_eq!(report.agents[0].finding, Finding::Current);
         assert!(!report.needs_attention());
         assert!(report.users_without_workspace.is_empty());
+    }
+
+    fn row(id: &str, user: &str, finding: Finding, connected: &str) -> AgentRow {
+        AgentRow {
+            agent_id: id.into(),
+            hostname: None,
+            username: format!("{user}@x"),
+            user_id: user.into(),
+            workspace_id: None,
+            account: None,
+            region: None,
+            finding,
+            last_connected: Some(connected.into()),
+            cleanup: None,
+        }
+    }
+
+    #[test]
+    fn a_cleanup_keeps_the_newest_the_recent_and_what_is_above_the_cap_and_spaces_users() {
+        let mut rows = vec![
+            row("a-old", "ua", Finding::Orphan, "2026-01-01T00:00:00Z"),
+            row("a-recent", "ua", Finding::Orphan, "2026-11-20T00:00:00Z"),
+            row("a-current", "ua", Finding::Current, "2026-12-01T00:00:00Z"),
+            row("b-only", "ub", Finding::Orphan, "2026-02-01T00:00:00Z"),
+            row("c-1", "uc", Finding::Orphan, "2026-03-01T00:00:00Z"),
+            row("c-2", "uc", Finding::Orphan, "2026-01-15T00:00:00Z"),
+            row("c-3", "uc", Finding::Orphan, "2026-02-15T00:00:00Z"),
+            row(
+                "c-laptop",
+                "uc",
+                Finding::OtherDevice,
+                "2026-12-02T00:00:00Z",
+            ),
+        ];
+        let rules = CleanupRules {
+            what: Cleanup::Orphans,
+            max: 3,
+            idle_before: "2026-11-01T00:00:00Z".into(),
+            min_idle_days: 30,
+        };
+        let order: Vec<&str> = plan_cleanup(&mut rows, &rules)
+            .into_iter()
+            .map(|i| rows[i].agent_id.as_str())
+            .collect();
+        // Round-robin over users, each user's oldest first; at most 3.
+        assert_eq!(order, ["a-old", "c-2", "c-3"]);
+        let kept = |id: &str| {
+            rows.iter()
+                .find(|r| r.agent_id == id)
+                .unwrap()
+                .cleanup
+                .clone()
+        };
+        assert_eq!(
+            kept("a-recent").as_deref(),
+            Some("kept: connected within the last 30 days")
+        );
+        assert_eq!(
+            kept("b-only").as_deref(),
+            Some("kept: the user's most recently connected agent")
+        );
+        assert_eq!(
+            kept("c-1").as_deref(),
+            Some("kept: above max_deactivations (3)")
+        );
+        assert_eq!(kept("a-current"), None, "not a candidate");
+        assert_eq!(kept("c-laptop"), None, "other devices are never candidates");
+        // Duplicates only: none here.
+        let rules = CleanupRules {
+            what: Cleanup::Duplicates,
+            ..rules
+        };
+        let mut fresh: Vec<AgentRow> = rows
+            .iter()
+            .map(|r| AgentRow {
+                cleanup: None,
+                ..r.clone()
+            })
+            .collect();
+        assert!(plan_cleanup(&mut fresh, &rules).is_empty());
+        assert_eq!(Cleanup::parse("orphans"), Some(Cleanup::Orphans));
+        assert_eq!(Cleanup::parse("everything"), None);
     }
 }

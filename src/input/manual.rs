@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Input, InputError};
+use crate::domain::hygiene::{AgentsRequest, Cleanup};
 use crate::domain::ledger::HistoryFilter;
 use crate::domain::model::{FilterField, FleetAction, FleetFilter, FleetRequest};
 
@@ -45,7 +46,52 @@ struct ManualPayload {
     enqueue: Option<bool>,
 }
 
+/// The agents payload, e.g. `{"action": "agents", "deactivate": "orphans", "max_deactivations": 10, "dry_run": true}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentsPayload {
+    #[allow(dead_code)]
+    action: String,
+    #[serde(default)]
+    deactivate: Option<String>,
+    #[serde(default)]
+    max_deactivations: Option<usize>,
+    #[serde(default)]
+    min_idle_days: Option<u64>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+fn parse_agents(payload: &Value) -> Result<Input, InputError> {
+    let p: AgentsPayload = serde_json::from_value(payload.clone()).map_err(|e| {
+        InputError::Malformed(format!(
+            "agents payload: {e}; expected {{\"action\": \"agents\", \"deactivate\": \"orphans\" | \"duplicates\", \"max_deactivations\", \"min_idle_days\", \"dry_run\"}}"
+        ))
+    })?;
+    let deactivate = p
+        .deactivate
+        .as_deref()
+        .map(|d| {
+            Cleanup::parse(d).ok_or_else(|| {
+                InputError::Malformed(format!(
+                    "deactivate: {d:?} (expected \"orphans\" or \"duplicates\")"
+                ))
+            })
+        })
+        .transpose()?;
+    let defaults = AgentsRequest::default();
+    Ok(Input::Agents(AgentsRequest {
+        deactivate,
+        max_deactivations: p.max_deactivations.unwrap_or(defaults.max_deactivations),
+        min_idle_days: p.min_idle_days.unwrap_or(defaults.min_idle_days),
+        dry_run: p.dry_run,
+    }))
+}
+
 pub(super) fn parse_manual(payload: &Value) -> Result<Input, InputError> {
+    if payload.get("action").and_then(Value::as_str) == Some("agents") {
+        return parse_agents(payload);
+    }
     if payload.get("action").and_then(Value::as_str) == Some("history") {
         let p: HistoryPayload = serde_json::from_value(payload.clone()).map_err(|e| {
             InputError::Malformed(format!(
@@ -69,7 +115,6 @@ pub(super) fn parse_manual(payload: &Value) -> Result<Input, InputError> {
         "backfill" => FleetAction::Backfill,
         "verify" => FleetAction::Verify,
         "doctor" => return Ok(Input::Doctor),
-        "agents" => return Ok(Input::Agents),
         other => {
             return Err(InputError::Unsupported(format!(
                 "manual payload with action {other:?} (expected \"backfill\", \"verify\", \"doctor\", \"agents\" or \"history\")"

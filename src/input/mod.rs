@@ -50,8 +50,8 @@ pub enum Input {
     Fleet(FleetRequest),
     /// `{"action": "doctor"}`: the read-only checklist, with the function's own role and network.
     Doctor,
-    /// `{"action": "agents"}`: the agent hygiene report (read-only).
-    Agents,
+    /// `{"action": "agents", …}`: the agent hygiene report, and optionally a guarded clean-up.
+    Agents(crate::domain::hygiene::AgentsRequest),
     /// `{"action": "history", ...}`: the ledger's entries.
     History(HistoryFilter),
 }
@@ -66,7 +66,7 @@ impl Input {
             Input::SqsBatch(_) => "SqsBatch",
             Input::Fleet(r) => r.action.as_str(),
             Input::Doctor => "doctor",
-            Input::Agents => "agents",
+            Input::Agents(_) => "agents",
             Input::History(_) => "history",
         }
     }
@@ -524,7 +524,7 @@ fn parse_sqs_body(body: Option<&str>, served: Option<&Served>) -> Result<Vec<Tar
         )),
         Input::Access(target) => Ok(vec![*target]),
         Input::SqsBatch(_) => Err(InputError::Unsupported("a nested batch".into())),
-        Input::Fleet(_) | Input::Doctor | Input::Agents | Input::History(_) => Err(InputError::Unsupported(
+        Input::Fleet(_) | Input::Doctor | Input::Agents(_) | Input::History(_) => Err(InputError::Unsupported(
             "a fleet run inside a queue message".into(),
         )),
     }

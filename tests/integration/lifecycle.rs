@@ -230,7 +230,7 @@ async fn agents_names_the_duplicate_the_orphan_and_the_laptop_and_writes_nothing
     assert_eq!(code, 2);
     assert!(
         csv.starts_with(
-            "agent_id,hostname,username,workspace_id,account,region,finding,last_connected\n"
+            "agent_id,hostname,username,workspace_id,account,region,finding,last_connected,cleanup\n"
         ),
         "{csv}"
     );
@@ -241,4 +241,129 @@ async fn agents_names_the_duplicate_the_orphan_and_the_laptop_and_writes_nothing
         table.contains("users in the org without a WorkSpace: hyg3@corp.example.com"),
         "{table}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_clean_up_refuses_each_guarded_case_and_deactivates_the_rest() {
+    const REGION: &str = "ap-northeast-2";
+    let fleet = fleet_in_region(REGION, "corp.example.com", &[("cln1".to_string(), WIN)]);
+    let sim = Sim::start(&compliant_tenant("cln", &["cln1", "cln2"]));
+    let five_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(5 * 86_400);
+    let recent = workspaces_code42::domain::ledger::rfc3339(
+        five_days_ago
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    );
+    let agent = |id: &str, user: &str, host: &str, connected: &str, legal_hold: bool| {
+        json!({"agentId": id, "userId": user, "name": host, "osHostname": host, "appVersion": "1.6.0",
+               "active": true, "lastConnected": connected, "legalHold": legal_hold})
+    };
+    for a in [
+        agent(
+            "c-current",
+            "cln-0",
+            &computer_name(&fleet.workspaces[0].0),
+            "2026-12-01T08:00:00.000Z",
+            false,
+        ),
+        agent(
+            "c-old",
+            "cln-0",
+            "WSAMZN-OLD00001",
+            "2026-01-01T08:00:00.000Z",
+            false,
+        ),
+        agent(
+            "c-held",
+            "cln-0",
+            "WSAMZN-OLD00003",
+            "2026-02-01T08:00:00.000Z",
+            true,
+        ),
+        agent("c-recent", "cln-0", "WSAMZN-OLD00002", &recent, false),
+        // cln2's only agent: its most recent, whatever it is.
+        agent(
+            "c-last",
+            "cln-1",
+            "WSAMZN-OLD00004",
+            "2026-03-01T08:00:00.000Z",
+            false,
+        ),
+    ] {
+        sim.add_agent(a).await;
+    }
+    let secret = secret_in(REGION, &sim, "lifecycle-cleanup");
+    let run = |extra: &[(&str, &str)], args: &[&str]| {
+        let mut all = vec!["agents", "--output", "json", "--deactivate", "orphans"];
+        all.extend(args);
+        let (code, out, err) = cli_in(REGION, "warn", &env(&secret, extra), &all);
+        let json: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        (code, json)
+    };
+    let cleanup_of = |report: &Value, id: &str| -> String {
+        let rows = report["agents"]
+            .as_array()
+            .or(report["result"]["agents"].as_array())
+            .unwrap();
+        let row = rows.iter().find(|r| r["agent_id"] == id).unwrap();
+        row["cleanup"].as_str().unwrap_or("-").to_string()
+    };
+    // Refused: a verify deployment, a backup plan without the explicit setting.
+    for (extra, why) in [
+        (vec![("CODE42_MODE", "verify")], "CODE42_MODE=verify"),
+        (
+            vec![("CODE42_PLAN", "basic")],
+            "CODE42_DEACTIVATE_WITH_BACKUP=true",
+        ),
+    ] {
+        let (code, out) = run(&extra, &[]);
+        assert_eq!(code, 1, "{out}");
+        let error = out["error"].as_str().unwrap();
+        assert!(
+            error.contains("agent clean-up refused") && error.contains(why),
+            "{error}"
+        );
+    }
+    assert_eq!(sim.writes().await.len(), 0);
+    // A dry run says what it would do and writes nothing.
+    let (code, out) = run(&[], &["--dry-run"]);
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(cleanup_of(&out, "c-old"), "would deactivate");
+    assert_eq!(
+        cleanup_of(&out, "c-recent"),
+        "kept: connected within the last 30 days"
+    );
+    assert_eq!(
+        cleanup_of(&out, "c-last"),
+        "kept: the user's most recently connected agent"
+    );
+    assert_eq!(cleanup_of(&out, "c-current"), "-");
+    assert_eq!(sim.writes().await.len(), 0);
+    // Within its cap: the oldest first.
+    let (_, out) = run(&[], &["--max-deactivations", "1"]);
+    assert_eq!(cleanup_of(&out, "c-old"), "deactivated", "{out}");
+    assert_eq!(
+        cleanup_of(&out, "c-held"),
+        "kept: above max_deactivations (1)"
+    );
+    // Then the rest: the legal hold is kept and said.
+    let (_, out) = run(&[], &[]);
+    assert_eq!(
+        cleanup_of(&out, "c-held"),
+        "kept: legal hold (ACTIVE_LEGAL_HOLD)",
+        "{out}"
+    );
+    let state = sim.state().await;
+    let active: Vec<&str> = state["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["active"] == true)
+        .map(|a| a["agentId"].as_str().unwrap())
+        .collect();
+    assert!(!active.contains(&"c-old"), "{active:?}");
+    for kept in ["c-current", "c-held", "c-recent", "c-last"] {
+        assert!(active.contains(&kept), "{kept}: {active:?}");
+    }
 }

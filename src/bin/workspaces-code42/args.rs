@@ -121,9 +121,29 @@ pub(crate) enum Command {
     /// looks like a WorkSpace, CODE42_WORKSPACE_HOST_PREFIXES, with no live
     /// WorkSpace in any served account and region) or other_device (a
     /// laptop: never cleaned up) — and the org's users without a WorkSpace.
-    /// Read-only. Exits 0, 2 when it finds duplicates or orphans, 1 on
-    /// errors (also when an account or region could not be listed).
+    /// Read-only, unless --deactivate. Exits 0, 2 when it finds duplicates
+    /// or orphans, 1 on errors (also when an account or region could not be
+    /// listed).
+    ///
+    /// --deactivate orphans|duplicates cleans up within guards: apply mode
+    /// (or --dry-run), at most --max-deactivations, only agents idle for
+    /// --min-idle-days, never a user's most recently connected agent, legal
+    /// hold skipped, on backup plans only with CODE42_DEACTIVATE_WITH_BACKUP,
+    /// refused when any account or region could not be listed; one user's
+    /// agents spaced apart; each deactivation in the ledger when there is one.
     Agents {
+        /// Deactivate these (after the report's guards).
+        #[arg(long, value_enum, value_name = "WHICH")]
+        deactivate: Option<CleanupArg>,
+        /// At most this many deactivations (its own cap, not the move budget).
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        max_deactivations: usize,
+        /// Only agents last connected at least this many days ago.
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        min_idle_days: u64,
+        /// Show what --deactivate would do; deactivate nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// A table for people, JSON (under "agents" and "users_without_workspace") or CSV.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
@@ -233,5 +253,24 @@ impl FleetArgs {
             };
             anyhow::anyhow!("{flag}: {e}")
         })
+    }
+}
+
+/// What `agents --deactivate` cleans up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CleanupArg {
+    /// Agents on WorkSpace hosts with no live WorkSpace.
+    Orphans,
+    /// Older agents on the same WorkSpace host as a more recent one.
+    Duplicates,
+}
+
+impl CleanupArg {
+    pub(crate) fn cleanup(self) -> workspaces_code42::domain::hygiene::Cleanup {
+        use workspaces_code42::domain::hygiene::Cleanup;
+        match self {
+            CleanupArg::Orphans => Cleanup::Orphans,
+            CleanupArg::Duplicates => Cleanup::Duplicates,
+        }
     }
 }

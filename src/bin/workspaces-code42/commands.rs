@@ -8,11 +8,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::CommandFactory;
 use workspaces_code42::app::UndoRequest;
+use workspaces_code42::domain::hygiene::AgentsRequest;
 use workspaces_code42::domain::ledger::HistoryFilter;
 use workspaces_code42::domain::model::{FleetAction, FleetRequest};
 use workspaces_code42::render::OutputFormat;
 
-use crate::args::{Cli, Command};
+use crate::args::{CleanupArg, Cli, Command, FleetArgs};
 use crate::aws::{AwsOptions, app_from_env, build};
 use crate::output::{fleet_run, print_report};
 
@@ -25,28 +26,24 @@ pub async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
             max_moves,
             enqueue,
             queue_url,
-        } => {
-            let filter = fleet.filter()?;
-            let app = build(aws, &fleet, queue_url).await?;
-            if !dry_run && !enqueue && !app.has_ledger() {
-                eprintln!(
-                    "note: no ledger (CODE42_LEDGER_TABLE): moves are capped for this run (--max-moves) but not budgeted across runs, and not recorded for history"
-                );
-            }
-            let request = FleetRequest {
-                action: FleetAction::Backfill,
-                filter,
-                dry_run,
-                max_moves,
-                enqueue: Some(enqueue),
-            };
-            Ok(match fleet_run(&app, &fleet, &request).await? {
-                Some(_) => ExitCode::SUCCESS,
-                None => ExitCode::FAILURE,
-            })
-        }
+        } => backfill(aws, fleet, dry_run, max_moves, enqueue, queue_url).await,
         Command::Doctor { output, timeout } => doctor(aws, output, timeout).await,
-        Command::Agents { output, timeout } => agents(aws, output, timeout).await,
+        Command::Agents {
+            deactivate,
+            max_deactivations,
+            min_idle_days,
+            dry_run,
+            output,
+            timeout,
+        } => {
+            let request = AgentsRequest {
+                deactivate: deactivate.map(CleanupArg::cleanup),
+                max_deactivations,
+                min_idle_days,
+                dry_run,
+            };
+            agents(aws, &request, output, timeout).await
+        }
         Command::History {
             user,
             workspace_id,
@@ -90,6 +87,35 @@ pub async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Plan, then move (or queue) within --max-moves; exit 1 when the run failed.
+async fn backfill(
+    aws: &AwsOptions,
+    fleet: FleetArgs,
+    dry_run: bool,
+    max_moves: Option<usize>,
+    enqueue: bool,
+    queue_url: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let filter = fleet.filter()?;
+    let app = build(aws, &fleet, queue_url).await?;
+    if !dry_run && !enqueue && !app.has_ledger() {
+        eprintln!(
+            "note: no ledger (CODE42_LEDGER_TABLE): moves are capped for this run (--max-moves) but not budgeted across runs, and not recorded for history"
+        );
+    }
+    let request = FleetRequest {
+        action: FleetAction::Backfill,
+        filter,
+        dry_run,
+        max_moves,
+        enqueue: Some(enqueue),
+    };
+    Ok(match fleet_run(&app, &fleet, &request).await? {
+        Some(_) => ExitCode::SUCCESS,
+        None => ExitCode::FAILURE,
+    })
+}
+
 /// The shell's completion script on standard output.
 fn completions(shell: clap_complete::Shell) -> ExitCode {
     clap_complete::generate(
@@ -102,10 +128,15 @@ fn completions(shell: clap_complete::Shell) -> ExitCode {
 }
 
 /// Exit 2 when duplicates or orphans are found, 1 on errors.
-async fn agents(aws: &AwsOptions, output: OutputFormat, timeout: u64) -> anyhow::Result<ExitCode> {
+async fn agents(
+    aws: &AwsOptions,
+    request: &AgentsRequest,
+    output: OutputFormat,
+    timeout: u64,
+) -> anyhow::Result<ExitCode> {
     let app = app_from_env(aws, |_| {}).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
-    match app.agents(deadline).await {
+    match app.agents(request, deadline).await {
         Ok(report) => {
             print_report(output, &report, None)?;
             Ok(if report.needs_attention() {
