@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mutation testing of what users fear most: the decisions (src/domain/) and
-# the payload parsing (src/input.rs), against the unit tests (--lib). Prints
+# the payload parsing (src/input/), against the unit tests (--lib). Prints
 # caught, missed and timed-out mutants and the score:
 #   score = (caught + timed out + listed equivalents) / (caught + missed + timed out)
 # A missed mutant that cannot change behaviour is listed, exactly as
@@ -17,7 +17,7 @@ if ! [[ -x $BIN ]] || ! "$BIN" mutants --version | grep -qF "$VERSION"; then
   echo "mutants: installing cargo-mutants $VERSION into .tools/" >&2
   cargo install cargo-mutants --version "$VERSION" --locked --root .tools
 fi
-files=(--file 'src/domain/**/*.rs' --file src/input.rs)
+files=(--file 'src/domain/**/*.rs' --file 'src/input/**/*.rs')
 for arg in "$@"; do [[ $arg == -f || $arg == --file ]] && files=(); done
 started=$(date +%s)
 # Exit code 2 means some mutants were missed: the summary below says which.

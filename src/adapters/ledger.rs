@@ -8,6 +8,9 @@
 //!   username, `held` true until `undo --release`;
 //! - WorkSpaces a run queued: `pk = "queued"`, `sk` = `{hour}#{workspace}`,
 //!   claimed by a conditional put, so a retried run does not queue them twice;
+//! - WorkSpaces signed into: `pk = "signin"`, `sk` = the WorkSpace id,
+//!   `first_at` (kept by `if_not_exists`) and `covered_at` once a check
+//!   finds it covered (a conditional update: measured once);
 //! - `expires_at` (epoch seconds): the table's TTL attribute.
 
 use std::collections::HashMap;
@@ -27,6 +30,7 @@ const ENTRY: &str = "entry";
 const BUDGET: &str = "budget";
 const HOLD: &str = "hold";
 const QUEUED: &str = "queued";
+const SIGN_IN: &str = "signin";
 
 pub struct DynamoLedger {
     client: aws_sdk_dynamodb::Client,
@@ -72,6 +76,11 @@ where
         }
         Err(e) => Err(sdk_error("DynamoDB", operation, e)),
     }
+}
+
+/// `first_at` of a sign-in item.
+fn first_at(item: Option<&HashMap<String, AttributeValue>>) -> Option<u64> {
+    item?.get("first_at")?.as_n().ok()?.parse().ok()
 }
 
 fn s(value: &str) -> AttributeValue {
@@ -279,6 +288,42 @@ impl DynamoLedger {
         condition_held("PutItem", result)
     }
 
+    async fn sign_in(&self, workspace_id: &str, at: u64) -> Result<u64, AwsError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(SIGN_IN))
+            .key("sk", s(workspace_id))
+            .update_expression("SET first_at = if_not_exists(first_at, :at), expires_at = :expires")
+            .expression_attribute_values(":at", AttributeValue::N(at.to_string()))
+            .expression_attribute_values(":expires", self.expires_at())
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DynamoDB", "UpdateItem", e))?;
+        Ok(first_at(out.attributes()).unwrap_or(at))
+    }
+
+    async fn covered(&self, workspace_id: &str, at: u64) -> Result<Option<u64>, AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(SIGN_IN))
+            .key("sk", s(workspace_id))
+            .update_expression("SET covered_at = :at")
+            .condition_expression("attribute_exists(first_at) AND attribute_not_exists(covered_at)")
+            .expression_attribute_values(":at", AttributeValue::N(at.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(first_at(out.attributes())),
+            Err(e) => condition_held("UpdateItem", Err::<(), _>(e)).map(|_| None),
+        }
+    }
+
     async fn unclaim(&self, window: u64, workspace_id: &str) -> Result<(), AwsError> {
         self.client
             .update_item()
@@ -315,6 +360,20 @@ impl Ledger for DynamoLedger {
         run_id: &'a str,
     ) -> BoxFuture<'a, Result<(), AwsError>> {
         Box::pin(self.put_hold(username, run_id))
+    }
+    fn first_sign_in<'a>(
+        &'a self,
+        workspace_id: &'a str,
+        at: u64,
+    ) -> BoxFuture<'a, Result<u64, AwsError>> {
+        Box::pin(self.sign_in(workspace_id, at))
+    }
+    fn first_covered<'a>(
+        &'a self,
+        workspace_id: &'a str,
+        at: u64,
+    ) -> BoxFuture<'a, Result<Option<u64>, AwsError>> {
+        Box::pin(self.covered(workspace_id, at))
     }
     fn release<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, Result<usize, AwsError>> {
         Box::pin(self.release_run(run_id))

@@ -119,6 +119,13 @@ async fn a_sign_in_is_answered_from_memory_after_a_compliant_check() {
             Some(COMPLIANT),
         ),
     );
+    // Covered (its agent is there): nothing is left to see for a while.
+    app.code42
+        .0
+        .lock()
+        .unwrap()
+        .agents
+        .push(("1".into(), agent_on("ws-4xk2p9q7m", "1.6.0")));
     let login = event("workspaces-access.json");
     let first = app.handle(&login, deadline()).await.unwrap();
     assert_eq!(statuses(&first.report), [Status::Compliant]);
@@ -1638,4 +1645,74 @@ async fn an_agent_clean_up_is_refused_when_a_location_could_not_be_listed() {
         failure.error
     );
     assert!(app.code42.0.lock().unwrap().deactivations.is_empty());
+}
+
+#[tokio::test]
+async fn the_time_from_first_sign_in_to_covered_is_measured_once() {
+    let ledger = std::sync::Arc::new(FakeLedger::default());
+    let app = app(
+        config(&[]),
+        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "asmith@corp.example.com", WS_ORG)],
+            Some(COMPLIANT),
+        ),
+    )
+    .with_ledger(ledger.clone());
+    let login = event("workspaces-access.json");
+    // First sign-in: no agent yet, not covered; the sign-in is recorded.
+    let (first, _) = app.handle_measured(&login, deadline()).await;
+    let w = &first.unwrap().report.workspaces[0];
+    assert_eq!(w.coverage.as_ref().map(|c| c.covered), Some(false));
+    assert_eq!(w.not_covered_since_sign_in_seconds, Some(0));
+    assert_eq!(w.time_to_covered_seconds, None);
+    // As if that sign-in was two minutes ago.
+    ledger
+        .sign_ins
+        .lock()
+        .unwrap()
+        .get_mut("ws-4xk2p9q7m")
+        .unwrap()
+        .0 -= 120;
+    // The agent registers; the next check (not answered from memory) finds it covered.
+    app.code42
+        .0
+        .lock()
+        .unwrap()
+        .agents
+        .push(("1".into(), agent_on("ws-4xk2p9q7m", "1.6.0")));
+    let (second, metrics) = app.handle_measured(&login, deadline()).await;
+    let w = &second.unwrap().report.workspaces[0];
+    assert_eq!(w.coverage.as_ref().map(|c| c.covered), Some(true));
+    let seconds = w.time_to_covered_seconds.unwrap();
+    assert!((120..=125).contains(&seconds), "{seconds}");
+    let emf = &metrics.emf("ns", 0)[0];
+    assert_eq!(emf["TimeToCoveredSeconds"], json!([seconds]));
+    assert_eq!(emf["NotCoveredAfterSignIn"], 0);
+    // Measured once: a later covered check adds nothing.
+    let (third, metrics) = app.handle_measured(&login, deadline()).await;
+    assert_eq!(
+        third.unwrap().report.workspaces[0].time_to_covered_seconds,
+        None
+    );
+    assert!(
+        metrics.emf("ns", 0)[0]
+            .get("TimeToCoveredSeconds")
+            .is_none()
+    );
+}
+
+#[test]
+fn a_sign_in_an_hour_old_and_not_covered_is_counted_for_the_alarm() {
+    use crate::domain::metrics::{InvocationMetrics, RequestStats, SIGN_IN_GRACE_SECONDS};
+    use crate::domain::report::{InvocationReport, WorkspaceReport};
+    let mut report = InvocationReport::new("apply", "SqsBatch");
+    for since in [SIGN_IN_GRACE_SECONDS - 1, SIGN_IN_GRACE_SECONDS, 7200] {
+        let mut w = WorkspaceReport::new(Some("ws-a"), Status::Compliant);
+        w.not_covered_since_sign_in_seconds = Some(since);
+        report.workspaces.push(w);
+    }
+    let m = InvocationMetrics::of("SqsBatch", Some(&report), false, RequestStats::default());
+    assert_eq!(m.not_covered_after_sign_in, 2);
+    assert_eq!(m.emf("ns", 0)[0]["NotCoveredAfterSignIn"], 2);
 }

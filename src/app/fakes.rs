@@ -557,9 +557,38 @@ pub struct FakeLedger {
     pub holds: Mutex<Vec<(String, String, bool)>>,
     /// (window, workspace id) claimed for the work queue.
     pub queued: Mutex<std::collections::HashSet<(u64, String)>>,
+    /// WorkSpace id -> (first sign-in, covered at).
+    pub sign_ins: Mutex<HashMap<String, (u64, Option<u64>)>>,
 }
 
 impl crate::ports::Ledger for FakeLedger {
+    fn first_sign_in<'a>(
+        &'a self,
+        workspace_id: &'a str,
+        at: u64,
+    ) -> futures::future::BoxFuture<'a, Result<u64, AwsError>> {
+        let mut sign_ins = self.sign_ins.lock().unwrap();
+        let first = sign_ins
+            .entry(workspace_id.to_string())
+            .or_insert((at, None))
+            .0;
+        Box::pin(async move { Ok(first) })
+    }
+    fn first_covered<'a>(
+        &'a self,
+        workspace_id: &'a str,
+        at: u64,
+    ) -> futures::future::BoxFuture<'a, Result<Option<u64>, AwsError>> {
+        let mut sign_ins = self.sign_ins.lock().unwrap();
+        let first = match sign_ins.get_mut(workspace_id) {
+            Some((first, covered @ None)) => {
+                *covered = Some(at);
+                Some(*first)
+            }
+            _ => None,
+        };
+        Box::pin(async move { Ok(first) })
+    }
     fn claim_queued<'a>(
         &'a self,
         window: u64,

@@ -266,11 +266,11 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .await
             .map_err(|error| InvocationFailure::new(error, Some(report.clone())))?;
         let now = self.clock.now();
-        for w in outcome
-            .workspaces
-            .iter()
-            .filter(|w| w.status == Status::Compliant)
-        {
+        // Remembered only when nothing is left to see: compliant and covered
+        // (a sign-in re-check of a WorkSpace without its agent looks again).
+        for w in outcome.workspaces.iter().filter(|w| {
+            w.status == Status::Compliant && w.coverage.as_ref().is_none_or(|c| c.covered)
+        }) {
             if let Some(id) = &w.workspace_id {
                 self.recently_compliant.put(id.clone(), (), now);
             }
@@ -290,6 +290,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             return Err(InvocationFailure::new(global, Some(report)));
         }
         self.requeue_deferred(&mut report, targets).await?;
+        self.time_to_covered(&mut report, targets).await;
         Ok(report)
     }
 

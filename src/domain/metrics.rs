@@ -58,8 +58,17 @@ pub struct InvocationMetrics {
     /// WorkSpaces an event or message named that DescribeWorkspaces never
     /// showed (skipped, nothing done).
     pub not_found: usize,
+    /// Seconds from first sign-in to the first check that found each
+    /// WorkSpace covered (measured once per WorkSpace; needs the ledger).
+    pub time_to_covered: Vec<u64>,
+    /// Signed-in WorkSpaces still not covered an hour after the first sign-in.
+    pub not_covered_after_sign_in: usize,
     pub code42: RequestStats,
 }
+
+/// How long after the first sign-in a WorkSpace not covered is counted in
+/// `NotCoveredAfterSignIn` (the alarm's threshold).
+pub const SIGN_IN_GRACE_SECONDS: u64 = 3600;
 
 /// The scheduled reconciliation's input kind: its deferred and not-covered
 /// counts are also published under their own names, for the alarms.
@@ -91,6 +100,11 @@ impl InvocationMetrics {
                 .iter()
                 .filter(|a| matches!(a, Action::MoveUser { applied: true, .. }))
                 .count();
+            m.time_to_covered.extend(w.time_to_covered_seconds);
+            m.not_covered_after_sign_in += usize::from(
+                w.not_covered_since_sign_in_seconds
+                    .is_some_and(|s| s >= SIGN_IN_GRACE_SECONDS),
+            );
             m.not_found += usize::from(
                 w.status == Status::Skipped && w.reason.as_deref() == Some(NOT_FOUND_REASON),
             );
@@ -141,6 +155,17 @@ impl InvocationMetrics {
             values.push(count("OrgPolicyFailures", self.policy_failures));
             values.push(count("MovesHeldByBudget", self.held_by_budget));
             values.push(count("WorkspacesNotFound", self.not_found));
+            values.push(count(
+                "NotCoveredAfterSignIn",
+                self.not_covered_after_sign_in,
+            ));
+            if !self.time_to_covered.is_empty() {
+                values.push((
+                    "TimeToCoveredSeconds".into(),
+                    "Seconds",
+                    json!(self.time_to_covered),
+                ));
+            }
             if self.input == SCHEDULE_INPUT {
                 let deferred = self.by_status.get(&Status::Deferred).copied();
                 values.push(count("ScheduleDeferred", deferred.unwrap_or(0)));

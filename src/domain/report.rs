@@ -162,6 +162,13 @@ pub struct WorkspaceReport {
     /// Whether this Windows WorkSpace is protected, and if not why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coverage: Option<Coverage>,
+    /// The first check that found it covered after its first sign-in: how
+    /// long after that sign-in (needs the ledger).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_to_covered_seconds: Option<u64>,
+    /// Signed into and still not covered: how long since the first sign-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_covered_since_sign_in_seconds: Option<u64>,
 }
 
 impl WorkspaceReport {
@@ -181,6 +188,8 @@ impl WorkspaceReport {
             outside_org: false,
             agent: None,
             coverage: None,
+            time_to_covered_seconds: None,
+            not_covered_since_sign_in_seconds: None,
         }
     }
 

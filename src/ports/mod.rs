@@ -124,6 +124,21 @@ pub trait Ledger: Send + Sync {
         window: u64,
         workspace_id: &'a str,
     ) -> BoxFuture<'a, Result<bool, AwsError>>;
+    /// Record a WorkSpace's first sign-in at `at` (unix seconds), keeping an
+    /// earlier one; the first sign-in's time.
+    fn first_sign_in<'a>(
+        &'a self,
+        workspace_id: &'a str,
+        at: u64,
+    ) -> BoxFuture<'a, Result<u64, AwsError>>;
+    /// The first time a check finds a signed-in WorkSpace covered: mark it
+    /// and return its first sign-in's time; None when it has no sign-in
+    /// recorded or was marked before.
+    fn first_covered<'a>(
+        &'a self,
+        workspace_id: &'a str,
+        at: u64,
+    ) -> BoxFuture<'a, Result<Option<u64>, AwsError>>;
     /// Give a claim back (its message could not be sent): a retry may queue it.
     fn unclaim_queued<'a>(
         &'a self,

@@ -420,7 +420,10 @@ def test_outcome_alarms_read_the_functions_metrics_and_say_what_to_do():
               if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == {"Ref": "AWS::StackName"}}
     by_metric = {a["MetricName"]: (name, a) for name, a in alarms.items()}
     assert set(by_metric) == {"WorkspacesFailed", "ScheduleDeferred", "ScheduleNotCovered", "MovesHeldByBudget",
-                              "OrgPolicyFailures"}
+                              "OrgPolicyFailures", "NotCoveredAfterSignIn"}
+    # A WorkSpace an hour past its first sign-in and not covered: at once.
+    _, signed_in = by_metric["NotCoveredAfterSignIn"]
+    assert (signed_in["Statistic"], signed_in["Period"], signed_in["Threshold"]) == ("Sum", 3600, 0)
     # A policy that fails: at once (the users were placed; the policy was not).
     _, policy = by_metric["OrgPolicyFailures"]
     assert (policy["Statistic"], policy["Threshold"], policy["EvaluationPeriods"]) == ("Sum", 0, 1)
@@ -444,5 +447,6 @@ def test_dashboard_is_valid_json_over_the_functions_metrics():
         text = text.replace(key, "x")
     widgets = json.loads(text)["widgets"]
     names = {m[1] for w in widgets if w["type"] == "metric" for m in w["properties"]["metrics"]}
-    assert {"WorkspacesFailed", "ScheduleNotCovered", "UsersMoved", "Code42RateLimited"} <= names
+    assert {"WorkspacesFailed", "ScheduleNotCovered", "UsersMoved", "Code42RateLimited", "TimeToCoveredSeconds",
+            "NotCoveredAfterSignIn"} <= names
     assert any(w["type"] == "log" for w in widgets)

@@ -367,3 +367,79 @@ async fn the_agent_clean_up_refuses_each_guarded_case_and_deactivates_the_rest()
         assert!(active.contains(&kept), "{kept}: {active:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn time_to_covered_is_measured_for_a_workspace_covered_on_its_second_check() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let sim = Sim::start(&compliant_tenant("ttc", &["ttcuser"]));
+    let fleet = fleet(&[("ttcuser", WIN)]);
+    let id = fleet.workspaces[0].0.clone();
+    let table = create_ledger_table("lifecycle-ttc").await;
+    let app = app(&env(
+        &secret_for(&sim, "lifecycle-ttc"),
+        &[("CODE42_LEDGER_TABLE", table.as_str())],
+    ))
+    .await;
+    let mut login: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("events/workspaces-access.json")).unwrap(),
+    )
+    .unwrap();
+    login["detail"]["workspaceId"] = json!(id);
+    login["detail"]["directoryId"] = json!(fleet.directory_id);
+    // First sign-in: no agent yet.
+    let (first, metrics) = app.handle_measured(&login, deadline(30)).await;
+    let report = serde_json::to_value(first.unwrap().report).unwrap();
+    assert_eq!(
+        report["workspaces"][0]["coverage"]["covered"], false,
+        "{report}"
+    );
+    assert!(
+        metrics.emf("ns", 0)[0]
+            .get("TimeToCoveredSeconds")
+            .is_none()
+    );
+    // The ledger holds the first sign-in; as if it were five minutes ago.
+    let dynamo = aws_sdk_dynamodb::Client::new(&moto_sdk("us-east-1").await);
+    let five_minutes_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 300;
+    dynamo
+        .update_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S("signin".into()))
+        .key("sk", AttributeValue::S(id.clone()))
+        .update_expression("SET first_at = :t")
+        .condition_expression("attribute_exists(first_at)")
+        .expression_attribute_values(":t", AttributeValue::N(five_minutes_ago.to_string()))
+        .send()
+        .await
+        .unwrap();
+    // The agent registers; the second check finds it covered and measures.
+    let host = computer_name(&id);
+    sim.add_agent(
+        json!({"agentId": "a-ttc", "userId": "ttc-0", "name": host, "osHostname": host,
+        "appVersion": "1.6.0", "active": true}),
+    )
+    .await;
+    let (second, metrics) = app.handle_measured(&login, deadline(30)).await;
+    let report = serde_json::to_value(second.unwrap().report).unwrap();
+    assert_eq!(
+        report["workspaces"][0]["coverage"]["covered"], true,
+        "{report}"
+    );
+    let seconds = report["workspaces"][0]["time_to_covered_seconds"]
+        .as_u64()
+        .unwrap();
+    assert!((300..=330).contains(&seconds), "{seconds}");
+    let emf = &metrics.emf("ns", 0)[0];
+    assert_eq!(emf["TimeToCoveredSeconds"], json!([seconds]));
+    let units: Vec<&Value> = emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["Name"] == "TimeToCoveredSeconds")
+        .collect();
+    assert_eq!(units[0]["Unit"], "Seconds");
+}

@@ -649,7 +649,14 @@ async fn login_of_a_deferred_user_now_in_code42_moves_them_once() {
     assert_eq!(report["input"], "WorkSpaces Access");
     assert_eq!(sim.user_org("u-7").await, WORKSPACES_ORG_GUID);
 
-    // Logins happen all day: a WorkSpace just found compliant is not looked up again.
+    // Logins happen all day: a WorkSpace just found compliant and covered
+    // (its agent registered) is not looked up again.
+    let host = computer_name(&fleet.workspaces[0].0);
+    sim.add_agent(
+        json!({"agentId": "a-late", "userId": "u-7", "name": host, "osHostname": host,
+        "appVersion": "1.6.0", "active": true}),
+    )
+    .await;
     let report = app.handle(&login, deadline(30)).await.unwrap().report;
     assert_eq!(
         statuses(&serde_json::to_value(report).unwrap()),
