@@ -37,6 +37,12 @@ fn info(w: &aws_sdk_workspaces::types::Workspace, at: &Location) -> Option<Works
             .filter(|n| !n.is_empty())
             .map(str::to_string),
         location: at.clone(),
+        // A standby WorkSpace lists its primary among its related WorkSpaces
+        // (the type is the related one's; the API reference does not say more).
+        standby: w.related_workspaces().iter().any(|r| {
+            r.r#type()
+                == Some(&aws_sdk_workspaces::types::StandbyWorkspaceRelationshipType::Primary)
+        }),
     })
 }
 

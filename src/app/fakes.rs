@@ -450,6 +450,7 @@ pub fn workspaces(entries: &[(&str, &str, &str)]) -> FakeWorkspaces {
                         state: Some("AVAILABLE".into()),
                         computer_name: Some(computer_name(id)),
                         location: home(),
+                        standby: false,
                     },
                 )
             })

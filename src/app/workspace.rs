@@ -169,6 +169,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             Err(ending) => return Ok(ending),
         };
         report.workspaces_user = Some(identity.user.clone());
+        report.standby = info.standby;
         report.directory_id = identity.directory_id.as_ref().map(ToString::to_string);
         report.locate(&info.location);
         // Observe the Code42 user and their agents.

@@ -19,6 +19,9 @@ pub struct WorkspaceInfo {
     pub computer_name: Option<String>,
     /// The account and region it was described in.
     pub location: Location,
+    /// A standby WorkSpace (`CreateStandbyWorkspaces`): its agent registers
+    /// only when it is used, after a failover.
+    pub standby: bool,
 }
 
 impl WorkspaceInfo {

@@ -395,6 +395,7 @@ mod tests {
             state: None,
             computer_name: None,
             location: crate::domain::location::Location::new("123456789012", "us-east-1"),
+            standby: false,
         }
     }
 

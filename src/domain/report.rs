@@ -166,6 +166,9 @@ pub struct WorkspaceReport {
     /// long after that sign-in (needs the ledger).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_to_covered_seconds: Option<u64>,
+    /// A standby WorkSpace: without its agent it is `standby`, not uncovered.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub standby: bool,
     /// Signed into and still not covered: how long since the first sign-in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_covered_since_sign_in_seconds: Option<u64>,
@@ -189,6 +192,7 @@ impl WorkspaceReport {
             agent: None,
             coverage: None,
             time_to_covered_seconds: None,
+            standby: false,
             not_covered_since_sign_in_seconds: None,
         }
     }
@@ -354,6 +358,9 @@ pub struct Summary {
 pub struct CoverageSummary {
     pub covered: usize,
     pub not_covered: usize,
+    /// Standby WorkSpaces without their agent (neither covered nor not).
+    #[serde(skip_serializing_if = "none")]
+    pub standby: usize,
     pub by_reason: BTreeMap<&'static str, usize>,
 }
 
@@ -395,6 +402,7 @@ impl Summary {
             } += 1;
             match &w.coverage {
                 Some(c) if c.covered => s.coverage.covered += 1,
+                Some(c) if c.reason == Some(STANDBY) => s.coverage.standby += 1,
                 Some(c) => {
                     s.coverage.not_covered += 1;
                     *s.coverage
@@ -533,6 +541,14 @@ pub struct Coverage {
 }
 
 /// Coverage of a checked Windows WorkSpace, given whether every org policy is compliant.
+fn none(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The coverage reason of a standby WorkSpace without its agent: reported,
+/// and counted apart (it does not make `verify` exit 2).
+pub const STANDBY: &str = "standby";
+
 pub fn coverage_of(w: &WorkspaceReport, org_compliant: bool) -> Coverage {
     let reason = match w.status {
         Status::Failed => Some("check_failed"),
@@ -542,6 +558,10 @@ pub fn coverage_of(w: &WorkspaceReport, org_compliant: bool) -> Coverage {
         _ if !org_compliant => Some("org_settings_drift"),
         _ => match w.agent.as_ref().map(|a| a.status) {
             Some(AgentStatus::Ok) => None,
+            // Never signed into: its agent registers after a failover.
+            Some(AgentStatus::Missing | AgentStatus::Unmatched) | None if w.standby => {
+                Some(STANDBY)
+            }
             Some(AgentStatus::Missing) | None => Some("agent_missing"),
             Some(AgentStatus::Outdated) => Some("agent_outdated"),
             Some(AgentStatus::Unhealthy) => Some("agent_unhealthy"),
@@ -560,6 +580,37 @@ mod tests {
     use super::*;
     use crate::domain::coverage::tests::agent;
     use crate::domain::coverage::{Code42Plan, assess_agent};
+
+    #[test]
+    fn a_standby_workspace_without_its_agent_is_standby_not_uncovered() {
+        let mut w = WorkspaceReport::new(Some("ws-stby"), Status::Compliant);
+        w.standby = true;
+        assert_eq!(coverage_of(&w, true).reason, Some(STANDBY));
+        assert!(!coverage_of(&w, true).covered);
+        // Its own problems still show: an outdated agent, the org's drift.
+        assert_eq!(coverage_of(&w, false).reason, Some("org_settings_drift"));
+        w.coverage = Some(coverage_of(&w, true));
+        let mut primary = WorkspaceReport::new(Some("ws-prim"), Status::Compliant);
+        primary.coverage = Some(coverage_of(&primary, true));
+        let mut report = InvocationReport::new("verify", "verify");
+        report.workspaces = vec![w.clone()];
+        report.summary = Summary::of(&report.workspaces);
+        assert_eq!(
+            (
+                report.summary.coverage.standby,
+                report.summary.coverage.not_covered
+            ),
+            (1, 0)
+        );
+        assert!(
+            !report.needs_attention(),
+            "a standby does not make verify exit 2"
+        );
+        report.workspaces.push(primary);
+        report.summary = Summary::of(&report.workspaces);
+        assert_eq!(report.summary.coverage.not_covered, 1);
+        assert!(report.needs_attention());
+    }
 
     #[test]
     fn coverage_names_the_first_reason() {
