@@ -406,10 +406,12 @@ mod tests {
     /// The template's alarms and dashboard read only metrics this code emits.
     #[test]
     fn the_template_reads_only_emitted_metrics() {
-        let r = report(vec![workspace(
+        let mut r = report(vec![workspace(
             Status::Deferred,
             Some((false, "user_not_in_code42")),
         )]);
+        // Emitted only when measured: a WorkSpace covered since its sign-in.
+        r.workspaces[0].time_to_covered_seconds = Some(60);
         let stats = RequestStats {
             requests: 1,
             ..RequestStats::default()
