@@ -414,10 +414,11 @@ mod tests {
 
     #[test]
     fn a_cleanup_keeps_the_newest_the_recent_and_what_is_above_the_cap_and_spaces_users() {
+        // The newest agent is listed first for ua: never the last row decides.
         let mut rows = vec![
+            row("a-current", "ua", Finding::Current, "2026-12-01T00:00:00Z"),
             row("a-old", "ua", Finding::Orphan, "2026-01-01T00:00:00Z"),
             row("a-recent", "ua", Finding::Orphan, "2026-11-20T00:00:00Z"),
-            row("a-current", "ua", Finding::Current, "2026-12-01T00:00:00Z"),
             row("b-only", "ub", Finding::Orphan, "2026-02-01T00:00:00Z"),
             row("c-1", "uc", Finding::Orphan, "2026-03-01T00:00:00Z"),
             row("c-2", "uc", Finding::Orphan, "2026-01-15T00:00:00Z"),
@@ -476,6 +477,24 @@ mod tests {
             .collect();
         assert!(plan_cleanup(&mut fresh, &rules).is_empty());
         assert_eq!(Cleanup::parse("orphans"), Some(Cleanup::Orphans));
+        assert_eq!(Cleanup::parse("duplicates"), Some(Cleanup::Duplicates));
         assert_eq!(Cleanup::parse("everything"), None);
+        assert_eq!(
+            (Cleanup::Orphans.as_str(), Cleanup::Duplicates.as_str()),
+            ("orphan", "duplicate")
+        );
+    }
+
+    #[test]
+    fn findings_are_named_as_in_the_json() {
+        for finding in [
+            Finding::Current,
+            Finding::Duplicate,
+            Finding::Orphan,
+            Finding::OtherDevice,
+        ] {
+            assert_eq!(serde_json::to_value(finding).unwrap(), finding.as_str());
+        }
+        assert_eq!(Finding::OtherDevice.as_str(), "other_device");
     }
 }
