@@ -145,12 +145,7 @@ fn agents(format: OutputFormat, hygiene: &AgentHygiene, report: &InvocationRepor
         })
         .collect();
     if format == OutputFormat::Csv {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        let _ = writer.write_record(AGENT_COLUMNS);
-        for row in &rows {
-            let _ = writer.write_record(row);
-        }
-        return String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default();
+        return csv_rows(&AGENT_COLUMNS, &rows);
     }
     let header = AGENT_COLUMNS.map(|c| c.replace('_', " ").to_uppercase());
     let mut out = table(&header, &rows);
@@ -205,12 +200,7 @@ fn history(format: OutputFormat, entries: &[LedgerEntry]) -> String {
         })
         .collect();
     if format == OutputFormat::Csv {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        let _ = writer.write_record(HISTORY_COLUMNS);
-        for row in &rows {
-            let _ = writer.write_record(row);
-        }
-        return String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default();
+        return csv_rows(&HISTORY_COLUMNS, &rows);
     }
     let header = HISTORY_COLUMNS.map(|c| c.to_uppercase());
     format!("{}{} ledger entr(ies)\n", table(&header, &rows), rows.len())
@@ -404,6 +394,16 @@ fn cell(record: &Value, column: &str) -> String {
             .join(";"),
         Some(other) => other.to_string(),
     }
+}
+
+/// A header and rows as CSV.
+fn csv_rows<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let _ = writer.write_record(header);
+    for row in rows {
+        let _ = writer.write_record(row);
+    }
+    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 /// Left-aligned columns, the last one free.

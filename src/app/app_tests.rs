@@ -44,6 +44,18 @@ fn asmith_to_move(config: crate::config::Config, setting: Option<&str>) -> FakeA
     )
 }
 
+/// asmith's Windows WorkSpace `id`, asmith already in the WorkSpaces org, the org compliant.
+fn asmith_in_the_org(id: &str) -> FakeApp {
+    app(
+        config(&[]),
+        workspaces(&[(id, "asmith", "WINDOWS_10")]),
+        code42(
+            vec![user("1", "asmith@corp.example.com", WS_ORG)],
+            Some(COMPLIANT),
+        ),
+    )
+}
+
 #[tokio::test]
 async fn creation_event_moves_the_new_workspaces_user() {
     let app = asmith_to_move(config(&[]), None);
@@ -60,14 +72,7 @@ async fn creation_event_moves_the_new_workspaces_user() {
 
 #[tokio::test]
 async fn sqs_batch_fails_only_the_messages_that_failed() {
-    let app = app(
-        config(&[]),
-        workspaces(&[("ws-good1", "asmith", "WINDOWS_10")]),
-        code42(
-            vec![user("1", "asmith@corp.example.com", WS_ORG)],
-            Some(COMPLIANT),
-        ),
-    );
+    let app = asmith_in_the_org("ws-good1");
     app.code42.0.lock().unwrap().find_errors = vec![server_error()];
     let body = |id: &str| json!({"workspace_id": id, "reason": "backfill"}).to_string();
     let batch = json!({"Records": [
@@ -111,14 +116,7 @@ async fn a_global_error_fails_the_whole_batch() {
 
 #[tokio::test]
 async fn a_sign_in_is_answered_from_memory_after_a_compliant_check() {
-    let app = app(
-        config(&[]),
-        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
-        code42(
-            vec![user("1", "asmith@corp.example.com", WS_ORG)],
-            Some(COMPLIANT),
-        ),
-    );
+    let app = asmith_in_the_org("ws-4xk2p9q7m");
     // Covered (its agent is there): nothing is left to see for a while.
     app.code42
         .0
@@ -339,14 +337,7 @@ async fn the_schedule_queues_at_most_the_cap_and_repairs_org_drift() {
 
 #[tokio::test]
 async fn verify_payload_reads_the_setting_even_after_a_recent_compliant_check() {
-    let app = app(
-        config(&[]),
-        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
-        code42(
-            vec![user("1", "asmith@corp.example.com", WS_ORG)],
-            Some(COMPLIANT),
-        ),
-    );
+    let app = asmith_in_the_org("ws-4xk2p9q7m");
     app.handle(&event("create-workspaces.json"), deadline())
         .await
         .unwrap();
@@ -1650,15 +1641,7 @@ async fn an_agent_clean_up_is_refused_when_a_location_could_not_be_listed() {
 #[tokio::test]
 async fn the_time_from_first_sign_in_to_covered_is_measured_once() {
     let ledger = std::sync::Arc::new(FakeLedger::default());
-    let app = app(
-        config(&[]),
-        workspaces(&[("ws-4xk2p9q7m", "asmith", "WINDOWS_10")]),
-        code42(
-            vec![user("1", "asmith@corp.example.com", WS_ORG)],
-            Some(COMPLIANT),
-        ),
-    )
-    .with_ledger(ledger.clone());
+    let app = asmith_in_the_org("ws-4xk2p9q7m").with_ledger(ledger.clone());
     let login = event("workspaces-access.json");
     // First sign-in: no agent yet, not covered; the sign-in is recorded.
     let (first, _) = app.handle_measured(&login, deadline()).await;
