@@ -263,6 +263,8 @@ pub enum InvocationError {
     NoWorkQueue,
     #[error("agent clean-up refused: {0}; nothing was deactivated")]
     CleanupRefused(String),
+    #[error("returning users refused: {0}; nobody was moved")]
+    ReturnRefused(String),
     #[error(
         "{count} account/region location(s) could not be listed, so their WorkSpaces were not checked; first: {first}"
     )]

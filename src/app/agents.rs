@@ -61,6 +61,15 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             &self.config.terminate.workspace_host_prefixes,
             &with_workspace,
         );
+        if request.return_users {
+            let returned = self
+                .return_users(request, &mut hygiene, &snapshot, &org, &session, &report)
+                .await
+                .map_err(|e| fail(e, &report))?;
+            report.note = Some(returned);
+            report.agents = Some(hygiene);
+            return Ok(report);
+        }
         if let Some(what) = request.deactivate {
             let cleaned = self
                 .clean_up(what, request, &mut hygiene, &snapshot, &session, &report)

@@ -1699,3 +1699,85 @@ fn a_sign_in_an_hour_old_and_not_covered_is_counted_for_the_alarm() {
     assert_eq!(m.not_covered_after_sign_in, 2);
     assert_eq!(m.emf("ns", 0)[0]["NotCoveredAfterSignIn"], 2);
 }
+
+#[tokio::test]
+async fn users_left_without_a_workspace_are_returned_only_when_asked_and_within_the_cap() {
+    use crate::domain::hygiene::AgentsRequest;
+    let with_users = |settings: &[(&str, &str)]| {
+        app(
+            config(settings),
+            workspaces(&[("ws-a", "asmith", "WINDOWS_10")]),
+            code42(
+                vec![
+                    user("1", "asmith@corp.example.com", WS_ORG),
+                    user("2", "left@corp.example.com", WS_ORG),
+                    user("3", "gone@corp.example.com", WS_ORG),
+                ],
+                Some(COMPLIANT),
+            ),
+        )
+    };
+    let ask = |dry_run: bool, max_moves: Option<usize>| AgentsRequest {
+        return_users: true,
+        max_moves,
+        dry_run,
+        ..AgentsRequest::default()
+    };
+    let returned = |report: &crate::domain::report::InvocationReport| -> Vec<(String, String)> {
+        report
+            .agents
+            .as_ref()
+            .unwrap()
+            .users_returned
+            .iter()
+            .map(|r| (r.username.clone(), r.result.clone()))
+            .collect()
+    };
+    // Without a return org: refused, nobody moved.
+    let app = with_users(&[]);
+    let failure = app.agents(&ask(false, None), deadline()).await.unwrap_err();
+    assert!(
+        failure.error.to_string().contains("CODE42_RETURN_ORG"),
+        "{}",
+        failure.error
+    );
+    assert_eq!(app.code42.0.lock().unwrap().moves, 0);
+    // A dry run plans; the cap keeps the rest.
+    let app = with_users(&[("CODE42_RETURN_ORG", "Default")]);
+    let report = app.agents(&ask(true, Some(1)), deadline()).await.unwrap();
+    assert_eq!(
+        returned(&report),
+        [
+            (
+                "gone@corp.example.com".to_string(),
+                "would return".to_string()
+            ),
+            (
+                "left@corp.example.com".to_string(),
+                "kept: above max_moves (1)".to_string()
+            )
+        ]
+    );
+    assert_eq!(app.code42.0.lock().unwrap().moves, 0);
+    // Then for real: both moved to Default; asmith (with a WorkSpace) stays.
+    let report = app.agents(&ask(false, None), deadline()).await.unwrap();
+    assert!(
+        returned(&report).iter().all(|(_, r)| r == "returned"),
+        "{:?}",
+        returned(&report)
+    );
+    let s = app.code42.0.lock().unwrap();
+    assert_eq!(s.moves, 2);
+    let org_of = |id: &str| {
+        s.users
+            .iter()
+            .find(|u| u.user_id == id)
+            .unwrap()
+            .org_guid
+            .clone()
+    };
+    assert_eq!(
+        (org_of("1"), org_of("2"), org_of("3")),
+        (WS_ORG.into(), "guid-default".into(), "guid-default".into())
+    );
+}

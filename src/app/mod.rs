@@ -16,6 +16,7 @@ mod lifecycle;
 mod org;
 mod outcome;
 mod reconcile;
+mod returning;
 mod snapshot;
 mod terminate;
 mod undo;

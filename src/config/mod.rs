@@ -93,6 +93,9 @@ pub struct UserSettings {
     pub max_moves: usize,
     /// Moves per hour for every process sharing the ledger.
     pub max_moves_per_hour: u32,
+    /// Where `agents --return-users` moves users left without a WorkSpace
+    /// (orgGuid or exact name); None: they are only reported.
+    pub return_org: Option<String>,
 }
 
 /// Clean-up when WorkSpaces are terminated.
@@ -347,6 +350,7 @@ impl UserSettings {
             max_moves_per_hour: vars
                 .number("CODE42_MAX_MOVES_PER_HOUR", 0)?
                 .min(u32::MAX.into()) as u32,
+            return_org: vars.text("CODE42_RETURN_ORG"),
         })
     }
 }

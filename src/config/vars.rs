@@ -136,6 +136,11 @@ pub const VARS: &[Var] = &[
         "true | false; deactivate on backup plans too (sends the WorkSpace's only backup to cold storage)",
     ),
     var(
+        "CODE42_RETURN_ORG",
+        None,
+        "agents --return-users moves users without a WorkSpace here",
+    ),
+    var(
         "CODE42_WORKSPACE_HOST_PREFIXES",
         Some("WSAMZN-"),
         "host names that look like a WorkSpace (agents: orphans)",

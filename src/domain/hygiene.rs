@@ -72,6 +72,9 @@ pub struct AgentHygiene {
     pub agents: Vec<AgentRow>,
     /// Users in the WorkSpaces org with no live WorkSpace.
     pub users_without_workspace: Vec<String>,
+    /// `--return-users`: each of those users and what was done.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub users_returned: Vec<ReturnedUser>,
 }
 
 impl AgentHygiene {
@@ -147,6 +150,7 @@ pub fn classify(
     AgentHygiene {
         agents: rows,
         users_without_workspace,
+        users_returned: Vec::new(),
     }
 }
 
@@ -187,6 +191,10 @@ pub struct AgentsRequest {
     pub deactivate: Option<Cleanup>,
     pub max_deactivations: usize,
     pub min_idle_days: u64,
+    /// Move the users left without a WorkSpace back to `CODE42_RETURN_ORG`.
+    pub return_users: bool,
+    /// The cap on those moves; None: `CODE42_MAX_MOVES`.
+    pub max_moves: Option<usize>,
     pub dry_run: bool,
 }
 
@@ -196,9 +204,21 @@ impl Default for AgentsRequest {
             deactivate: None,
             max_deactivations: 10,
             min_idle_days: 30,
+            return_users: false,
+            max_moves: None,
             dry_run: false,
         }
     }
+}
+
+/// A user left without a WorkSpace, and what `--return-users` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReturnedUser {
+    pub username: String,
+    pub from_org_guid: String,
+    pub to_org_guid: String,
+    /// `returned`, `would return`, `kept: …`, `failed: …`.
+    pub result: String,
 }
 
 /// The guards of a clean-up.

@@ -59,13 +59,17 @@ struct AgentsPayload {
     #[serde(default)]
     min_idle_days: Option<u64>,
     #[serde(default)]
+    return_users: bool,
+    #[serde(default)]
+    max_moves: Option<usize>,
+    #[serde(default)]
     dry_run: bool,
 }
 
 fn parse_agents(payload: &Value) -> Result<Input, InputError> {
     let p: AgentsPayload = serde_json::from_value(payload.clone()).map_err(|e| {
         InputError::Malformed(format!(
-            "agents payload: {e}; expected {{\"action\": \"agents\", \"deactivate\": \"orphans\" | \"duplicates\", \"max_deactivations\", \"min_idle_days\", \"dry_run\"}}"
+            "agents payload: {e}; expected {{\"action\": \"agents\", \"deactivate\": \"orphans\" | \"duplicates\", \"max_deactivations\", \"min_idle_days\", \"return_users\", \"max_moves\", \"dry_run\"}}"
         ))
     })?;
     let deactivate = p
@@ -84,6 +88,8 @@ fn parse_agents(payload: &Value) -> Result<Input, InputError> {
         deactivate,
         max_deactivations: p.max_deactivations.unwrap_or(defaults.max_deactivations),
         min_idle_days: p.min_idle_days.unwrap_or(defaults.min_idle_days),
+        return_users: p.return_users,
+        max_moves: p.max_moves,
         dry_run: p.dry_run,
     }))
 }

@@ -241,6 +241,38 @@ async fn agents_names_the_duplicate_the_orphan_and_the_laptop_and_writes_nothing
         table.contains("users in the org without a WorkSpace: hyg3@corp.example.com"),
         "{table}"
     );
+
+    // Users left behind go back to CODE42_RETURN_ORG only when asked:
+    // planned first, then moved (hyg3 only; the others have WorkSpaces).
+    let returning = env
+        .clone()
+        .into_iter()
+        .chain([("CODE42_RETURN_ORG".to_string(), "Default".to_string())])
+        .collect();
+    let (_, out, _) = cli_in(
+        REGION,
+        "warn",
+        &returning,
+        &["agents", "--return-users", "--dry-run", "--output", "json"],
+    );
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["users_returned"],
+        json!([{"username": "hyg3@corp.example.com",
+        "from_org_guid": WORKSPACES_ORG_GUID, "to_org_guid": "880000000000000002", "result": "would return"}]),
+        "{out}"
+    );
+    assert_eq!(sim.writes().await.len(), 0);
+    let (_, out, _) = cli_in(
+        REGION,
+        "warn",
+        &returning,
+        &["agents", "--return-users", "--output", "json"],
+    );
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["users_returned"][0]["result"], "returned", "{out}");
+    assert_eq!(sim.user_org("hyg-2").await, "880000000000000002");
+    assert_eq!(sim.user_org("hyg-0").await, WORKSPACES_ORG_GUID);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -141,7 +141,15 @@ pub(crate) enum Command {
         /// Only agents last connected at least this many days ago.
         #[arg(long, value_name = "DAYS", default_value_t = 30)]
         min_idle_days: u64,
-        /// Show what --deactivate would do; deactivate nothing.
+        /// Move the WorkSpaces org's users without a live WorkSpace back to
+        /// CODE42_RETURN_ORG (planned first; within --max-moves and the
+        /// hourly move budget; refused when a location could not be listed).
+        #[arg(long, conflicts_with = "deactivate")]
+        return_users: bool,
+        /// The cap on --return-users moves (default: CODE42_MAX_MOVES).
+        #[arg(long, value_name = "N", requires = "return_users")]
+        max_moves: Option<usize>,
+        /// Show what --deactivate or --return-users would do; change nothing.
         #[arg(long)]
         dry_run: bool,
         /// A table for people, JSON (under "agents" and "users_without_workspace") or CSV.

@@ -32,6 +32,8 @@ pub async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
             deactivate,
             max_deactivations,
             min_idle_days,
+            return_users,
+            max_moves,
             dry_run,
             output,
             timeout,
@@ -40,6 +42,8 @@ pub async fn run(cli: Cli, aws: &AwsOptions) -> anyhow::Result<ExitCode> {
                 deactivate: deactivate.map(CleanupArg::cleanup),
                 max_deactivations,
                 min_idle_days,
+                return_users,
+                max_moves,
                 dry_run,
             };
             agents(aws, &request, output, timeout).await
