@@ -241,8 +241,7 @@ async fn a_basic_plan_backfill_adds_d_users_to_the_backup_selection_once() {
         "backup@corp.example.com",
         WORKSPACES_ORG_GUID
     )]));
-    seed["settings"]["1003"] =
-        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    compliant_org(&mut seed);
     seed["orgs"][2]["deviceDefaults"] = json!({"serviceBackupConfig": {"backupConfig": {"backupSets": {
     "@locked": "true",
     "backupSet": [
@@ -420,8 +419,7 @@ async fn the_bulk_plan_and_the_per_user_plan_agree() {
     ];
     users[3]["unlisted"] = json!(true);
     let mut seed = tenant(json!(users));
-    seed["settings"]["1003"] =
-        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    compliant_org(&mut seed);
     let sim = Sim::start(&seed);
     let fleet = fleet(&names.map(|n| (n, WIN)));
     for i in 0..4 {

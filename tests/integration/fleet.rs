@@ -323,8 +323,7 @@ async fn a_thousand_workspaces_fan_out_through_sqs_and_every_one_is_accounted_fo
         .collect();
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut seed = tenant(json!(users(domain, &name_refs, DEFAULT_ORG)));
-    seed["settings"]["1003"] =
-        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    compliant_org(&mut seed);
     let sim = Sim::start(&seed);
     sim.fault(json!({"method": "GET", "path": "/v1/users", "query_contains": "fail", "status": 500, "times": -1})).await;
     let fleet = fleet_in_new_directory(
@@ -402,8 +401,7 @@ async fn the_schedule_verifies_everything_and_queues_only_what_is_not_compliant(
     people.extend(users("fleet5b.example.com", &["out"], DEFAULT_ORG));
     people[2]["username"] = json!("out@fleet5.example.com");
     let mut seed = tenant(json!(people));
-    seed["settings"]["1003"] =
-        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    compliant_org(&mut seed);
     let sim = Sim::start(&seed);
     const REGION: &str = "eu-west-1";
     let fleet = fleet_in_region(

@@ -267,9 +267,14 @@ pub fn compliant_tenant(prefix: &str, names: &[&str]) -> Value {
         })
         .collect();
     let mut seed = tenant(json!(users));
+    compliant_org(&mut seed);
+    seed
+}
+
+/// The WorkSpaces org's watch paths in `seed` set and locked (compliant).
+pub fn compliant_org(seed: &mut Value) {
     seed["settings"]["1003"] =
         json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
-    seed
 }
 
 pub fn user(id: &str, username: &str, org_guid: &str) -> Value {

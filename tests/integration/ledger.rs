@@ -25,8 +25,7 @@ async fn racing_processes_share_one_hourly_budget_and_history_lists_the_moves() 
         })
         .collect();
     let mut seed = tenant(json!(users));
-    seed["settings"]["1003"] =
-        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    compliant_org(&mut seed);
     let sim = Sim::start(&seed);
     let fleet = fleet(&names.iter().map(|n| (n.as_str(), WIN)).collect::<Vec<_>>());
     let table = create_ledger_table("ledger-budget").await;
@@ -161,8 +160,7 @@ async fn an_intent_left_by_a_crashed_run_is_settled_by_the_next_run() {
         user("cr-2", "crashnot@corp.example.com", "880000000000000002"),
         user("cr-3", "crashnext@corp.example.com", "880000000000000002"),
     ]));
-    seed["settings"]["1003"] =
-        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    compliant_org(&mut seed);
     let sim = Sim::start(&seed);
     // Two deactivations a crash left as intents: one agent is gone (the
     // deactivation happened), one is still active (it did not).
@@ -323,8 +321,7 @@ async fn undo_restores_a_runs_moves_holds_them_and_is_idempotent() {
         user("un-1", "undoa@corp.example.com", "880000000000000002"),
         user("un-2", "undob@corp.example.com", "880000000000000002"),
     ]));
-    seed["settings"]["1003"] =
-        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    compliant_org(&mut seed);
     let sim = Sim::start(&seed);
     let fleet = fleet(&[("undoa", WIN), ("undob", WIN)]);
     let table = create_ledger_table("ledger-undo").await;
@@ -431,8 +428,7 @@ async fn a_retried_schedule_run_queues_nothing_twice() {
         user("rq-1", "requeuea@corp.example.com", "880000000000000002"),
         user("rq-2", "requeueb@corp.example.com", "880000000000000002"),
     ]));
-    seed["settings"]["1003"] =
-        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    compliant_org(&mut seed);
     let sim = Sim::start(&seed);
     const REGION: &str = "ap-southeast-2";
     let fleet = fleet_in_region(

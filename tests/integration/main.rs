@@ -549,8 +549,7 @@ async fn a_rotated_token_in_the_secret_is_re_read_on_401() {
         WORKSPACES_ORG_GUID
     )]));
     seed["static_tokens"] = json!(["token-v1"]);
-    seed["settings"]["1003"] =
-        json!({WATCH_KEY: {"value": "[':main', 'D:']", "locked": true, "scope": "ORG"}});
+    compliant_org(&mut seed);
     let sim = Sim::start(&seed);
     let name = format!("rotating-{}", std::process::id());
     seed_aws(
