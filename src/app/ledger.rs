@@ -2,7 +2,8 @@
 //! is made and settled after it, under the run's id.
 
 use crate::domain::ledger::{
-    DEACTIVATE_AGENT, EntryState, HistoryFilter, LedgerEntry, MOVE_USER, rfc3339,
+    DEACTIVATE_AGENT, EntryState, HistoryFilter, LedgerEntry, MOVE_USER, budget_hour,
+    over_budget_reason, rfc3339,
 };
 use crate::ports::{Code42Agents, Code42Users, Ledger};
 
@@ -46,6 +47,46 @@ impl RunLedger<'_> {
         if let Err(e) = self.ledger.settle(&entry.id, state, after).await {
             tracing::error!(error = %e, entry = %entry.id, state = state.as_str(), "could not settle the ledger entry; its intent stays");
         }
+    }
+}
+
+/// A move's turn in the shared budget.
+pub(crate) enum Budgeted {
+    /// Taken from the budget, and its intent recorded.
+    Recorded(LedgerEntry),
+    /// The hour's budget is spent: why.
+    Spent(String),
+}
+
+impl RunLedger<'_> {
+    /// Before a move from `from` to `to`: one move from the hour's `budget`
+    /// (atomic across every process), then the intent. Nothing may be moved
+    /// when either cannot be written (the error).
+    pub(crate) async fn budgeted_move(
+        &self,
+        budget: u32,
+        subject: Subject<'_>,
+        from: &str,
+        to: &str,
+    ) -> Result<Budgeted, crate::error::AwsError> {
+        let hour = budget_hour(unix_secs());
+        if !self.ledger.take_move(hour, budget).await? {
+            tracing::warn!(
+                budget,
+                username = subject.username,
+                "move budget spent: not moved this hour"
+            );
+            return Ok(Budgeted::Spent(over_budget_reason(budget, hour)));
+        }
+        let entry = self
+            .intent(
+                MOVE_USER,
+                subject,
+                Some(from.to_string()),
+                Some(to.to_string()),
+            )
+            .await?;
+        Ok(Budgeted::Recorded(entry))
     }
 }
 

@@ -4,14 +4,14 @@
 
 use crate::config::Mode;
 use crate::domain::hygiene::{AgentHygiene, AgentsRequest, ReturnedUser};
-use crate::domain::ledger::{EntryState, MOVE_USER, budget_hour, over_budget_reason};
+use crate::domain::ledger::EntryState;
 use crate::domain::orgs::ResolvedOrg;
 use crate::domain::report::InvocationReport;
 use crate::error::InvocationError;
 use crate::ports::{Code42Orgs, Code42Service, Code42Users, WorkQueue, Workspaces};
 
 use super::context::App;
-use super::ledger::{RunLedger, Subject, unix_secs};
+use super::ledger::{Budgeted, RunLedger, Subject};
 use super::snapshot::Code42Snapshot;
 
 impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
@@ -99,24 +99,18 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         let entry = match ledger {
             None => None,
             Some(ledger) => {
-                let hour = budget_hour(unix_secs());
-                let budget = self.config.users.max_moves_per_hour;
-                match ledger.ledger.take_move(hour, budget).await {
-                    Ok(true) => {}
-                    Ok(false) => return format!("kept: {}", over_budget_reason(budget, hour)),
-                    Err(e) => {
-                        return format!("failed: the ledger could not be written ({e}); not moved");
-                    }
-                }
                 let subject = Subject {
                     username: Some(&row.username),
                     workspace_id: None,
                     origin: "agents return-users",
                 };
-                let before = Some(row.from_org_guid.clone());
-                let after = Some(row.to_org_guid.clone());
-                match ledger.intent(MOVE_USER, subject, before, after).await {
-                    Ok(entry) => Some((ledger, entry)),
+                let budget = self.config.users.max_moves_per_hour;
+                match ledger
+                    .budgeted_move(budget, subject, &row.from_org_guid, &row.to_org_guid)
+                    .await
+                {
+                    Ok(Budgeted::Recorded(entry)) => Some((ledger, entry)),
+                    Ok(Budgeted::Spent(reason)) => return format!("kept: {reason}"),
                     Err(e) => {
                         return format!("failed: the ledger could not be written ({e}); not moved");
                     }

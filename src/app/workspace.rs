@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use crate::config::{Config, Mode};
 use crate::domain::coverage::{AgentReport, assess_agent};
-use crate::domain::ledger::{EntryState, LedgerEntry, MOVE_USER, budget_hour, over_budget_reason};
+use crate::domain::ledger::{EntryState, LedgerEntry};
 use crate::domain::location::Location;
 use crate::domain::model::{Code42Agent, Code42User, FleetFilter, Target, WorkspaceInfo};
 use crate::domain::orgs::ResolvedOrg;
@@ -19,7 +19,7 @@ use crate::domain::report::{Action, Ending, Status, WorkspaceReport};
 use crate::error::{AwsError, Code42Error};
 use crate::ports::{Code42, Workspaces};
 
-use super::ledger::{RunLedger, Subject, unix_secs};
+use super::ledger::{Budgeted, RunLedger, Subject};
 use super::snapshot::Code42Snapshot;
 
 const MOVE_ATTEMPTS: u32 = 3;
@@ -483,14 +483,6 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
     }
 }
 
-/// A move's turn in the shared budget.
-enum Budgeted {
-    /// Taken from the budget, and its intent recorded.
-    Recorded(LedgerEntry),
-    /// The hour's budget is spent: why.
-    Spent(String),
-}
-
 impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
     /// Before a move: one move from the hour's budget (atomic across every
     /// process), then the intent with the source org. Nothing is moved
@@ -507,33 +499,17 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             retryable: e.retryable,
             global: None,
         };
-        let hour = budget_hour(unix_secs());
-        let budget = self.config.users.max_moves_per_hour;
-        if !ledger
-            .ledger
-            .take_move(hour, budget)
-            .await
-            .map_err(unrecorded)?
-        {
-            tracing::warn!(budget, username = %user.username, "move budget spent: not moved this hour");
-            return Ok(Budgeted::Spent(over_budget_reason(budget, hour)));
-        }
         let origin = target.ledger_origin();
         let subject = Subject {
             username: Some(&user.username),
             workspace_id: Some(target.workspace_id.as_str()),
             origin: &origin,
         };
-        let entry = ledger
-            .intent(
-                MOVE_USER,
-                subject,
-                Some(user.org_guid.clone()),
-                Some(org.guid.clone()),
-            )
+        let budget = self.config.users.max_moves_per_hour;
+        ledger
+            .budgeted_move(budget, subject, &user.org_guid, &org.guid)
             .await
-            .map_err(unrecorded)?;
-        Ok(Budgeted::Recorded(entry))
+            .map_err(unrecorded)
     }
 }
 
