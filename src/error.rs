@@ -178,6 +178,11 @@ pub struct AwsError {
 }
 
 impl AwsError {
+    /// A member account's role could not be assumed (not deployed there).
+    pub fn is_role_not_assumable(&self) -> bool {
+        self.service == "STS" && self.operation == "AssumeRole"
+    }
+
     /// A directory id (from an event or a WorkSpace) that DescribeWorkspaceDirectories does not know.
     pub fn directory_not_registered(id: &str) -> Self {
         AwsError {

@@ -155,12 +155,7 @@ fn agents(format: OutputFormat, hygiene: &AgentHygiene, report: &InvocationRepor
             hygiene.users_without_workspace.join(", ")
         ));
     }
-    for u in &report.unreachable {
-        out.push_str(&format!(
-            "NOT LISTED: account {} region {}: {}\n",
-            u.account, u.region, u.error
-        ));
-    }
+    out.push_str(&unreachable_lines(report));
     if let Some(note) = &report.note {
         out.push_str(&format!("{note}\n"));
     }
@@ -305,12 +300,7 @@ fn summary_lines(report: &InvocationReport) -> String {
             a.coverage.covered + a.coverage.not_covered,
         ));
     }
-    for u in &report.unreachable {
-        out.push_str(&format!(
-            "NOT LISTED: account {} region {}: {}\n",
-            u.account, u.region, u.error
-        ));
-    }
+    out.push_str(&unreachable_lines(report));
     let c = &s.coverage;
     if c.covered + c.not_covered > 0 {
         let reasons: Vec<String> = c
@@ -431,6 +421,25 @@ fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The locations that could not be listed, one line each.
+fn unreachable_lines(report: &InvocationReport) -> String {
+    report
+        .unreachable
+        .iter()
+        .map(|u| {
+            let what = if u.warning {
+                "not served (warning)"
+            } else {
+                "NOT LISTED"
+            };
+            format!(
+                "{what}: account {} region {}: {}\n",
+                u.account, u.region, u.error
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

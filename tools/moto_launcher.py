@@ -78,7 +78,7 @@ _dispatch = DomainDispatcherApplication.__call__
 # moto accepts every AssumeRole (reference tooling.md §7). Real STS refuses a
 # role that does not exist or does not trust the caller: POST
 # /_launcher/deny_assume_role {"accounts": [...]} makes AssumeRole into those
-# accounts answer AccessDenied, as STS does.
+# accounts answer AccessDenied, as STS does (for the server's life).
 _denied_accounts = set()
 
 
@@ -106,7 +106,7 @@ def _dispatch_serialising_dynamodb(self, environ, start_response):
     if environ.get("PATH_INFO") == "/_launcher/deny_assume_role":
         length = int(environ.get("CONTENT_LENGTH") or 0)
         accounts = json.loads(environ["wsgi.input"].read(length) or b"{}").get("accounts", [])
-        _denied_accounts.clear()
+        # Added to, never cleared: tests running side by side each deny their own accounts.
         _denied_accounts.update(accounts)
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps({"denied": sorted(_denied_accounts)}).encode()]

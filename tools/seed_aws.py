@@ -6,13 +6,15 @@ Input (a JSON file or '-' for stdin):
    "directories": [{"name": "corp.example.com"}],
    "workspaces": [{"directory": 0, "user": "asmith", "os": "WINDOWS_SERVER_2022"}],
    "secrets": [{"name": "code42/api", "value": {...} or "raw string"}],
-   "functions": [{"name": "workspaces-code42-handler", "env": {"CODE42_ORG": "..."}}]}
+   "functions": [{"name": "workspaces-code42-handler", "env": {"CODE42_ORG": "..."}}],
+   "organization": {"accounts": 2} (the seeding account manages an organization; new members)}
 Output (stdout): {"directories": ["d-..."], "workspaces": [{"workspace_id", "directory_id", "user"}],
-                  "secrets": ["arn:..."]}
+                  "secrets": ["arn:..."], "accounts": ["<new member account ids>"]}
 """
 import argparse
 import io
 import json
+import time
 import zipfile
 import sys
 
@@ -38,6 +40,19 @@ def main():
         return boto3.client(name, region_name=region, endpoint_url=args.endpoint, **keys)
 
     out = {"directories": [], "workspaces": [], "failed": [], "secrets": []}
+    if spec.get("organization"):
+        # An AWS Organization managed by the seeding account, and new member
+        # accounts in it (moto gives them random ids, created at once).
+        org = client("organizations")
+        try:
+            org.create_organization(FeatureSet="ALL")
+        except org.exceptions.AlreadyInOrganizationException:
+            pass
+        out["accounts"] = [
+            org.create_account(Email=f"member{i}-{time.time_ns()}@example.com",
+                               AccountName=f"member{i}")["CreateAccountStatus"]["AccountId"]
+            for i in range(spec["organization"]["accounts"])
+        ]
     if spec.get("directories"):
         ec2, ds, ws = client("ec2"), client("ds"), client("workspaces")
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]

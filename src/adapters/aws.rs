@@ -21,6 +21,9 @@ use crate::ports::{SecretSource, Workspaces};
 const MAX_IDS_PER_CALL: usize = 25;
 /// DescribeWorkspaces sequences (one per directory) read at once.
 const DIRECTORIES_AT_ONCE: usize = 4;
+/// How long the organization's account list is trusted: accounts join
+/// rarely, and a warm container should not ask on every event.
+const ORGANIZATION_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 fn info(w: &aws_sdk_workspaces::types::Workspace, at: &Location) -> Option<WorkspaceInfo> {
     Some(WorkspaceInfo {
@@ -54,6 +57,8 @@ pub struct AwsWorkspaces {
     member_role: String,
     home: tokio::sync::OnceCell<Location>,
     clients: Mutex<HashMap<Location, Arc<LocationClient>>>,
+    /// The organization's active accounts and when they were listed.
+    organization: tokio::sync::Mutex<Option<(std::time::Instant, Vec<String>)>>,
 }
 
 /// One location's client and what it remembers.
@@ -71,6 +76,7 @@ impl AwsWorkspaces {
             member_role: member_role.into(),
             home: tokio::sync::OnceCell::new(),
             clients: Mutex::new(HashMap::new()),
+            organization: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -136,6 +142,34 @@ impl AwsWorkspaces {
         Ok(aws_sdk_workspaces::config::SharedCredentialsProvider::new(
             provider,
         ))
+    }
+
+    /// Every active account, from `organizations:ListAccounts` (all pages).
+    async fn list_organization_accounts(&self) -> Result<Vec<String>, AwsError> {
+        use aws_sdk_organizations::types::AccountStatus;
+        let client = aws_sdk_organizations::Client::new(&self.home_sdk);
+        let mut pages = client.list_accounts().into_paginator().send();
+        let mut accounts = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                let mut error = sdk_error("Organizations", "ListAccounts", e);
+                if !error.retryable {
+                    error.detail = format!(
+                        "{}: CODE42_ACCOUNTS=organization lists the accounts with organizations:ListAccounts, which only the organization's management account or a delegated administrator may call; run there, or list the account ids",
+                        error.detail
+                    );
+                }
+                error
+            })?;
+            accounts.extend(
+                page.accounts()
+                    .iter()
+                    .filter(|a| a.status() == Some(&AccountStatus::Active))
+                    .filter_map(|a| a.id().map(str::to_string)),
+            );
+        }
+        accounts.sort();
+        Ok(accounts)
     }
 
     /// The home account, from STS `GetCallerIdentity` (asked once).
@@ -358,6 +392,18 @@ impl Workspaces for AwsWorkspaces {
             })
             .await
             .cloned()
+    }
+
+    async fn organization_accounts(&self) -> Result<Vec<String>, AwsError> {
+        let mut cached = self.organization.lock().await;
+        if let Some((listed, accounts)) = cached.as_ref()
+            && listed.elapsed() < ORGANIZATION_TTL
+        {
+            return Ok(accounts.clone());
+        }
+        let accounts = self.list_organization_accounts().await?;
+        *cached = Some((std::time::Instant::now(), accounts.clone()));
+        Ok(accounts)
     }
 
     async fn list_workspaces(

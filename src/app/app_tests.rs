@@ -1572,6 +1572,77 @@ async fn a_fleet_run_lists_every_served_location_and_names_those_it_cannot_reach
 }
 
 #[tokio::test]
+async fn with_the_organization_every_active_account_is_served_and_one_without_the_role_is_a_warning()
+ {
+    use crate::domain::location::Location;
+    let member = Location::new("111111111111", "us-east-1");
+    let management = Location::new("999999999999", "us-east-1");
+    let ids = ["ws-home", "ws-member"];
+    let c42 = code42(users_in_the_org(&ids), Some(COMPLIANT));
+    let mut ws = workspaces(&ids.map(|id| (id, &id[3..], "WINDOWS_10")));
+    ws.workspaces.get_mut("ws-member").unwrap().location = member.clone();
+    ws.unreachable = vec![management.clone()];
+    ws.organization = Some(vec![
+        "111111111111".into(),
+        home().account,
+        "999999999999".into(),
+    ]);
+    let app = app(config(&[("CODE42_ACCOUNTS", "organization")]), ws, c42);
+    // The management account (no member role) does not fail the run.
+    let report = app
+        .handle(&json!({"action": "verify"}), deadline())
+        .await
+        .unwrap()
+        .report;
+    let mut seen: Vec<(&str, &str)> = report
+        .workspaces
+        .iter()
+        .map(|w| {
+            (
+                w.workspace_id.as_deref().unwrap(),
+                w.account.as_deref().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [("ws-home", "123456789012"), ("ws-member", "111111111111")]
+    );
+    let warned: Vec<(&str, bool)> = report
+        .unreachable
+        .iter()
+        .map(|u| (u.account.as_str(), u.warning))
+        .collect();
+    assert_eq!(warned, [("999999999999", true)]);
+    // An event from an account outside the organization is refused.
+    app.serve_home(&home().account, &home().region);
+    let mut foreign = event("create-workspaces.json");
+    foreign["account"] = json!("333333333333");
+    let failure = app.handle(&foreign, deadline()).await.unwrap_err();
+    assert!(
+        failure.error.to_string().contains("333333333333"),
+        "{}",
+        failure.error
+    );
+}
+
+#[tokio::test]
+async fn the_organization_that_cannot_be_listed_fails_the_run_with_the_fix() {
+    let ids = ["ws-home"];
+    let c42 = code42(users_in_the_org(&ids), Some(COMPLIANT));
+    let ws = workspaces(&[("ws-home", "home", "WINDOWS_10")]);
+    let app = app(config(&[("CODE42_ACCOUNTS", "organization")]), ws, c42);
+    let failure = app
+        .handle(&json!({"action": "verify"}), deadline())
+        .await
+        .unwrap_err();
+    let text = failure.error.to_string();
+    assert!(text.contains("ListAccounts"), "{text}");
+    assert_eq!(app.code42.0.lock().unwrap().user_reads, 0);
+}
+
+#[tokio::test]
 async fn the_ledger_names_the_event_or_the_queue_message_behind_each_move() {
     // A creation event: its CloudTrail event id.
     let ledger = std::sync::Arc::new(FakeLedger::default());

@@ -84,16 +84,29 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     /// What events are checked against: the Lambda's home and scope; on the
     /// CLI, the scope when one is configured (its home from STS), else nothing.
     pub(crate) async fn served(&self) -> Result<Option<Served>, AwsError> {
-        let scope = &self.config.aws.scope;
+        let aws = &self.config.aws;
         let home = match self.served_home.get() {
             Some(home) => home.clone(),
-            None if *scope == Scope::default() => return Ok(None),
+            None if aws.scope == Scope::default() && !aws.organization => return Ok(None),
             None => self.workspaces.home().await?,
         };
         Ok(Some(Served {
             home,
-            scope: scope.clone(),
+            scope: self.scope().await?,
         }))
+    }
+
+    /// The served accounts and regions: as configured, or with
+    /// `organization`, the organization's active accounts (listed when needed).
+    pub(crate) async fn scope(&self) -> Result<Scope, AwsError> {
+        let aws = &self.config.aws;
+        if !aws.organization {
+            return Ok(aws.scope.clone());
+        }
+        Ok(Scope {
+            accounts: self.workspaces.organization_accounts().await?,
+            regions: aws.scope.regions.clone(),
+        })
     }
 
     pub fn config(&self) -> &Config {

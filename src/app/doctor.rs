@@ -171,8 +171,8 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     /// The directories in every served account and region (each member
     /// account through its role: a role that cannot be assumed fails here).
     async fn check_directories(&self, checks: &mut Vec<Check>) {
-        let locations = match self.workspaces.home().await {
-            Ok(home) => self.config.aws.scope.locations(&home),
+        let home = match self.workspaces.home().await {
+            Ok(home) => home,
             Err(e) => {
                 checks.push(Check::fail(
                     "workspaces directories",
@@ -182,6 +182,28 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 return;
             }
         };
+        let scope = match self.scope().await {
+            Ok(scope) => scope,
+            Err(e) => {
+                checks.push(Check::fail(
+                    "organization accounts",
+                    e.to_string(),
+                    "run from the organization's management account or a delegated administrator (organizations:ListAccounts), or set CODE42_ACCOUNTS to the account ids",
+                ));
+                return;
+            }
+        };
+        if self.config.aws.organization {
+            checks.push(Check::pass(
+                "organization accounts",
+                format!(
+                    "{} active account(s): {}",
+                    scope.accounts.len(),
+                    scope.accounts.join(", ")
+                ),
+            ));
+        }
+        let locations = scope.locations(&home);
         let multi = locations.len() > 1;
         for at in &locations {
             let named = |text: String| {
@@ -208,6 +230,11 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                             .collect::<Vec<_>>()
                             .join(", "),
                     ),
+                ),
+                Err(e) if self.config.aws.organization && e.is_role_not_assumable() => Check::warn(
+                    "workspaces directories",
+                    named(e.to_string()),
+                    "an organization account without the member role is not served: deploy infra/member.yaml there by hand (the StackSet skips the management account) if it has WorkSpaces",
                 ),
                 Err(e) => Check::fail(
                     "workspaces directories",

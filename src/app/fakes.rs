@@ -38,6 +38,8 @@ pub struct FakeWorkspaces {
     pub describe_calls: Mutex<u32>,
     /// Locations whose role cannot be assumed: every call there fails.
     pub unreachable: Vec<Location>,
+    /// The organization's active accounts; None: not in an organization.
+    pub organization: Option<Vec<String>>,
 }
 
 impl FakeWorkspaces {
@@ -57,6 +59,14 @@ impl FakeWorkspaces {
 impl Workspaces for FakeWorkspaces {
     async fn home(&self) -> Result<Location, AwsError> {
         Ok(home())
+    }
+    async fn organization_accounts(&self) -> Result<Vec<String>, AwsError> {
+        self.organization.clone().ok_or_else(|| AwsError {
+            service: "Organizations",
+            operation: "ListAccounts",
+            detail: "AWSOrganizationsNotInUseException: not in an organization".into(),
+            retryable: false,
+        })
     }
     async fn list_workspaces(
         &self,
@@ -458,6 +468,7 @@ pub fn workspaces(entries: &[(&str, &str, &str)]) -> FakeWorkspaces {
         directories: HashMap::from([("d-12345678".to_string(), "corp.example.com".to_string())]),
         describe_calls: Mutex::new(0),
         unreachable: Vec::new(),
+        organization: None,
     }
 }
 

@@ -235,7 +235,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         filter: &FleetFilter,
     ) -> Result<(Vec<WorkspaceInfo>, Vec<Unreachable>), InvocationError> {
         let home = self.workspaces.home().await?;
-        let locations = self.config.aws.scope.locations(&home);
+        let locations = self.scope().await?.locations(&home);
         let listings: Vec<_> = stream::iter(&locations)
             .map(|at| async move { (at, self.workspaces.list_workspaces(at, filter).await) })
             .buffered(LOCATIONS_AT_ONCE)
@@ -249,11 +249,20 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                 Ok(listed) => found.extend(listed),
                 Err(e) if single => return Err(e.into()),
                 Err(e) => {
-                    tracing::error!(account = %at.account, region = %at.region, error = %e, "cannot list this location's WorkSpaces");
+                    // With `organization` an account without the member role
+                    // (the management account, which service-managed StackSets
+                    // skip) is a warning; a listed account without it is an error.
+                    let warning = self.config.aws.organization && e.is_role_not_assumable();
+                    if warning {
+                        tracing::warn!(account = %at.account, region = %at.region, error = %e, "an organization account without the member role; its WorkSpaces are not served");
+                    } else {
+                        tracing::error!(account = %at.account, region = %at.region, error = %e, "cannot list this location's WorkSpaces");
+                    }
                     unreachable.push(Unreachable {
                         account: at.account.clone(),
                         region: at.region.clone(),
                         error: e.to_string(),
+                        warning,
                     });
                 }
             }

@@ -86,9 +86,10 @@ pub fn fail_if_a_policy_failed(
 /// carrying the report.
 pub fn fail_if_any_failed(report: InvocationReport) -> Result<InvocationReport, InvocationFailure> {
     let report = fail_if_a_policy_failed(report)?;
-    if let Some(first) = report.unreachable.first() {
+    let unreachable: Vec<_> = report.unreachable.iter().filter(|u| !u.warning).collect();
+    if let Some(first) = unreachable.first() {
         let error = InvocationError::LocationsUnreachable {
-            count: report.unreachable.len(),
+            count: unreachable.len(),
             first: format!("{} {}: {}", first.account, first.region, first.error),
         };
         return Err(InvocationFailure::new(error, Some(report)));

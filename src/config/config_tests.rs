@@ -155,12 +155,36 @@ fn invalid_values_are_refused_with_the_variable_name() {
         ("CODE42_CONCURRENCY", "0"),
         ("CODE42_PLAN", "gold"),
         ("CODE42_USERNAME_TEMPLATE", "{login}@x"),
+        ("CODE42_ACCOUNTS", "12345"),
+        ("CODE42_ACCOUNTS", "organization,111111111111"),
+        ("CODE42_REGIONS", "US-EAST-1"),
+        (
+            "CODE42_MEMBER_ROLE",
+            "arn:aws:iam::111111111111:role/Member",
+        ),
     ] {
         let mut pairs = BASE.to_vec();
         pairs.push((var, value));
         let err = config(&pairs).unwrap_err().to_string();
         assert!(err.starts_with(var), "{var}={value}: {err}");
     }
+}
+
+#[test]
+fn the_served_accounts_are_listed_ids_or_the_whole_organization() {
+    let served = |accounts: &str| {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("CODE42_ACCOUNTS", accounts));
+        let aws = config(&pairs).unwrap().aws;
+        (aws.scope.accounts, aws.organization)
+    };
+    assert_eq!(served(""), (Vec::<String>::new(), false));
+    assert_eq!(
+        served("111111111111, 222222222222,111111111111"),
+        (vec!["111111111111".into(), "222222222222".into()], false)
+    );
+    assert_eq!(served("organization"), (Vec::<String>::new(), true));
+    assert_eq!(served("Organization"), (Vec::<String>::new(), true));
 }
 
 /// Each table default is what the parser gives when the variable is

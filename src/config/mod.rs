@@ -56,6 +56,9 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsSettings {
     pub scope: Scope,
+    /// `CODE42_ACCOUNTS=organization`: the accounts are every active account
+    /// of the AWS Organization, listed when needed (`scope.accounts` is empty).
+    pub organization: bool,
     /// The role name assumed in each member account (not the home account).
     pub member_role: String,
 }
@@ -219,15 +222,18 @@ impl Config {
 
 impl AwsSettings {
     fn read(vars: &Vars<impl Fn(&str) -> Option<String>>) -> Result<Self, ConfigError> {
-        let accounts = vars.list("CODE42_ACCOUNTS");
-        if accounts
+        let mut accounts = vars.list("CODE42_ACCOUNTS");
+        let organization = accounts
             .iter()
-            .any(|a| a.eq_ignore_ascii_case("organization"))
-        {
-            return Err(ConfigError::Invalid {
-                var: "CODE42_ACCOUNTS",
-                reason: "`organization` (every account of the AWS Organization) is not supported by this version yet: list the member account ids".to_string(),
-            });
+            .any(|a| a.eq_ignore_ascii_case("organization"));
+        if organization {
+            if accounts.len() > 1 {
+                return Err(ConfigError::Invalid {
+                    var: "CODE42_ACCOUNTS",
+                    reason: "`organization` stands alone (every active account of the AWS Organization): do not list account ids beside it".to_string(),
+                });
+            }
+            accounts.clear();
         }
         if let Some(bad) = accounts.iter().find(|a| !is_account_id(a)) {
             return Err(ConfigError::Invalid {
@@ -263,6 +269,7 @@ impl AwsSettings {
                 accounts: dedup(accounts),
                 regions: dedup(regions),
             },
+            organization,
             member_role,
         })
     }

@@ -149,7 +149,7 @@ pub const VARS: &[Var] = &[
     var(
         "CODE42_ACCOUNTS",
         None,
-        "member account ids whose WorkSpaces are served (unset: this account)",
+        "member account ids whose WorkSpaces are served, or `organization` (every active account of the AWS Organization; unset: this account)",
     ),
     var(
         "CODE42_REGIONS",

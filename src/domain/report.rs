@@ -468,6 +468,10 @@ pub struct Unreachable {
     pub account: String,
     pub region: String,
     pub error: String,
+    /// An organization account without the member role: reported, but it
+    /// does not fail the run (it may have no WorkSpaces at all).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
 }
 
 impl InvocationReport {

@@ -27,6 +27,10 @@ pub trait Workspaces: Send + Sync {
     /// The home account and region (the function's own, or the CLI's credentials').
     fn home(&self) -> impl Future<Output = Result<Location, AwsError>> + Send;
 
+    /// Every active account of the AWS Organization the home account manages
+    /// or administers (`CODE42_ACCOUNTS=organization`), sorted.
+    fn organization_accounts(&self) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
+
     /// Every WorkSpace at `at` matching `filter`, across all result pages
     /// (`filter.locations` is the caller's business).
     fn list_workspaces(

@@ -53,20 +53,29 @@ def aws_env(monkeypatch):
 MOTO_ACCOUNT = "123456789012"
 
 
+NO_VALUE = object()
+
+
 def resolved(value, account=MOTO_ACCOUNT, members=""):
     """`value` as deployed in `account` with the MemberAccounts parameter
-    `members`: `AWS::AccountId`, `MemberAccounts` and the `HasMembers` choice."""
+    `members`: `AWS::AccountId`, `MemberAccounts`, the `HasMembers` and
+    `AllOrganization` choices, and `AWS::NoValue` (the key left out)."""
     if value == {"Ref": "AWS::AccountId"}:
         return account
     if value == {"Ref": "MemberAccounts"}:
         return members
     if isinstance(value, dict) and list(value) == ["Fn::If"] and value["Fn::If"][0] == "HasMembers":
         return resolved(value["Fn::If"][1 if members else 2], account, members)
+    if isinstance(value, dict) and list(value) == ["Fn::If"] and value["Fn::If"][0] == "AllOrganization":
+        return resolved(value["Fn::If"][1 if members == "organization" else 2], account, members)
+    if value == {"Ref": "AWS::NoValue"}:
+        return NO_VALUE
     if isinstance(value, dict) and list(value) == ["Fn::Split"]:
         separator, text = value["Fn::Split"]
         return resolved(text, account, members).split(separator)
     if isinstance(value, dict):
-        return {k: resolved(v, account, members) for k, v in value.items()}
+        kept = {k: resolved(v, account, members) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not NO_VALUE}
     if isinstance(value, list):
         return [resolved(v, account, members) for v in value]
     return value
@@ -178,10 +187,27 @@ def test_member_accounts_give_the_function_the_member_role_only_and_the_bus_to_t
     params = yaml_parse(TEMPLATE.read_text())["Parameters"]
     accounts = re.compile(params["MemberAccounts"]["AllowedPattern"])
     assert accounts.match("") and accounts.match("111111111111,222222222222")
-    assert not accounts.match("111111111111, 222222222222") and not accounts.match("organization")
+    assert not accounts.match("111111111111, 222222222222") and not accounts.match("organization,111111111111")
+    assert accounts.match("organization")
     regions = re.compile(params["MemberRegions"]["AllowedPattern"])
     assert regions.match("us-east-1,eu-west-2") and regions.match("us-gov-west-1")
     assert not regions.match("us-east-1 ") and not regions.match("US-EAST-1")
+
+
+def test_with_the_organization_the_rules_take_what_the_bus_accepts_and_the_function_lists_accounts():
+    """`organization`: the template cannot list the accounts, so the rules
+    take every account's events the bus accepts (the bus policy admits the
+    organization only; the function refuses accounts outside it)."""
+    patterns = rule_patterns(members="organization")
+    assert set(patterns) == {CREATION_RULE, "FunctionWorkspacesTerminated", ACCESS_RULE}
+    for name, pattern in patterns.items():
+        assert "account" not in pattern, name
+    assert matches(patterns[CREATION_RULE], event("create-workspaces.json"))
+    assert matches(patterns[ACCESS_RULE], event("workspaces-access.json"))
+    statements = translated()["Resources"]["FunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    listing = next(s["Fn::If"] for s in statements if "Fn::If" in s and s["Fn::If"][0] == "AllOrganization")
+    assert listing[1]["Action"] == "organizations:ListAccounts"
+    assert listing[2] == {"Ref": "AWS::NoValue"}, "no organization listing with listed accounts"
 
 
 MEMBER = ROOT / "infra" / "member.yaml"
@@ -292,14 +318,13 @@ def test_access_rule_matches_only_sign_ins():
     assert not matches(pattern, event("create-workspaces.json"))
 
 
-@mock_aws
-def test_stack_deploys_to_moto_cloudformation():
+def deploy_central(template, **extra):
+    """Deploy the translated central template to moto as `wsc42`; its stack."""
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket="artifacts")
     s3.put_object(Bucket="artifacts", Key="bootstrap.zip", Body=b"PK\x05\x06" + b"\x00" * 18)
-    template = translated()
     cfn = boto3.client("cloudformation", region_name=REGION)
-    params = {"Code42SecretArn": SECRET_ARN, "Code42Org": "WorkSpaces", "Mode": "verify"}
+    params = {"Code42SecretArn": SECRET_ARN, "Code42Org": "WorkSpaces", "Mode": "verify", **extra}
     cfn.create_stack(
         StackName="wsc42",
         TemplateBody=json.dumps(template),
@@ -308,6 +333,26 @@ def test_stack_deploys_to_moto_cloudformation():
     )
     stack = cfn.describe_stacks(StackName="wsc42")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    return cfn, stack
+
+
+@mock_aws
+def test_the_organization_stack_deploys_with_rules_for_every_account():
+    deploy_central(translated(), MemberAccounts="organization", OrganizationId="o-abcdefghij")
+    events = boto3.client("events", region_name=REGION)
+    names = [r["Name"] for r in events.list_rules(NamePrefix="wsc42-workspaces-")["Rules"]]
+    assert sorted(names) == ["wsc42-workspaces-access", "wsc42-workspaces-created", "wsc42-workspaces-terminated"]
+    for name in names:
+        pattern = json.loads(events.describe_rule(Name=name)["EventPattern"])
+        assert "account" not in pattern and pattern["source"] == ["aws.workspaces"], (name, pattern)
+    fn = boto3.client("lambda", region_name=REGION).get_function(FunctionName="wsc42-handler")["Configuration"]
+    assert fn["Environment"]["Variables"]["CODE42_ACCOUNTS"] == "organization"
+
+
+@mock_aws
+def test_stack_deploys_to_moto_cloudformation():
+    template = translated()
+    cfn, stack = deploy_central(template)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
 
     deployed = {r["LogicalResourceId"]: r["ResourceType"]

@@ -241,6 +241,71 @@ async fn an_account_whose_role_cannot_be_assumed_is_reported_while_the_others_co
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn with_organization_every_active_account_is_served_and_one_without_the_role_is_a_warning() {
+    // The home account (123456789012, the CLI's keys) manages an
+    // organization with three new members; the third has no member role.
+    let seeded = seed_aws(json!({"region": "us-east-1", "organization": {"accounts": 3}}));
+    let members: Vec<String> = seeded["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    // Regions no other test seeds in the home account, which is served too.
+    let regions = ["ap-southeast-1", "eu-west-3"];
+    seed_member(&members[0], regions[0], &["orgwide0".to_string()]);
+    seed_member(&members[1], regions[1], &["orgwide1".to_string()]);
+    deny_assume_role(&[&members[2]]).await;
+    let sim = Sim::start(&tenant(json!([
+        user("u-orgwide0", "orgwide0@corp.example.com", DEFAULT_ORG),
+        user("u-orgwide1", "orgwide1@corp.example.com", DEFAULT_ORG),
+    ])));
+    let env = env(&secret_for(&sim, "organization-wide"), &[]);
+    let regions_arg = regions.join(",");
+    let args = [
+        "verify",
+        "--output",
+        "json",
+        "--accounts",
+        "organization",
+        "--regions",
+        &regions_arg,
+    ];
+    let (code, out, err) = cli_in("us-east-1", "warn", &env, &args);
+    // Both users are outside the WorkSpaces org (drift, exit 2); the account
+    // without the role does not make it an error.
+    assert_eq!(code, 2, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        located(&report),
+        [
+            (members[0].clone(), regions[0].into(), "orgwide0".into()),
+            (members[1].clone(), regions[1].into(), "orgwide1".into()),
+        ],
+        "{out}"
+    );
+    let mut warned: Vec<(String, String, bool)> = report["unreachable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["account"].as_str().unwrap().to_string(),
+                u["region"].as_str().unwrap().to_string(),
+                u["warning"] == true,
+            )
+        })
+        .collect();
+    warned.sort();
+    assert_eq!(
+        warned,
+        regions.map(|r| (members[2].clone(), r.to_string(), true)),
+        "{out}"
+    );
+    assert_eq!(sim.writes().await.len(), 0);
+}
+
 /// Make moto refuse AssumeRole into `accounts` (tools/moto_launcher.py), as
 /// STS does for a role that is missing or does not trust the caller.
 async fn deny_assume_role(accounts: &[&str]) {

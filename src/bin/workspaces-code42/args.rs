@@ -41,9 +41,10 @@ pub(crate) struct Cli {
     /// The AWS region: the home of the AWS clients, and the default of --regions.
     #[arg(long, global = true, value_name = "REGION", env = "AWS_REGION")]
     pub(crate) region: Option<String>,
-    /// The AWS accounts whose WorkSpaces are served (comma-separated ids;
-    /// CODE42_ACCOUNTS). Accounts other than the credentials' own are read
-    /// through the member role (CODE42_MEMBER_ROLE), which must trust you.
+    /// The AWS accounts whose WorkSpaces are served (comma-separated ids, or
+    /// `organization` for every active account; CODE42_ACCOUNTS). Accounts
+    /// other than the credentials' own are read through the member role
+    /// (CODE42_MEMBER_ROLE), which must trust you.
     #[arg(long, global = true, value_name = "IDS")]
     pub(crate) accounts: Option<String>,
     /// The regions whose WorkSpaces are served, in every account
