@@ -37,7 +37,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             InvocationFailure::new(e, Some(report.clone()))
         };
         let (listed, unreachable) = self
-            .list_fleet(&FleetFilter::default())
+            .list_fleet(&FleetFilter::default(), &super::fleet::NoProgress)
             .await
             .map_err(|e| fail(e, &report))?;
         report.unreachable = unreachable;

@@ -1642,6 +1642,59 @@ async fn the_organization_that_cannot_be_listed_fails_the_run_with_the_fix() {
     assert_eq!(app.code42.0.lock().unwrap().user_reads, 0);
 }
 
+/// Records each location the fleet listing reports, in order of completion.
+#[derive(Default)]
+struct ListedLocations(std::sync::Mutex<Vec<(String, Option<usize>)>>);
+
+impl super::FleetProgress for ListedLocations {
+    fn listed(&self, at: &crate::domain::location::Location, workspaces: Option<usize>) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((at.account.clone(), workspaces));
+    }
+}
+
+#[tokio::test]
+async fn a_fleet_run_reports_each_account_as_it_is_listed() {
+    use crate::domain::location::Location;
+    let ids = ["ws-one", "ws-two", "ws-three"];
+    let c42 = code42(users_in_the_org(&ids), Some(COMPLIANT));
+    let mut ws = workspaces(&ids.map(|id| (id, &id[3..], "WINDOWS_10")));
+    for id in ["ws-two", "ws-three"] {
+        ws.workspaces.get_mut(id).unwrap().location = Location::new("111111111111", "us-east-1");
+    }
+    ws.unreachable = vec![Location::new("222222222222", "us-east-1")];
+    let app = app(
+        config(&[("CODE42_ACCOUNTS", "123456789012,111111111111,222222222222")]),
+        ws,
+        c42,
+    );
+    let progress = ListedLocations::default();
+    let failure = app
+        .fleet(
+            &FleetRequest::new(FleetAction::Verify),
+            deadline(),
+            &progress,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        failure.error,
+        InvocationError::LocationsUnreachable { .. }
+    ));
+    let mut listed = progress.0.into_inner().unwrap();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            ("111111111111".to_string(), Some(2)),
+            ("123456789012".to_string(), Some(1)),
+            ("222222222222".to_string(), None),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn the_ledger_names_the_event_or_the_queue_message_behind_each_move() {
     // A creation event: its CloudTrail event id.

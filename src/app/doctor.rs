@@ -456,7 +456,10 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
 
     /// The user-name template applied to a sample of real WorkSpaces users.
     async fn check_usernames(&self, code42: &impl Code42, checks: &mut Vec<Check>) {
-        let listed = match self.list_fleet(&FleetFilter::default()).await {
+        let listed = match self
+            .list_fleet(&FleetFilter::default(), &super::fleet::NoProgress)
+            .await
+        {
             Ok((listed, _)) => listed,
             Err(e) => {
                 checks.push(Check::fail(

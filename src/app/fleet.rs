@@ -63,6 +63,8 @@ fn hosts_by_user(listed: &[WorkspaceInfo]) -> HashMap<UserKey, Arc<Vec<String>>>
 pub trait FleetProgress: Sync {
     fn stage(&self, _name: &'static str, _total: usize) {}
     fn done(&self) {}
+    /// A location listed: its WorkSpaces, or None when it could not be.
+    fn listed(&self, _at: &Location, _workspaces: Option<usize>) {}
 }
 
 pub struct NoProgress;
@@ -101,7 +103,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     ) -> Result<InvocationReport, InvocationFailure> {
         let mut report = self.report(request.run_name());
         let (targets, unreachable) = self
-            .list_targets(request)
+            .list_targets(request, progress)
             .await
             .map_err(|e| InvocationFailure::new(e, None))?;
         report.unreachable = unreachable;
@@ -233,11 +235,21 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     pub(crate) async fn list_fleet(
         &self,
         filter: &FleetFilter,
+        progress: &dyn FleetProgress,
     ) -> Result<(Vec<WorkspaceInfo>, Vec<Unreachable>), InvocationError> {
         let home = self.workspaces.home().await?;
         let locations = self.scope().await?.locations(&home);
+        progress.stage("listing", locations.len());
         let listings: Vec<_> = stream::iter(&locations)
-            .map(|at| async move { (at, self.workspaces.list_workspaces(at, filter).await) })
+            .map(|at| async move {
+                let listing = self.workspaces.list_workspaces(at, filter).await;
+                let count = listing.as_ref().ok().map(Vec::len);
+                if let Some(n) = count {
+                    tracing::info!(account = %at.account, region = %at.region, workspaces = n, "listed");
+                }
+                progress.listed(at, count);
+                (at, listing)
+            })
             .buffered(LOCATIONS_AT_ONCE)
             .collect()
             .await;
@@ -273,8 +285,9 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     async fn list_targets(
         &self,
         request: &FleetRequest,
+        progress: &dyn FleetProgress,
     ) -> Result<(Vec<Target>, Vec<Unreachable>), InvocationError> {
-        let (listed, unreachable) = self.list_fleet(&request.filter).await?;
+        let (listed, unreachable) = self.list_fleet(&request.filter, progress).await?;
         let hosts = (request.filter.workspace_ids.is_empty() && request.filter.user.is_none())
             .then(|| hosts_by_user(&listed));
         let origin = match request.action {

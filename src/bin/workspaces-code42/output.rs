@@ -7,6 +7,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use workspaces_code42::adapters::AwsApp;
 use workspaces_code42::app::FleetProgress;
+use workspaces_code42::domain::location::Location;
 use workspaces_code42::domain::model::FleetRequest;
 use workspaces_code42::domain::report::{InvocationReport, Status};
 use workspaces_code42::render::{self, OutputFormat};
@@ -50,6 +51,15 @@ impl FleetProgress for Bar {
             bar.inc(1);
         }
     }
+    fn listed(&self, at: &Location, workspaces: Option<usize>) {
+        if let Some(bar) = &self.0 {
+            bar.inc(1);
+            match workspaces {
+                Some(n) => bar.println(format!("  {at}: {n} WorkSpace(s)")),
+                None => bar.println(format!("  {at}: not listed")),
+            }
+        }
+    }
 }
 
 /// JSON is streamed to standard output; the other formats are small.
@@ -76,7 +86,7 @@ pub(crate) async fn fleet_run(
         let bar = ProgressBar::new(0);
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} {msg:9} {pos}/{len} WorkSpaces [{bar:30}] {elapsed} (eta {eta})",
+                "{spinner} {msg:9} {pos}/{len} [{bar:30}] {elapsed} (eta {eta})",
             )
             .expect("static template")
             .progress_chars("=> "),
