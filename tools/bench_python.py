@@ -6,6 +6,12 @@ the way a one-off admin script would be. Not a product: no retries beyond
   bench_python.py event FILE                 # a CreateWorkspaces event (apply)
   bench_python.py verify  --directory-id D   # read-only audit
   bench_python.py backfill --directory-id D  # move users into the org
+  bench_python.py fleet-verify               # every account x region, bulk reads
+
+fleet-verify is the same script grown for an organization: it assumes
+CODE42_MEMBER_ROLE in each of CODE42_ACCOUNTS, lists every region of
+CODE42_REGIONS (WORKERS locations at once), then reads every Code42 user and
+agent page by page (as the incydr SDK's iter_all does) and joins in memory.
 
 Configuration as for the real tool: CODE42_SECRET_ID, CODE42_ORG; AWS from
 the standard environment (AWS_ENDPOINT_URL for moto). WORKERS threads
@@ -71,6 +77,17 @@ class Code42:
                 return None
             page += 1
 
+    def iter_all(self, path, key, page_size, **params):
+        """Every item of a listing, page by page, until a short page."""
+        page = 1
+        while True:
+            items = call("GET", f"{self.api}{path}", self.gateway,
+                         params={**params, "page": page, "pageSize": page_size})[key]
+            yield from items
+            if len(items) < page_size:
+                return
+            page += 1
+
     def agents(self, user_id):
         body = call("GET", f"{self.api}/v1/agents", self.gateway, params={"userId": user_id, "active": "true"})
         return body["agents"]
@@ -116,9 +133,49 @@ def check(code42, org, workspace, directory_names, apply):
     return "configured" if moved["orgGuid"] == org["orgGuid"] else "failed"
 
 
+def list_location(account, region, role):
+    """(directory names, WorkSpaces) of one account and region, through the member role."""
+    creds = boto3.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="bench-python")["Credentials"]
+    ws = boto3.client("workspaces", region_name=region, aws_access_key_id=creds["AccessKeyId"],
+                      aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+    names = {d["DirectoryId"]: d["DirectoryName"] for d in ws.describe_workspace_directories()["Directories"]}
+    found = []
+    for page in ws.get_paginator("describe_workspaces").paginate():
+        found.extend(page["Workspaces"])
+    return names, found
+
+
+def fleet_verify(code42, org, workers):
+    accounts = os.environ["CODE42_ACCOUNTS"].split(",")
+    regions = os.environ["CODE42_REGIONS"].split(",")
+    role = os.environ.get("CODE42_MEMBER_ROLE", "WorkspacesCode42Member")
+    locations = [(a, r) for a in accounts for r in regions]
+    names, workspaces = {}, []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        for found_names, found in pool.map(lambda at: list_location(*at, role), locations):
+            names.update(found_names)
+            workspaces.extend(found)
+    users = {u["username"].lower(): u for u in code42.iter_all("/v1/users", "users", 100)}
+    hosts = {(a.get("name") or "").lower() for a in code42.iter_all("/v1/agents", "agents", 500, active="true")}
+    statuses = []
+    for w in workspaces:
+        if "WINDOWS" not in w.get("WorkspaceProperties", {}).get("OperatingSystemName", "WINDOWS"):
+            statuses.append("skipped")
+            continue
+        user = users.get(f"{w['UserName']}@{names[w['DirectoryId']]}".lower())
+        if user is None:
+            statuses.append("deferred")
+        elif user["orgGuid"] != org["orgGuid"]:
+            statuses.append("drift")
+        else:
+            statuses.append("compliant" if w.get("ComputerName", "").lower() in hosts else "not_covered")
+    return statuses
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["event", "verify", "backfill"])
+    parser.add_argument("command", choices=["event", "verify", "backfill", "fleet-verify"])
     parser.add_argument("event", nargs="?")
     parser.add_argument("--directory-id")
     args = parser.parse_args()
@@ -129,6 +186,11 @@ def main():
     org = code42.org(os.environ["CODE42_ORG"])
     apply = args.command != "verify"
     org_status = code42.ensure_watch_paths(org["legacyOrgId"], apply)
+    workers = int(os.environ.get("WORKERS", "4"))
+    if args.command == "fleet-verify":
+        statuses = fleet_verify(code42, org, workers)
+        print(json.dumps({"org": org_status, "total": len(statuses), **collections.Counter(statuses)}))
+        return
 
     if args.command == "event":
         event = json.load(open(args.event))
@@ -142,7 +204,7 @@ def main():
     directory_names = {d["DirectoryId"]: d["DirectoryName"] for d in
                        workspaces_api.describe_workspace_directories()["Directories"]}
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=int(os.environ.get("WORKERS", "4"))) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         statuses = list(pool.map(lambda w: check(code42, org, w, directory_names, apply), workspaces))
     counts = collections.Counter(statuses)
     print(json.dumps({"org": org_status, "total": len(statuses), **counts}))

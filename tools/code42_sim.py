@@ -117,12 +117,28 @@ class SimState:
         self.blind_moves = []
         # Keyed chaos: how often each request key was seen.
         self.chaos_seen = {}
+        # Whole listings (no username or userId filter), kept until users or
+        # agents change: a 200,000-user tenant is then paged without
+        # filtering (and sorting) it again for every page.
+        self.generation = 0
+        self.listings = {}
 
     def page_size(self, query, default):
         """The page size asked for, capped by the `max_page_size` option (a
         server may serve fewer than asked: clients must read to totalCount)."""
         size = int(query.get("pageSize", default))
         return min(size, self.max_page_size) if self.max_page_size else size
+
+    def listing(self, key, build):
+        """build() for a whole listing, reused until the next change; called under the lock."""
+        cached = self.listings.get(key)
+        if cached is None or cached[0] != self.generation:
+            cached = self.listings[key] = (self.generation, build())
+        return cached[1]
+
+    def changed(self):
+        """Users or agents were added or changed: listings are read afresh."""
+        self.generation += 1
 
     # --- lookups -----------------------------------------------------------
     def org_by_guid(self, guid):
@@ -458,8 +474,10 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 # A user marked "unlisted" was created after a listing's pages
                 # were read: a direct lookup finds them, the whole listing does not.
-                found = [u for u in st.users if needle in u["username"].lower()
-                         and (needle or not u.get("unlisted"))]
+                def matching():
+                    return [u for u in st.users if needle in u["username"].lower()
+                            and (needle or not u.get("unlisted"))]
+                found = matching() if needle else st.listing(("users",), matching)
                 users = [st.user_json(u) for u in found[(page - 1) * size: page * size]]
             return self.send(200, {"users": users, "totalCount": len(found)})
         if method == "GET" and len(parts) == 2 and parts[0] == "users":
@@ -498,16 +516,21 @@ class Handler(BaseHTTPRequestHandler):
                 for a in st.agents:
                     if a.get("agentId") in ids:
                         a["active"] = False
+                st.changed()
             return self.send(204)
         if method == "GET" and parts == ["agents"]:
             # Filters and paging as the incydr SDK sends them (reference section 6).
             page = int(query.get("page", 1))
             size = st.page_size(query, 500)
             with st.lock:
-                found = [a for a in st.agents
-                         if ("userId" not in query or a.get("userId") == query["userId"])
-                         and ("active" not in query or str(a.get("active", True)).lower() == query["active"])]
-                found.sort(key=lambda a: (a.get("name") or "").lower(), reverse=query.get("srtDir") == "DESC")
+                def matching():
+                    found = [a for a in st.agents
+                             if ("userId" not in query or a.get("userId") == query["userId"])
+                             and ("active" not in query or str(a.get("active", True)).lower() == query["active"])]
+                    found.sort(key=lambda a: (a.get("name") or "").lower(), reverse=query.get("srtDir") == "DESC")
+                    return found
+                found = (matching() if "userId" in query
+                         else st.listing(("agents", query.get("active"), query.get("srtDir")), matching))
                 data = {"agents": [dict(a, simulatorOnlyField=1) for a in found[(page - 1) * size: page * size]],
                         "totalCount": len(found), "pageSize": size, "page": page}
             return self.send(200, data)
@@ -625,9 +648,11 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, {"ok": True})
             if path == "/_sim/agents" and method == "POST":
                 st.agents.append(data)
+                st.changed()
                 return self.send(200, data)
             if path == "/_sim/users" and method == "POST":
                 st.users.append(data)
+                st.changed()
                 return self.send(200, data)
             if path == "/_sim/chaos" and method == "POST":
                 # {"seed", "p": {"429", "5xx", "slow", "drop", "redirect"}, "slow_ms"}; {} turns it off.

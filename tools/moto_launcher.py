@@ -13,6 +13,7 @@ import logging
 import urllib.parse
 import sys
 import threading
+import time
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler
@@ -63,6 +64,7 @@ workspaces_responses.WorkSpacesResponse.describe_workspaces = _describe_workspac
 # operation and signing region, so tests and the benchmark can show what a run
 # costs: GET /_launcher/calls returns [{"operation", "region", "count"}].
 _dynamodb = threading.Lock()
+_config = {}
 _calls = collections.Counter()
 _calls_lock = threading.Lock()
 
@@ -114,10 +116,19 @@ def _dispatch_serialising_dynamodb(self, environ, start_response):
     if refusal is not None:
         start_response("403 Forbidden", [("Content-Type", "text/xml")])
         return [refusal]
+    if environ.get("PATH_INFO") == "/_launcher/config":
+        # {"workspaces_latency_ms": 20}: each WorkSpaces call takes that long,
+        # as the benchmark's model of the real API (threads serve calls side by side).
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        _config.update(json.loads(environ["wsgi.input"].read(length) or b"{}"))
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(_config).encode()]
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         with _calls_lock:
             _calls[(target, _region(environ))] += 1
+    if target.startswith("WorkspacesService.") and _config.get("workspaces_latency_ms"):
+        time.sleep(_config["workspaces_latency_ms"] / 1000.0)
     if target.startswith("DynamoDB_"):
         with _dynamodb:
             return list(_dispatch(self, environ, start_response))

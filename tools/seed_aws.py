@@ -8,7 +8,8 @@ Input (a JSON file or '-' for stdin):
    "secrets": [{"name": "code42/api", "value": {...} or "raw string"}],
    "functions": [{"name": "workspaces-code42-handler", "env": {"CODE42_ORG": "..."}}],
    "organization": {"accounts": 2} (the seeding account manages an organization; new members)}
-Output (stdout): {"directories": ["d-..."], "workspaces": [{"workspace_id", "directory_id", "user"}],
+Output (stdout): {"directories": ["d-..."], "directory_names": {"d-...": "corp.example.com"},
+                  "workspaces": [{"workspace_id", "directory_id", "user"}],
                   "secrets": ["arn:..."], "accounts": ["<new member account ids>"]}
 """
 import argparse
@@ -66,6 +67,7 @@ def main():
                 Size="Small", VpcSettings={"VpcId": vpc, "SubnetIds": subnets})["DirectoryId"]
             ws.register_workspace_directory(DirectoryId=directory_id, SubnetIds=subnets, Tenancy="SHARED")
             out["directories"].append(directory_id)
+            out.setdefault("directory_names", {})[directory_id] = d["name"]
     requests = []
     for w in spec.get("workspaces", []):
         props = {"RunningMode": "AUTO_STOP", "ComputeTypeName": "STANDARD"}

@@ -65,8 +65,10 @@ pub struct AwsWorkspaces {
 struct LocationClient {
     at: Location,
     client: aws_sdk_workspaces::Client,
-    /// Directory DNS names do not change: cache for the container's life.
-    directory_names: Mutex<HashMap<String, Option<String>>>,
+    /// Directory DNS names do not change: cache for the container's life
+    /// (filled by every directory listing; held across a look-up, so the
+    /// WorkSpaces checked side by side ask once, not once each).
+    directory_names: tokio::sync::Mutex<HashMap<String, Option<String>>>,
 }
 
 impl AwsWorkspaces {
@@ -104,7 +106,7 @@ impl AwsWorkspaces {
         let client = Arc::new(LocationClient {
             at: at.clone(),
             client: aws_sdk_workspaces::Client::new(&sdk.build()),
-            directory_names: Mutex::new(HashMap::new()),
+            directory_names: tokio::sync::Mutex::new(HashMap::new()),
         });
         self.clients
             .lock()
@@ -349,11 +351,16 @@ impl LocationClient {
                 })
             }));
         }
+        let mut names = self.directory_names.lock().await;
+        for d in &found {
+            names.insert(d.directory_id.clone(), d.name.clone());
+        }
         Ok(found)
     }
 
     async fn directory_name(&self, id: &DirectoryId) -> Result<Option<String>, AwsError> {
-        if let Some(name) = self.directory_names.lock().unwrap().get(id.as_str()) {
+        let mut names = self.directory_names.lock().await;
+        if let Some(name) = names.get(id.as_str()) {
             return Ok(name.clone());
         }
         let out = self
@@ -370,10 +377,7 @@ impl LocationClient {
             .ok_or_else(|| AwsError::directory_not_registered(id.as_str()))?
             .directory_name()
             .map(str::to_string);
-        self.directory_names
-            .lock()
-            .unwrap()
-            .insert(id.to_string(), name.clone());
+        names.insert(id.to_string(), name.clone());
         Ok(name)
     }
 }

@@ -318,8 +318,8 @@ async fn deny_assume_role(accounts: &[&str]) {
     assert!(response.status().is_success());
 }
 
-/// DescribeWorkspaces calls moto served in `region` (tools/moto_launcher.py counts them).
-async fn describe_workspaces_calls(region: &str) -> u64 {
+/// `operation` calls moto served in `region` (tools/moto_launcher.py counts them).
+async fn workspaces_calls(region: &str, operation: &str) -> u64 {
     let calls: Value = reqwest::get(format!("{}/_launcher/calls", moto_url()))
         .await
         .unwrap()
@@ -331,7 +331,7 @@ async fn describe_workspaces_calls(region: &str) -> u64 {
         .unwrap()
         .iter()
         .filter(|c| {
-            c["operation"] == "WorkspacesService.DescribeWorkspaces" && c["region"] == region
+            c["operation"] == format!("WorkspacesService.{operation}") && c["region"] == region
         })
         .map(|c| c["count"].as_u64().unwrap())
         .sum()
@@ -369,7 +369,8 @@ async fn a_fleet_run_reads_every_page_once_and_no_workspace_per_user() {
         .await;
     }
     let env = env(&secret_in(REGION, &sim, "organization-pages"), &[]);
-    let before = describe_workspaces_calls(REGION).await;
+    let before = workspaces_calls(REGION, "DescribeWorkspaces").await;
+    let directories_before = workspaces_calls(REGION, "DescribeWorkspaceDirectories").await;
     let (code, out, err) = cli_in(
         REGION,
         "warn",
@@ -392,5 +393,14 @@ async fn a_fleet_run_reads_every_page_once_and_no_workspace_per_user() {
     );
     // The listing's two pages, nothing per user (the plan and the apply pass
     // both used the listing).
-    assert_eq!(describe_workspaces_calls(REGION).await - before, 2);
+    assert_eq!(
+        workspaces_calls(REGION, "DescribeWorkspaces").await - before,
+        2
+    );
+    // One directory listing, whose names serve every WorkSpace checked side
+    // by side (each used to look its directory up again).
+    assert_eq!(
+        workspaces_calls(REGION, "DescribeWorkspaceDirectories").await - directories_before,
+        1
+    );
 }
