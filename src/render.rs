@@ -490,7 +490,11 @@ mod tests {
         let mut r = InvocationReport::new("verify", "verify");
         let mut w = WorkspaceReport::new(Some("ws-a"), Status::Compliant)
             .with_reason("a, \"quoted\" reason");
-        w.agent = Some(assess_agent(Some("h"), &[], Some(Code42Plan::Basic)));
+        w.agent = Some(Box::new(assess_agent(
+            Some("h"),
+            &[],
+            Some(Code42Plan::Basic),
+        )));
         r.workspaces = vec![w, WorkspaceReport::new(Some("ws-b"), Status::Deferred)];
         let text = report(OutputFormat::Csv, &r, None);
         let mut reader = csv::Reader::from_reader(text.as_bytes());

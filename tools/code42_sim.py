@@ -148,7 +148,8 @@ class SimState:
         return next((o for o in self.orgs if str(o["legacyOrgId"]) == str(legacy_id)), None)
 
     def user_by_id(self, user_id):
-        return next((u for u in self.users if u["userId"] == user_id), None)
+        index = self.listing(("users by id",), lambda: {u["userId"]: u for u in self.users})
+        return index.get(user_id)
 
     def user_json(self, user):
         """The user as the API shows it; called under the lock. Marks the
@@ -191,7 +192,7 @@ class SimState:
             "computerCount": sum(
                 1 for a in self.agents
                 if a.get("active", True) and (self.user_by_id(a.get("userId")) or {}).get("orgGuid") == org["orgGuid"]
-            ),
+            ),  # (user_by_id is a dict look-up: 120,000 agents x 200,000 users stay fast)
             "orgCount": sum(1 for o in self.orgs if o.get("parentOrgGuid") == org["orgGuid"]),
         }
 

@@ -152,10 +152,10 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
     }
 
     /// One pass of the flow over `targets` (its mode capped by the configuration).
-    pub(crate) async fn pass(
+    pub(crate) async fn pass<T: std::borrow::Borrow<Target> + Send + Sync>(
         &self,
         pass: Pass,
-        targets: &[Target],
+        targets: Vec<T>,
         deadline: Instant,
         run_id: &str,
         on_done: Option<&(dyn Fn() + Sync)>,

@@ -32,8 +32,10 @@ use super::ledger::unix_secs;
 use super::outcome::{InvocationFailure, fail_if_a_policy_failed, fail_if_any_failed};
 use super::reconcile::{Pass, RunOutcome};
 
-/// Account × region listings read at once.
-const LOCATIONS_AT_ONCE: usize = 8;
+/// Account × region listings read at once. WorkSpaces throttles each
+/// account and region on its own, so locations may be read side by side; each
+/// reads its directories at most 4 at a time (adapters::aws).
+const LOCATIONS_AT_ONCE: usize = 16;
 
 /// Where a user's WorkSpaces are: location, directory, user (lower case).
 type UserKey = (Location, Option<String>, Option<String>);
@@ -47,7 +49,9 @@ fn user_key(info: &WorkspaceInfo) -> UserKey {
 }
 
 /// Each user's computer names in a complete listing: what a move would
-/// otherwise look up with one DescribeWorkspaces per user.
+/// otherwise look up with one DescribeWorkspaces per user. A user with one
+/// WorkSpace shares one empty list (the check adds the WorkSpace's own name):
+/// most users of a 100,000-WorkSpace fleet then cost nothing here.
 fn hosts_by_user(listed: &[WorkspaceInfo]) -> HashMap<UserKey, Arc<Vec<String>>> {
     let mut hosts: HashMap<UserKey, Vec<String>> = HashMap::new();
     for info in listed {
@@ -55,7 +59,18 @@ fn hosts_by_user(listed: &[WorkspaceInfo]) -> HashMap<UserKey, Arc<Vec<String>>>
             hosts.entry(user_key(info)).or_default().push(name.clone());
         }
     }
-    hosts.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
+    let only_their_own = Arc::new(Vec::new());
+    hosts
+        .into_iter()
+        .map(|(k, v)| {
+            let shared = if v.len() < 2 {
+                only_their_own.clone()
+            } else {
+                Arc::new(v)
+            };
+            (k, shared)
+        })
+        .collect()
 }
 
 /// Progress callbacks for long runs (the CLI's progress bar): each pass
@@ -102,7 +117,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         progress: &dyn FleetProgress,
     ) -> Result<InvocationReport, InvocationFailure> {
         let mut report = self.report(request.run_name());
-        let (targets, unreachable) = self
+        let (mut targets, unreachable) = self
             .list_targets(request, progress)
             .await
             .map_err(|e| InvocationFailure::new(e, None))?;
@@ -119,17 +134,10 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         }
 
         // Plan: a read-only pass that always reads the org setting afresh.
-        let on_done = || progress.done();
+        let keep = may_write || request.action == FleetAction::Reconcile;
         let plan = self
-            .pass(
-                Pass::Plan,
-                &targets,
-                deadline,
-                &report.run_id,
-                Some(&on_done),
-            )
+            .plan(&mut targets, keep, deadline, &report.run_id, progress)
             .await
-            .and_then(RunOutcome::into_result)
             .map_err(|e| InvocationFailure::new(e, None))?;
         report.org = plan.org;
         report.workspaces = plan.workspaces;
@@ -175,6 +183,30 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         fail_if_any_failed(report)
     }
 
+    /// The read-only plan pass. Only what writes or queues afterwards
+    /// (`keep`) needs the targets again: a verify hands them over, to be
+    /// freed as each is checked.
+    async fn plan(
+        &self,
+        targets: &mut Vec<Target>,
+        keep: bool,
+        deadline: Instant,
+        run_id: &str,
+        progress: &dyn FleetProgress,
+    ) -> Result<RunOutcome, InvocationError> {
+        let on_done = || progress.done();
+        let outcome = if keep {
+            let borrowed: Vec<&Target> = targets.iter().collect();
+            self.pass(Pass::Plan, borrowed, deadline, run_id, Some(&on_done))
+                .await
+        } else {
+            let owned = std::mem::take(targets);
+            self.pass(Pass::Plan, owned, deadline, run_id, Some(&on_done))
+                .await
+        };
+        outcome.and_then(RunOutcome::into_result)
+    }
+
     /// Apply only what the plan found drifted (failed rows wait for the next
     /// run), and repair the org; the report then shows what was applied.
     async fn apply_drifted(
@@ -200,7 +232,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         let applied = self
             .pass(
                 Pass::Apply,
-                &drifted,
+                drifted,
                 deadline,
                 &report.run_id,
                 Some(&on_done),
@@ -294,9 +326,11 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             FleetAction::Reconcile => Origin::Reconcile,
             _ => Origin::Backfill,
         };
-        let targets = listed
-            .into_iter()
-            .filter_map(|info| {
+        // One source for every target: the CLI's caller.
+        let source: Option<Arc<str>> = self.caller.get().map(|arn| format!("cli {arn}").into());
+        // Sized to the listing (a 100,000-WorkSpace run does not grow it by doubling).
+        let mut targets = Vec::with_capacity(listed.len());
+        targets.extend(listed.into_iter().filter_map(|info| {
                 let id = WorkspaceId::parse(&info.workspace_id)
                     .inspect_err(|e| tracing::error!(error = %e, "DescribeWorkspaces returned an invalid id; ignored"))
                     .ok()?;
@@ -304,18 +338,19 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                     .as_ref()
                     .map(|hosts| hosts.get(&user_key(&info)).cloned().unwrap_or_default());
                 Some(Target {
-                    location: Some(info.location.clone()),
+                    // Where it is comes with it (`described`).
+                    location: None,
                     workspace_id: id,
                     directory_id: None,
                     user_name: info.user_name.clone(),
                     origin,
-                    described: Some(info),
+                    described: Some(Box::new(info)),
                     user_hosts,
                     attempt: 0,
-                    source: self.caller.get().map(|arn| format!("cli {arn}")),
+                    source: source.clone(),
                 })
-            })
-            .collect();
+            }));
+        targets.shrink_to_fit();
         Ok((targets, unreachable))
     }
 
@@ -374,7 +409,13 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         }
         if report.org.as_ref().is_some_and(|o| !o.compliant()) {
             let org = self
-                .pass(Pass::Apply, &[], deadline, &report.run_id, None)
+                .pass(
+                    Pass::Apply,
+                    Vec::<Target>::new(),
+                    deadline,
+                    &report.run_id,
+                    None,
+                )
                 .await
                 .map_err(|e| InvocationFailure::new(e, Some(report.clone())))?;
             report.org = org.org.or(report.org);

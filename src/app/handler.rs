@@ -187,8 +187,9 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                     targets.extend(work.iter().map(|t| {
                         let mut t = t.clone();
                         // An event relayed by the queue keeps the event's id.
-                        t.source
-                            .get_or_insert_with(|| format!("queue message {}", item.message_id));
+                        t.source.get_or_insert_with(|| {
+                            format!("queue message {}", item.message_id).into()
+                        });
                         t
                     }));
                 }
@@ -262,7 +263,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
             .map(|(t, _)| t.clone())
             .collect();
         let outcome = self
-            .pass(Pass::Event, &to_check, deadline, &report.run_id, None)
+            .pass(Pass::Event, to_check, deadline, &report.run_id, None)
             .await
             .map_err(|error| InvocationFailure::new(error, Some(report.clone())))?;
         let now = self.clock.now();

@@ -70,7 +70,7 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
                     delay.as_secs()
                 );
                 let mut w = WorkspaceReport::ended(Some(t.workspace_id.as_str()), Ending::Deferred { reason });
-                if let Some(at) = &t.location {
+                if let Some(at) = t.at() {
                     w.locate(at);
                 }
                 w

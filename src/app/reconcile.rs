@@ -1,13 +1,14 @@
 //! One pass of the flow over a set of WorkSpaces: the org check first, then
 //! each WorkSpace, a bounded number at a time, reports in input order.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::{HashMap, HashSet};
 
 use futures::StreamExt;
 use tokio::time::Instant;
 
 use crate::config::{Config, Mode};
-use crate::domain::model::Target;
+use crate::domain::model::{Code42User, Target};
 use crate::domain::orgs::ResolvedOrg;
 use crate::domain::report::{Ending, OrgReport, Status, WorkspaceReport};
 use crate::error::{Code42Error, InvocationError};
@@ -105,8 +106,13 @@ impl RunOutcome {
 }
 
 impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
-    /// No targets, no Code42 calls.
-    pub async fn run(&self, targets: &[Target]) -> Result<RunOutcome, InvocationError> {
+    /// No targets, no Code42 calls. Owned targets are dropped as each is
+    /// checked (a 100,000-WorkSpace verify does not hold its listing beside
+    /// its results); borrowed ones (`&Target`) stay the caller's.
+    pub async fn run<T: Borrow<Target> + Send + Sync>(
+        &self,
+        targets: Vec<T>,
+    ) -> Result<RunOutcome, InvocationError> {
         if targets.is_empty() {
             return Ok(RunOutcome {
                 org: None,
@@ -118,27 +124,6 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             ledger.resolve_dangling(self.code42).await;
         }
         let (org, org_report) = self.checked_org().await?;
-        let snapshot = if self.pass == Pass::Plan
-            && self.mode == Mode::Verify
-            && targets.len() >= self.config.runs.bulk_threshold
-        {
-            match Code42Snapshot::read(
-                self.code42,
-                self.config.code42.users_page_size,
-                self.config.code42.agents_page_size,
-            )
-            .await
-            {
-                Ok(snapshot) => Some(snapshot),
-                Err(e) if e.global() => return Err(e.into()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "bulk reads failed; looking users up one by one");
-                    None
-                }
-            }
-        } else {
-            None
-        };
         let confirm_later = self.pass == Pass::Apply
             && self.mode == Mode::Apply
             && targets.len() >= self.config.runs.bulk_threshold;
@@ -148,34 +133,31 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             mode: self.mode,
             workspaces: self.workspaces,
             code42: self.code42,
-            snapshot: snapshot.as_ref(),
+            snapshot: None,
             read_back_moves: !confirm_later,
             requeue_deferred: self.requeue_deferred,
             ledger: self.ledger,
             deadline: self.deadline,
         };
-        let mut results: Vec<Checked> = futures::stream::iter(targets)
-            .map(|t| {
-                let (check, org) = (&check, &org);
-                async move {
-                    let done = if Instant::now() + self.config.runs.start_margin >= self.deadline {
-                        not_begun(t)
-                    } else {
-                        check.run(t, org).await
-                    };
-                    if let Some(on_done) = self.on_done {
-                        on_done();
-                    }
-                    done
-                }
-            })
-            .buffered(self.config.code42.concurrency)
-            .collect()
-            .await;
+        let snapshot = if self.pass == Pass::Plan
+            && self.mode == Mode::Verify
+            && targets.len() >= self.config.runs.bulk_threshold
+        {
+            self.snapshot_for(&check, &targets).await?
+        } else {
+            None
+        };
+        let check = WorkspaceCheck {
+            snapshot: snapshot.as_ref(),
+            ..check
+        };
+        let mut results = self.check_each(&check, targets, &org).await;
+        // The bulk read has served its purpose: freed before the reports are made.
+        drop(snapshot);
         if confirm_later {
             self.confirm_moves(&mut results, &org).await;
         }
-        let global_error = results.iter().find_map(|c| c.global.clone());
+        let global_error = results.iter().find_map(|c| c.global.as_deref().cloned());
         Ok(RunOutcome {
             org: Some(org_report),
             workspaces: results
@@ -184,6 +166,69 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
                 .collect(),
             global_error,
         })
+    }
+
+    /// Every target checked, `concurrency` at once, results in order.
+    async fn check_each<T: Borrow<Target> + Send + Sync>(
+        &self,
+        check: &WorkspaceCheck<'_, W, C>,
+        targets: Vec<T>,
+        org: &ResolvedOrg,
+    ) -> Vec<Checked> {
+        // Sized once: a 100,000-WorkSpace run does not grow it by doubling.
+        let mut results: Vec<Checked> = Vec::with_capacity(targets.len());
+        futures::stream::iter(targets)
+            .map(|t| async move {
+                let t = t.borrow();
+                let done = if Instant::now() + self.config.runs.start_margin >= self.deadline {
+                    not_begun(t)
+                } else {
+                    check.run(t, org).await
+                };
+                if let Some(on_done) = self.on_done {
+                    on_done();
+                }
+                done
+            })
+            .buffered(self.config.code42.concurrency)
+            .for_each(|checked| {
+                results.push(checked);
+                std::future::ready(())
+            })
+            .await;
+        results
+    }
+
+    /// The Code42 users the targets map to and their agents, read in bulk;
+    /// None (users then looked up one by one) when the reads fail.
+    async fn snapshot_for(
+        &self,
+        check: &WorkspaceCheck<'_, W, C>,
+        targets: &[impl Borrow<Target>],
+    ) -> Result<Option<Code42Snapshot>, InvocationError> {
+        let mut wanted = HashSet::new();
+        for target in targets {
+            if let Some(username) = check.expected_username(target.borrow()).await {
+                wanted.insert(username.to_lowercase());
+            }
+        }
+        let code42 = &self.config.code42;
+        let keep = |user: &Code42User| wanted.contains(&user.username.to_lowercase());
+        match Code42Snapshot::read_kept(
+            self.code42,
+            code42.users_page_size,
+            code42.agents_page_size,
+            keep,
+        )
+        .await
+        {
+            Ok(snapshot) => Ok(Some(snapshot)),
+            Err(e) if e.global() => Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "bulk reads failed; looking users up one by one");
+                Ok(None)
+            }
+        }
     }
 
     /// Confirm every move of the pass: one bulk re-read of the users when the
@@ -251,7 +296,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
                 Ok(guid) => move_not_made(&username, &guid),
                 Err(e) => {
                     if e.global() {
-                        checked.global = Some(e.clone());
+                        checked.global = Some(Box::new(e.clone()));
                     }
                     format!("the move of {username} could not be confirmed: {e}")
                 }

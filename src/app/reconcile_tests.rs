@@ -31,7 +31,7 @@ async fn run(
         requeue_deferred: false,
         ledger: None,
     }
-    .run(targets)
+    .run(targets.iter().collect())
     .await
 }
 
@@ -224,7 +224,7 @@ async fn invisible_workspace_is_never_acted_on_after_bounded_retries() {
                 requeue_deferred,
                 ledger: None,
             };
-            reconciler.run(&[forged]).await.unwrap()
+            reconciler.run(vec![forged]).await.unwrap()
         }
     };
     // No queue: skipped after the lookups, nobody moved, the event's user not reported as fact.

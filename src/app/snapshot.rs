@@ -3,11 +3,11 @@
 //! N/100 + N/500 calls instead of 2N. Used by read-only planning passes only;
 //! the apply pass always reads each user afresh.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::domain::model::{Code42Agent, Code42User};
 use crate::error::Code42Error;
-use crate::ports::paging::read_all;
+use crate::ports::paging::{read_all, read_each};
 use crate::ports::{Code42Agents, Code42Users};
 
 #[derive(Debug, Default)]
@@ -30,24 +30,65 @@ pub async fn read_users(
 }
 
 impl Code42Snapshot {
+    /// Every user and every active agent.
     pub async fn read(
         code42: &(impl Code42Users + Code42Agents),
         users_page_size: usize,
         agents_page_size: usize,
     ) -> Result<Self, Code42Error> {
+        Self::read_kept(code42, users_page_size, agents_page_size, |_| true).await
+    }
+
+    /// The users `keep` admits and their active agents, kept page by page as
+    /// they arrive: a tenant with many more users than WorkSpaces costs the
+    /// memory of the users looked for, not of the tenant.
+    pub async fn read_kept(
+        code42: &(impl Code42Users + Code42Agents),
+        users_page_size: usize,
+        agents_page_size: usize,
+        keep: impl Fn(&Code42User) -> bool,
+    ) -> Result<Self, Code42Error> {
         let mut snapshot = Self::default();
-        for user in read_users(code42, users_page_size).await? {
-            snapshot.users.insert(user.username.to_lowercase(), user);
-        }
-        let agents = read_all("/v1/agents", agents_page_size, |page| {
-            code42.list_agents_page(page, agents_page_size)
-        })
+        let mut read = (0, 0);
+        read_each(
+            "/v1/users",
+            users_page_size,
+            |page| code42.list_users_page(page, users_page_size),
+            |users| {
+                read.0 += users.len();
+                for user in users.into_iter().filter(&keep) {
+                    snapshot.users.insert(user.username.to_lowercase(), user);
+                }
+            },
+        )
         .await?;
-        for (user_id, agent) in agents.into_iter().filter(|(_, a)| a.active) {
-            snapshot.agents.entry(user_id).or_default().push(agent);
-        }
+        let kept_ids: HashSet<&str> = snapshot
+            .users
+            .values()
+            .map(|u| u.user_id.as_str())
+            .collect();
+        let mut agents: HashMap<String, Vec<Code42Agent>> = HashMap::new();
+        read_each(
+            "/v1/agents",
+            agents_page_size,
+            |page| code42.list_agents_page(page, agents_page_size),
+            |page| {
+                read.1 += page.len();
+                for (user_id, agent) in page {
+                    if agent.active && kept_ids.contains(user_id.as_str()) {
+                        agents.entry(user_id).or_default().push(agent);
+                    }
+                }
+            },
+        )
+        .await?;
+        // Most users have one agent: no room kept for four.
+        agents.values_mut().for_each(Vec::shrink_to_fit);
+        snapshot.agents = agents;
         tracing::info!(
-            users = snapshot.users.len(),
+            users_read = read.0,
+            users_kept = snapshot.users.len(),
+            agents_read = read.1,
             users_with_agents = snapshot.agents.len(),
             "read Code42 users and agents in bulk"
         );
@@ -88,5 +129,56 @@ impl Code42Snapshot {
     /// The user's active agents as of the snapshot.
     pub fn agents(&self, user_id: &str) -> Vec<Code42Agent> {
         self.agents.get(user_id).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fakes::{agent_on, code42, user};
+
+    #[tokio::test]
+    async fn only_the_kept_users_and_their_active_agents_are_held() {
+        let fake = code42(
+            vec![
+                user("u1", "Kept@corp.example.com", "guid-default"),
+                user("u2", "dropped@corp.example.com", "guid-default"),
+                user("u3", "kept-too@corp.example.com", "guid-default"),
+            ],
+            None,
+        );
+        {
+            let mut state = fake.0.lock().unwrap();
+            let mut retired = agent_on("ws-old", "1.4.0");
+            retired.active = false;
+            state.agents = vec![
+                ("u1".into(), agent_on("ws-a", "1.4.0")),
+                ("u1".into(), retired),
+                ("u2".into(), agent_on("ws-b", "1.4.0")),
+                ("u3".into(), agent_on("ws-c", "1.4.0")),
+            ];
+        }
+        // Pages of one: every page goes through the keep rule.
+        let snapshot = Code42Snapshot::read_kept(&fake, 1, 1, |u| {
+            u.username.starts_with('K') || u.username.starts_with('k')
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            snapshot.user("kept@CORP.example.com").unwrap().user_id,
+            "u1"
+        );
+        assert!(snapshot.user("dropped@corp.example.com").is_none());
+        let ids = |user_id: &str| -> Vec<String> {
+            snapshot
+                .agents(user_id)
+                .into_iter()
+                .map(|a| a.agent_id)
+                .collect()
+        };
+        assert_eq!(ids("u1"), ["agent-ws-a"], "the inactive agent is not held");
+        assert!(ids("u2").is_empty(), "a dropped user's agents are not held");
+        assert_eq!(ids("u3"), ["agent-ws-c"]);
+        assert_eq!(snapshot.all_agents().len(), 2);
     }
 }

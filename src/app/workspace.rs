@@ -91,7 +91,8 @@ pub struct WorkspaceCheck<'a, W, C> {
 pub struct Checked {
     pub facts: WorkspaceReport,
     pub ending: Ending,
-    pub global: Option<Code42Error>,
+    /// Boxed: rare, and a fleet run holds one `Checked` per WorkSpace.
+    pub global: Option<Box<Code42Error>>,
 }
 
 impl Checked {
@@ -131,7 +132,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
     async fn run_in_span(&self, target: &Target, org: &ResolvedOrg) -> Checked {
         // Filled in from DescribeWorkspaces: an event's user is never reported as fact.
         let mut facts = WorkspaceReport::new(Some(target.workspace_id.as_str()), Status::Failed);
-        if let Some(at) = &target.location {
+        if let Some(at) = target.at() {
             facts.locate(at);
         }
         let (ending, global) = match self.check(target, org, &mut facts).await {
@@ -140,7 +141,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
                 tracing::error!(error = %failure.message, retryable = failure.retryable, "WorkSpace failed");
                 (
                     Ending::failed(failure.message, failure.retryable),
-                    failure.global,
+                    failure.global.map(Box::new),
                 )
             }
         };
@@ -188,7 +189,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             (Some(u), _) => Some(self.code42.list_agents(&u.user_id).await),
             (None, _) => None,
         };
-        report.agent = Some(self.agent(agents.as_ref(), &info)?);
+        report.agent = Some(Box::new(self.agent(agents.as_ref(), &info)?));
         let other_devices = match (&user, &agents) {
             (Some(u), Some(listed)) if u.org_guid != org.guid => {
                 self.other_devices(target, &identity, &info, listed).await?
@@ -288,6 +289,14 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
             }),
             Err(ending) => Ok(Err(ending)),
         }
+    }
+
+    /// The Code42 username a listed WorkSpace maps to, if it maps (what a
+    /// bulk read keeps); the check itself says why one does not.
+    pub async fn expected_username(&self, target: &Target) -> Option<String> {
+        let info = target.described.as_ref()?;
+        let identity = plan::identify(info).ok()?;
+        self.code42_username(&identity, &info.location).await.ok()
     }
 
     /// The WorkSpaces user's Code42 username (the directory's DNS name read
@@ -391,7 +400,7 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
     /// the WorkSpace (None: not found) and the number of lookups made.
     async fn describe(&self, target: &Target) -> Result<(Option<WorkspaceInfo>, u32), Failure> {
         if let Some(known) = &target.described {
-            return Ok((Some(known.clone()), 0));
+            return Ok((Some(WorkspaceInfo::clone(known)), 0));
         }
         let at = match &target.location {
             Some(at) => at.clone(),

@@ -161,7 +161,8 @@ pub struct Target {
     pub user_name: Option<String>,
     pub origin: Origin,
     /// Already described (fleet runs list WorkSpaces first): no second lookup.
-    pub described: Option<WorkspaceInfo>,
+    /// Boxed: a fleet run holds a target per WorkSpace, most of it this.
+    pub described: Option<Box<WorkspaceInfo>>,
     /// The computer names of the user's WorkSpaces in the same directory,
     /// from a fleet run's complete listing (None: looked up when needed).
     pub user_hosts: Option<std::sync::Arc<Vec<String>>>,
@@ -169,10 +170,19 @@ pub struct Target {
     pub attempt: u32,
     /// What asked for this check, for the ledger: the CloudTrail event's id,
     /// the queue message's id, the CLI caller's ARN (None: the run itself).
-    pub source: Option<String>,
+    /// Shared: every target of a CLI run has the same one.
+    pub source: Option<std::sync::Arc<str>>,
 }
 
 impl Target {
+    /// Where the WorkSpace is: as described, else as the event or message said.
+    pub fn at(&self) -> Option<&Location> {
+        self.described
+            .as_ref()
+            .map(|d| &d.location)
+            .or(self.location.as_ref())
+    }
+
     /// The ledger's `origin` of a write made for this target.
     pub fn ledger_origin(&self) -> String {
         match &self.source {
@@ -209,11 +219,7 @@ fn is_zero(n: &u32) -> bool {
 
 impl WorkMessage {
     pub fn for_target(target: &Target, reason: Origin) -> Self {
-        let location = target
-            .described
-            .as_ref()
-            .map(|d| &d.location)
-            .or(target.location.as_ref());
+        let location = target.at();
         Self {
             account: location.map(|l| l.account.clone()),
             region: location.map(|l| l.region.clone()),

@@ -158,7 +158,7 @@ pub struct WorkspaceReport {
     pub outside_org: bool,
     /// The Code42 agent on this WorkSpace (Windows WorkSpaces that were checked).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent: Option<AgentReport>,
+    pub agent: Option<Box<AgentReport>>,
     /// Whether this Windows WorkSpace is protected, and if not why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coverage: Option<Coverage>,
@@ -620,11 +620,11 @@ mod tests {
     fn coverage_names_the_first_reason() {
         let mut w = WorkspaceReport::new(Some("ws-a"), Status::Compliant);
         assert_eq!(coverage_of(&w, true).reason, Some("agent_missing"));
-        w.agent = Some(assess_agent(
+        w.agent = Some(Box::new(assess_agent(
             Some("h"),
             &[agent("h", "9.0", &[])],
             Some(Code42Plan::Basic),
-        ));
+        )));
         assert_eq!(
             coverage_of(&w, true),
             Coverage {

@@ -234,7 +234,7 @@ fn check_served(at: Option<&Location>, served: Option<&Served>) -> Result<(), In
 /// The event's WorkSpaces are where the event came from; the event's id
 /// goes into the ledger with any write made for them.
 fn located(mut input: Input, at: Option<Location>, id: Option<&str>) -> Input {
-    let source = id.map(|id| format!("event {id}"));
+    let source: Option<std::sync::Arc<str>> = id.map(|id| format!("event {id}").into());
     match &mut input {
         Input::CreateWorkspaces(call) => {
             for t in &mut call.targets {

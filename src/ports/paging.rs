@@ -14,14 +14,7 @@ pub const MAX_PAGES: usize = 10_000;
 /// Pages read at once after the first (which says how many there are).
 const PAGES_AT_ONCE: usize = 8;
 
-/// Every item of a paged listing (`listing` names it in errors). The first
-/// page's `totalCount` gives the number of pages, and the rest are read
-/// `PAGES_AT_ONCE` at a time (the client's rate limit and adaptive bound
-/// still apply); a short page never ends a listing whose total says more (a
-/// server may cap the page size below ours: pages are then read on until the
-/// total, or an empty page). A listing that ends short of its total is an
-/// error, so no incomplete snapshot is used. Without a total, pages are read
-/// one after another until a short one.
+/// Every item of a paged listing (`listing` names it in errors), collected.
 pub async fn read_all<T, F, Fut>(
     listing: &str,
     page_size: usize,
@@ -31,51 +24,77 @@ where
     F: Fn(usize) -> Fut,
     Fut: Future<Output = Result<Page<T>, Code42Error>>,
 {
+    let mut all = Vec::new();
+    read_each(listing, page_size, fetch, |items| all.extend(items)).await?;
+    Ok(all)
+}
+
+/// Every page of a paged listing, handed to `sink` in order as it arrives
+/// (a 200,000-user tenant is then never held twice). The first page's
+/// `totalCount` gives the number of pages, and the rest are read
+/// `PAGES_AT_ONCE` at a time (the client's rate limit and adaptive bound
+/// still apply); a short page never ends a listing whose total says more (a
+/// server may cap the page size below ours: pages are then read on until the
+/// total, or an empty page). A listing that ends short of its total is an
+/// error, so the caller uses no incomplete snapshot. Without a total, pages
+/// are read one after another until a short one.
+pub async fn read_each<T, F, Fut>(
+    listing: &str,
+    page_size: usize,
+    fetch: F,
+    mut sink: impl FnMut(Vec<T>),
+) -> Result<(), Code42Error>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<Page<T>, Code42Error>>,
+{
     let first = fetch(1).await?;
     let short = first.items.len() < page_size;
-    let mut all = first.items;
+    let mut count = first.items.len();
+    sink(first.items);
     let Some(total) = first.total else {
         if !short {
             for page in 2..=MAX_PAGES {
                 let next = fetch(page).await?;
                 let short = next.items.len() < page_size;
-                all.extend(next.items);
+                sink(next.items);
                 if short {
                     break;
                 }
             }
         }
-        return Ok(all);
+        return Ok(());
     };
     let pages = total.div_ceil(page_size.max(1)).min(MAX_PAGES);
-    if all.len() < total && pages >= 2 {
-        let rest: Vec<Page<T>> = futures::stream::iter(2..=pages)
+    if count < total && pages >= 2 {
+        let mut rest = futures::stream::iter(2..=pages)
             .map(&fetch)
-            .buffered(PAGES_AT_ONCE)
-            .try_collect()
-            .await?;
-        all.extend(rest.into_iter().flat_map(|p| p.items));
+            .buffered(PAGES_AT_ONCE);
+        while let Some(next) = rest.try_next().await? {
+            count += next.items.len();
+            sink(next.items);
+        }
     }
     let mut page = pages.max(1) + 1;
-    while all.len() < total && page <= MAX_PAGES {
+    while count < total && page <= MAX_PAGES {
         let next = fetch(page).await?;
         if next.items.is_empty() {
             break;
         }
-        all.extend(next.items);
+        count += next.items.len();
+        sink(next.items);
         page += 1;
     }
-    if all.len() < total {
+    if count < total {
         return Err(Code42Error::Protocol {
             method: "GET".into(),
             path: listing.into(),
             detail: format!(
-                "the listing ended after {} of the {total} items its totalCount announced; not used",
-                all.len()
+                "the listing ended after {count} of the {total} items its totalCount announced; not used"
             ),
         });
     }
-    Ok(all)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -277,14 +277,20 @@ async fn with_organization_every_active_account_is_served_and_one_without_the_ro
     // without the role does not make it an error.
     assert_eq!(code, 2, "{out}{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        located(&report),
-        [
-            (members[0].clone(), regions[0].into(), "orgwide0".into()),
-            (members[1].clone(), regions[1].into(), "orgwide1".into()),
-        ],
-        "{out}"
-    );
+    let mut expected = vec![
+        (
+            members[0].clone(),
+            regions[0].to_string(),
+            "orgwide0".to_string(),
+        ),
+        (
+            members[1].clone(),
+            regions[1].to_string(),
+            "orgwide1".to_string(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(located(&report), expected, "members {members:?}: {out}");
     let mut warned: Vec<(String, String, bool)> = report["unreachable"]
         .as_array()
         .unwrap()
@@ -301,7 +307,7 @@ async fn with_organization_every_active_account_is_served_and_one_without_the_ro
     assert_eq!(
         warned,
         regions.map(|r| (members[2].clone(), r.to_string(), true)),
-        "{out}"
+        "members {members:?}: {out}"
     );
     assert_eq!(sim.writes().await.len(), 0);
 }
