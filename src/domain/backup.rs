@@ -497,4 +497,88 @@ mod tests {
             Some(&json!(true))
         );
     }
+
+    #[test]
+    fn a_single_path_object_counts_as_the_selection() {
+        let single = |path: &str| {
+            org(
+                set(
+                    "Only",
+                    json!([{"@os": "Linux", "path": {"@include": path}}]),
+                ),
+                1003,
+            )
+        };
+        let a = assess_backup(&single("D:/Users/"), 1003, &want());
+        assert!(a.compliant(), "{a:?}");
+        assert_eq!(a.includes, ["D:/Users/"]);
+    }
+
+    #[test]
+    fn several_missing_paths_go_after_the_includes_in_order() {
+        let o = org(
+            json!([set(
+                "Default",
+                json!([{"@os": "Linux", "path": [{"@include": "C:/"}, {"@exclude": "C:/Temp/"}]}])
+            )]),
+            1003,
+        );
+        let paths = vec!["D:/Users/".to_string(), "E:/".to_string()];
+        let merged = merge_backup(&o, &paths);
+        assert_eq!(
+            merged
+                .pointer("/deviceDefaults/serviceBackupConfig/backupConfig/backupSets/0/backupPaths/pathset/0/path")
+                .unwrap(),
+            &json!([{"@include": "C:/"}, {"@include": "D:/Users/"}, {"@include": "E:/"}, {"@exclude": "C:/Temp/"}])
+        );
+    }
+
+    #[test]
+    fn defaults_provided_by_another_org_are_inherited_whatever_the_id_type() {
+        let mut o = org(
+            json!([set("Default", json!([{"@os": "Linux", "path": []}]))]),
+            1003,
+        );
+        o["data"]["orgInheritDto"]["orgIdProvidingDeviceDefaults"] = json!("7");
+        assert_eq!(
+            assess_backup(&o, 1003, &want()).inherited_from.as_deref(),
+            Some("7")
+        );
+        o["data"]["orgInheritDto"]["orgIdProvidingDeviceDefaults"] = json!("1003");
+        assert_eq!(assess_backup(&o, 1003, &want()).inherited_from, None);
+    }
+
+    #[test]
+    fn the_org_object_on_the_wire() {
+        // Read: the data envelope removed only when it is an object.
+        let inner = json!({"orgId": 1003, "deviceDefaults": {"serviceBackupConfig": {"backupConfig": {"backupSets": []}}}});
+        assert_eq!(
+            OrgObject::from_wire(json!({"data": inner.clone()})).as_json(),
+            &inner
+        );
+        let odd = json!({"data": "text", "orgId": 1});
+        assert_eq!(OrgObject::from_wire(odd.clone()).as_json(), &odd);
+        assert_eq!(OrgObject::from_wire(inner.clone()).as_json(), &inner);
+        // Written: deviceDefaults.settings mirrors serviceBackupConfig.
+        let wire = OrgObject::from_wire(inner.clone()).to_wire();
+        assert_eq!(wire["orgId"], 1003);
+        assert_eq!(
+            wire["deviceDefaults"]["settings"]["serviceBackupConfig"],
+            inner["deviceDefaults"]["serviceBackupConfig"]
+        );
+        // The sets as text, for reports.
+        let named = OrgObject::from_wire(org(json!([set("Default", json!([]))]), 1003));
+        assert!(
+            named.backup_sets_text().contains("\"Default\""),
+            "{}",
+            named.backup_sets_text()
+        );
+        // Publishing marks the defaults with the time.
+        let mut published = named.clone();
+        published.publish(1_700_000_000_000);
+        let defaults = &published.as_json()["deviceDefaults"];
+        assert_eq!(defaults["publishMode"], true);
+        assert_eq!(defaults["configDateMs"], 1_700_000_000_000u64);
+        assert_ne!(published, named);
+    }
 }

@@ -500,4 +500,16 @@ pub(crate) mod tests {
         );
         assert!(Code42Plan::parse("gold").is_none());
     }
+
+    #[test]
+    fn an_agent_that_reports_no_version_is_outdated_under_a_plan() {
+        let mut silent = agent("WSAMZN-A", "", &[]);
+        silent.app_version = None;
+        silent.product_version = None;
+        let report = assess_agent(Some("WSAMZN-A"), &[silent.clone()], Some(Code42Plan::Basic));
+        assert_eq!(report.status, AgentStatus::Outdated);
+        // Without a plan any version (or none) counts.
+        let report = assess_agent(Some("WSAMZN-A"), &[silent], None);
+        assert_eq!(report.status, AgentStatus::Ok);
+    }
 }

@@ -156,4 +156,20 @@ mod tests {
         let err = DirectoryId::parse("x").unwrap_err().to_string();
         assert!(err.contains("wsd-") && err.contains("d-"), "{err}");
     }
+
+    #[test]
+    fn pools_and_identity_center_directories_are_told_by_their_prefix() {
+        assert!(WorkspaceId::parse("wspool-abc12345").unwrap().is_pool());
+        assert!(!WorkspaceId::parse("ws-4xk2p9q7m").unwrap().is_pool());
+        assert!(
+            DirectoryId::parse("wsd-abcd1234")
+                .unwrap()
+                .is_identity_center()
+        );
+        assert!(
+            !DirectoryId::parse("d-12345678")
+                .unwrap()
+                .is_identity_center()
+        );
+    }
 }

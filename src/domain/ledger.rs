@@ -176,6 +176,10 @@ mod tests {
     fn times_are_rfc3339_utc_and_the_budget_counts_by_hour() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        // Past the first century of the 400-year era (2100 is not a leap year).
+        assert_eq!(rfc3339(4_107_542_400), "2100-03-01T00:00:00Z");
+        assert_eq!(rfc3339(4_133_980_800), "2101-01-01T00:00:00Z");
+        assert_eq!(rfc3339(13_569_465_600), "2400-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_796_328_000), "2026-12-03T20:00:00Z");
         assert_eq!(budget_hour(1_796_328_000), budget_hour(1_796_331_599));
         assert_ne!(budget_hour(1_796_328_000), budget_hour(1_796_331_600));

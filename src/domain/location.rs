@@ -51,11 +51,6 @@ impl Scope {
             && self.regions_or_home(home).contains(&at.region)
     }
 
-    /// More than the home location: outputs then name where each WorkSpace is.
-    pub fn is_multi(&self) -> bool {
-        self.accounts.len() > 1 || self.regions.len() > 1
-    }
-
     fn accounts_or_home(&self, home: &Location) -> Vec<String> {
         if self.accounts.is_empty() {
             vec![home.account.clone()]
@@ -143,7 +138,6 @@ mod tests {
         assert!(scope.serves(&home(), &home()));
         assert!(!scope.serves(&home(), &Location::new("123456789012", "eu-west-1")));
         assert!(!scope.serves(&home(), &Location::new("210987654321", "us-east-1")));
-        assert!(!scope.is_multi());
     }
 
     #[test]
@@ -170,14 +164,12 @@ mod tests {
         // The home account is served only when listed.
         assert!(!scope.serves(&home(), &home()));
         assert!(!scope.serves(&home(), &Location::new("111111111111", "ap-south-1")));
-        assert!(scope.is_multi());
         // Regions alone: the home account in each.
         let regions = Scope {
             accounts: Vec::new(),
             regions: vec!["us-east-1".into(), "us-west-2".into()],
         };
         assert_eq!(regions.locations(&home()).len(), 2);
-        assert!(regions.is_multi());
     }
 
     #[test]

@@ -445,4 +445,21 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn only_deferred_moves_over_the_budget_count_as_held() {
+        let with = |status: Status, reason: &str| {
+            let mut w = workspace(status, None);
+            w.reason = Some(reason.to_string());
+            w
+        };
+        let held = format!("{OVER_BUDGET}5 per hour, …");
+        let r = report(vec![
+            with(Status::Deferred, &held),
+            with(Status::Deferred, "the user is not in Code42 yet"),
+            with(Status::Skipped, &held),
+        ]);
+        let m = InvocationMetrics::of("reconcile", Some(&r), false, RequestStats::default());
+        assert_eq!(m.held_by_budget, 1);
+    }
 }

@@ -305,6 +305,38 @@ mod tests {
         let ok = FleetFilter::parse(&[], &["ws-abc123".into()], Some("  ")).unwrap();
         assert_eq!((ok.workspace_ids.len(), ok.user), (1, None));
     }
+
+    #[test]
+    fn a_first_attempt_is_not_written_into_a_work_message() {
+        let mut message = WorkMessage {
+            account: None,
+            region: None,
+            workspace_id: "ws-abc123".into(),
+            directory_id: None,
+            user_name: None,
+            reason: Origin::Backfill,
+            attempt: 0,
+        };
+        let json = serde_json::to_value(&message).unwrap();
+        assert!(json.get("attempt").is_none(), "{json}");
+        message.attempt = 2;
+        assert_eq!(serde_json::to_value(&message).unwrap()["attempt"], 2);
+    }
+
+    #[test]
+    fn fleet_runs_are_named_in_reports() {
+        let named = |action, dry_run| {
+            FleetRequest {
+                dry_run,
+                ..FleetRequest::new(action)
+            }
+            .run_name()
+        };
+        assert_eq!(named(FleetAction::Verify, false), "verify");
+        assert_eq!(named(FleetAction::Reconcile, false), "reconcile");
+        assert_eq!(named(FleetAction::Backfill, false), "backfill");
+        assert_eq!(named(FleetAction::Backfill, true), "backfill (dry run)");
+    }
 }
 
 /// One page of a listing, and the listing's total when the server says it.

@@ -274,7 +274,8 @@ impl OrgPolicy for BackupFileSelection {
         let writable =
             !a.missing.is_empty() && (a.inherited_from.is_none() || self.break_inheritance);
         let mut finding = a.describe();
-        if !a.compliant() && !writable && a.inherited_from.is_some() {
+        // (Inherited defaults are never compliant.)
+        if !writable && a.inherited_from.is_some() {
             finding.push_str(
                 "; set CODE42_BACKUP_BREAK_INHERITANCE=true to write this org's own defaults (unverified API behaviour), or add the path on the providing org",
             );
@@ -433,6 +434,80 @@ mod tests {
         assert_eq!(
             PolicyId::BackupFileSelection.as_str(),
             "backup_file_selection"
+        );
+    }
+
+    fn backup_state(provider: i64, include: &[&str]) -> PolicyState {
+        let paths: Vec<serde_json::Value> = include
+            .iter()
+            .map(|p| serde_json::json!({"@include": p}))
+            .collect();
+        PolicyState::OrgObject(OrgObject::from_wire(serde_json::json!({"data": {
+        "orgId": 1, "orgInheritDto": {"orgIdProvidingDeviceDefaults": provider},
+        "deviceDefaults": {"serviceBackupConfig": {"backupConfig": {"backupSets": [
+            {"name": "Default", "backupPaths": {"pathset": [{"@os": "Linux", "path": paths}]}}
+        ]}}}}})))
+    }
+
+    fn backup(break_inheritance: bool) -> BackupFileSelection {
+        BackupFileSelection {
+            paths: vec!["D:/Users/".into()],
+            break_inheritance,
+            publish: false,
+        }
+    }
+
+    #[test]
+    fn inherited_backup_defaults_are_written_only_when_inheritance_may_be_broken() {
+        const HINT: &str = "CODE42_BACKUP_BREAK_INHERITANCE=true";
+        // Inherited from org 7 and missing the path: not ours to write; the fix is named.
+        let inherited = backup(false).judge(1, &backup_state(7, &[]));
+        assert!(!inherited.compliant && !inherited.writable);
+        assert!(inherited.finding.contains(HINT), "{}", inherited.finding);
+        // Allowed to break inheritance: writable, no hint.
+        let broken = backup(true).judge(1, &backup_state(7, &[]));
+        assert!(broken.writable && !broken.finding.contains(HINT));
+        // The org's own defaults: writable, no hint.
+        let own = backup(false).judge(1, &backup_state(1, &[]));
+        assert!(own.writable && !own.finding.contains(HINT));
+        assert_eq!(
+            inherited.snapshot.unwrap().scope.as_deref(),
+            Some("INHERITED")
+        );
+        // The org's own and compliant: nothing to write, nothing to say.
+        let fine = backup(false).judge(1, &backup_state(1, &["D:/Users/"]));
+        assert!(fine.compliant && !fine.writable && !fine.finding.contains(HINT));
+        let snapshot = fine.snapshot.unwrap();
+        assert!(!snapshot.locked, "no set is locked");
+        assert_eq!(snapshot.scope.as_deref(), Some("ORG"));
+    }
+
+    #[test]
+    fn a_compliant_backup_selection_passes_doctor_without_devices_to_push_to() {
+        let check =
+            backup(false).doctor_check(&resolved(Some(0)), &backup_state(1, &["D:/Users/"]));
+        assert_eq!(check.result, CheckResult::Pass, "{}", check.found);
+    }
+
+    #[test]
+    fn doctor_fails_an_unreadable_watch_path_value() {
+        let stored = SettingSnapshot::from_raw("[':main', 'D:]", true, Some("ORG".into()));
+        let check = watch().doctor_check(&resolved(None), &PolicyState::Setting(Some(stored)));
+        assert_eq!(check.result, CheckResult::Fail, "{}", check.found);
+    }
+
+    #[test]
+    fn each_policy_says_where_it_lives_and_how_to_read_it() {
+        assert_eq!(PolicyId::WatchPaths.to_string(), "watch_paths");
+        assert_eq!(
+            PolicyId::BackupFileSelection.to_string(),
+            "backup_file_selection"
+        );
+        assert!(watch().read_fix().contains("Customer Cloud Admin"));
+        assert!(backup(false).read_fix().contains("GET /api/v1/Org/{id}"));
+        assert_eq!(
+            backup(false).location(),
+            "deviceDefaults.serviceBackupConfig.backupConfig.backupSets"
         );
     }
 }

@@ -544,7 +544,6 @@ pub struct Coverage {
     pub reason: Option<&'static str>,
 }
 
-/// Coverage of a checked Windows WorkSpace, given whether every org policy is compliant.
 fn none(n: &usize) -> bool {
     *n == 0
 }
@@ -553,6 +552,7 @@ fn none(n: &usize) -> bool {
 /// and counted apart (it does not make `verify` exit 2).
 pub const STANDBY: &str = "standby";
 
+/// Coverage of a checked Windows WorkSpace, given whether every org policy is compliant.
 pub fn coverage_of(w: &WorkspaceReport, org_compliant: bool) -> Coverage {
     let reason = match w.status {
         Status::Failed => Some("check_failed"),
@@ -706,5 +706,99 @@ mod tests {
                 "failed"
             ]
         );
+    }
+
+    fn org_in(status: Status) -> OrgReport {
+        OrgReport {
+            org_guid: "guid-ws".into(),
+            org_name: "WorkSpaces".into(),
+            legacy_org_id: 1003,
+            setting_key: "key".into(),
+            status,
+            before: None,
+            after: None,
+            finding: String::new(),
+            cached: false,
+            policies: Vec::new(),
+        }
+    }
+
+    /// Each cause of `verify`'s exit 2 alone is enough; none of them, no exit 2.
+    #[test]
+    fn each_cause_alone_needs_attention() {
+        let calm = || {
+            let mut r = InvocationReport::new("verify", "verify");
+            r.org = Some(org_in(Status::Compliant));
+            r.workspaces = vec![WorkspaceReport::new(Some("ws-a"), Status::Compliant)];
+            r
+        };
+        assert!(!calm().needs_attention());
+        let mut configured = calm();
+        configured.org = Some(org_in(Status::Configured));
+        assert!(!configured.needs_attention(), "a configured org is fine");
+        let mut org_drift = calm();
+        org_drift.org = Some(org_in(Status::Drift));
+        assert!(org_drift.needs_attention());
+        for status in [Status::Drift, Status::Deferred] {
+            let mut r = calm();
+            r.workspaces[0].status = status;
+            assert!(r.needs_attention(), "{status:?}");
+        }
+        let mut outside = calm();
+        outside.workspaces[0].outside_org = true;
+        assert!(outside.needs_attention());
+        let mut not_covered = calm();
+        not_covered.summary.coverage.not_covered = 1;
+        assert!(not_covered.needs_attention());
+        let mut hygiene = calm();
+        hygiene.agents = Some(AgentHygiene::default());
+        assert!(!hygiene.needs_attention(), "a clean hygiene report");
+    }
+
+    #[test]
+    fn statuses_parse_by_their_names_only() {
+        for status in Status::ALL {
+            assert_eq!(Status::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(Status::parse("Compliant"), None);
+        assert_eq!(Status::parse("ok"), None);
+    }
+
+    #[test]
+    fn the_summary_is_split_by_account_only_when_there_are_several() {
+        let in_account = |id: &str, account: &str| {
+            let mut w = WorkspaceReport::new(Some(id), Status::Compliant);
+            w.account = Some(account.into());
+            w
+        };
+        let one = Summary::of(&[
+            in_account("ws-a", "111111111111"),
+            in_account("ws-b", "111111111111"),
+        ]);
+        assert!(one.by_account.is_empty());
+        let two = Summary::of(&[
+            in_account("ws-a", "111111111111"),
+            in_account("ws-b", "222222222222"),
+        ]);
+        assert_eq!(two.by_account.len(), 2);
+        assert_eq!(two.by_account["222222222222"].total, 1);
+    }
+
+    #[test]
+    fn the_standby_count_is_shown_only_when_there_are_some() {
+        let mut coverage = CoverageSummary::default();
+        let json = serde_json::to_value(&coverage).unwrap();
+        assert!(json.get("standby").is_none(), "{json}");
+        coverage.standby = 2;
+        assert_eq!(serde_json::to_value(&coverage).unwrap()["standby"], 2);
+    }
+
+    #[test]
+    fn failed_and_skipped_workspaces_say_why_they_are_not_covered() {
+        let reason =
+            |status: Status| coverage_of(&WorkspaceReport::new(Some("ws-a"), status), true).reason;
+        assert_eq!(reason(Status::Failed), Some("check_failed"));
+        assert_eq!(reason(Status::Skipped), Some("user_inactive"));
+        assert_eq!(reason(Status::Deferred), Some("user_not_in_code42"));
     }
 }

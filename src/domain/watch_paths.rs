@@ -453,4 +453,43 @@ mod tests {
             "missing :main, D:; not locked; not set on this org (absent or inherited)"
         );
     }
+
+    #[test]
+    fn mixed_lists_keep_quoted_and_bare_items_as_written() {
+        assert_eq!(
+            parse_list(r"[C:\Temp, 'D:']").unwrap(),
+            [r"C:\Temp", "'D:'"]
+        );
+        assert_eq!(
+            parse_list(r"['D:', C:\Temp]").unwrap(),
+            ["'D:'", r"C:\Temp"]
+        );
+        // A lone quote at the end opens an item that never closes.
+        let err = parse_list(r"[C:\Temp, ']").unwrap_err();
+        assert!(err.contains("does not close"), "{err}");
+    }
+
+    #[test]
+    fn quoting_is_both_quotes_or_nothing() {
+        assert!(is_quoted("'D:'"));
+        assert!(!is_quoted("'D:"));
+        assert!(!is_quoted("D:'"));
+        assert!(!is_quoted("'"));
+        assert_eq!(unquote("'D:'"), "D:");
+        assert_eq!(unquote("'C:\\Temp'"), "C:\\Temp");
+        assert_eq!(unquote("D:"), "D:");
+        assert_eq!(unquote("'"), "'");
+    }
+
+    #[test]
+    fn an_unparsable_setting_still_says_whether_it_is_locked_on_the_org() {
+        let desired = ["D:".to_string()];
+        let locked = SettingSnapshot::from_raw(r"[C:\Temp, ']", true, Some("ORG".into()));
+        let a = assess(Some(&locked), &desired);
+        assert!(a.unparsable.is_some());
+        assert!(!a.unlocked && !a.not_set_on_org);
+        let open = SettingSnapshot::from_raw(r"[C:\Temp, ']", false, Some("INHERITED".into()));
+        let a = assess(Some(&open), &desired);
+        assert!(a.unlocked && a.not_set_on_org);
+    }
 }

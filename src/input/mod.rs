@@ -725,6 +725,39 @@ mod tests {
         assert!(err.to_string().contains("RebootWorkspaces"), "{err}");
     }
 
+    /// Every kind of event is acted on where it came from (and a sign-in
+    /// carries its event's id into the ledger).
+    #[test]
+    fn every_event_kind_is_located_where_it_came_from() {
+        let member = Location::new("111111111111", "eu-west-2");
+        let at_member = |name: &str| {
+            let mut v = event(name);
+            v["account"] = member.account.clone().into();
+            v["region"] = member.region.clone().into();
+            parse_input(&v).unwrap()
+        };
+        let Input::TerminateWorkspaces(call) = at_member("terminate-workspaces.json") else {
+            panic!()
+        };
+        assert_eq!(call.location.as_ref(), Some(&member));
+        let Input::Recheck(call) = at_member("rebuild-workspaces.json") else {
+            panic!()
+        };
+        assert_eq!(call.location.as_ref(), Some(&member));
+        let Input::Access(target) = at_member("workspaces-access.json") else {
+            panic!()
+        };
+        assert_eq!(target.location.as_ref(), Some(&member));
+        let id = event("workspaces-access.json")["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            target.source.as_deref(),
+            Some(format!("event {id}").as_str())
+        );
+    }
+
     #[test]
     fn terminate_events_name_the_terminated_workspaces_only() {
         let Input::TerminateWorkspaces(call) =
