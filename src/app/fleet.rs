@@ -6,6 +6,7 @@
 //! WorkSpace whose planning failed is never applied in the same run, and a
 //! queue receives at most the cap of WorkSpaces that can lead to a move.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -37,38 +38,46 @@ use super::reconcile::{Pass, RunOutcome};
 /// reads its directories at most 4 at a time (adapters::aws).
 const LOCATIONS_AT_ONCE: usize = 16;
 
-/// Where a user's WorkSpaces are: location, directory, user (lower case).
-type UserKey = (Location, Option<String>, Option<String>);
+/// Where a user's WorkSpaces are: location, directory, user (lower case),
+/// borrowed from the listing.
+type UserKey<'a> = (&'a Location, Option<&'a str>, Option<Cow<'a, str>>);
 
-fn user_key(info: &WorkspaceInfo) -> UserKey {
-    (
-        info.location.clone(),
-        info.directory_id.clone(),
-        info.user_name.as_deref().map(str::to_lowercase),
-    )
+fn user_key(info: &WorkspaceInfo) -> UserKey<'_> {
+    let user = info.user_name.as_deref().map(|u| {
+        if u.chars().any(char::is_uppercase) {
+            Cow::Owned(u.to_lowercase())
+        } else {
+            Cow::Borrowed(u)
+        }
+    });
+    (&info.location, info.directory_id.as_deref(), user)
 }
 
-/// Each user's computer names in a complete listing: what a move would
-/// otherwise look up with one DescribeWorkspaces per user. A user with one
-/// WorkSpace shares one empty list (the check adds the WorkSpace's own name):
-/// most users of a 100,000-WorkSpace fleet then cost nothing here.
-fn hosts_by_user(listed: &[WorkspaceInfo]) -> HashMap<UserKey, Arc<Vec<String>>> {
-    let mut hosts: HashMap<UserKey, Vec<String>> = HashMap::new();
+/// For each listed WorkSpace, the computer names of its user's WorkSpaces
+/// in a complete listing: what a move would otherwise look up with one
+/// DescribeWorkspaces per user. A user with one WorkSpace shares one empty
+/// list (the check adds the WorkSpace's own name): most users of a
+/// 100,000-WorkSpace fleet then cost nothing here.
+fn hosts_by_user(listed: &[WorkspaceInfo]) -> Vec<Arc<Vec<String>>> {
+    let mut hosts: HashMap<UserKey<'_>, Vec<&str>> = HashMap::new();
     for info in listed {
         if let Some(name) = &info.computer_name {
-            hosts.entry(user_key(info)).or_default().push(name.clone());
+            hosts.entry(user_key(info)).or_default().push(name);
         }
     }
     let only_their_own = Arc::new(Vec::new());
-    hosts
-        .into_iter()
-        .map(|(k, v)| {
-            let shared = if v.len() < 2 {
-                only_their_own.clone()
-            } else {
-                Arc::new(v)
-            };
-            (k, shared)
+    let shared: HashMap<&UserKey<'_>, Arc<Vec<String>>> = hosts
+        .iter()
+        .filter(|(_, names)| names.len() > 1)
+        .map(|(key, names)| (key, Arc::new(names.iter().map(|n| n.to_string()).collect())))
+        .collect();
+    listed
+        .iter()
+        .map(|info| {
+            shared
+                .get(&user_key(info))
+                .cloned()
+                .unwrap_or_else(|| only_their_own.clone())
         })
         .collect()
 }
@@ -320,8 +329,8 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         progress: &dyn FleetProgress,
     ) -> Result<(Vec<Target>, Vec<Unreachable>), InvocationError> {
         let (listed, unreachable) = self.list_fleet(&request.filter, progress).await?;
-        let hosts = (request.filter.workspace_ids.is_empty() && request.filter.user.is_none())
-            .then(|| hosts_by_user(&listed));
+        let complete = request.filter.workspace_ids.is_empty() && request.filter.user.is_none();
+        let mut hosts = complete.then(|| hosts_by_user(&listed).into_iter());
         let origin = match request.action {
             FleetAction::Reconcile => Origin::Reconcile,
             _ => Origin::Backfill,
@@ -331,12 +340,11 @@ impl<W: Workspaces, C: Code42Service, Q: WorkQueue> App<W, C, Q> {
         // Sized to the listing (a 100,000-WorkSpace run does not grow it by doubling).
         let mut targets = Vec::with_capacity(listed.len());
         targets.extend(listed.into_iter().filter_map(|info| {
+                // One entry per listed WorkSpace, taken in step.
+                let user_hosts = hosts.as_mut().and_then(Iterator::next);
                 let id = WorkspaceId::parse(&info.workspace_id)
                     .inspect_err(|e| tracing::error!(error = %e, "DescribeWorkspaces returned an invalid id; ignored"))
                     .ok()?;
-                let user_hosts = hosts
-                    .as_ref()
-                    .map(|hosts| hosts.get(&user_key(&info)).cloned().unwrap_or_default());
                 Some(Target {
                     // Where it is comes with it (`described`).
                     location: None,

@@ -2,7 +2,7 @@
 //! each WorkSpace, a bounded number at a time, reports in input order.
 
 use std::borrow::Borrow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use futures::StreamExt;
 use tokio::time::Instant;
@@ -17,7 +17,7 @@ use crate::ports::{Clock, Code42, Workspaces};
 use super::cache::OrgCache;
 use super::ledger::RunLedger;
 use super::org::OrgCheck;
-use super::snapshot::{Code42Snapshot, read_users};
+use super::snapshot::{Code42Snapshot, ConsumedSnapshot, read_users};
 use super::workspace::{Checked, WorkspaceCheck, move_not_made};
 
 pub struct Reconciler<'a, W, C> {
@@ -205,15 +205,16 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         &self,
         check: &WorkspaceCheck<'_, W, C>,
         targets: &[impl Borrow<Target>],
-    ) -> Result<Option<Code42Snapshot>, InvocationError> {
-        let mut wanted = HashSet::new();
+    ) -> Result<Option<ConsumedSnapshot>, InvocationError> {
+        // Each username the targets map to, and how many map to it.
+        let mut wanted: HashMap<String, usize> = HashMap::new();
         for target in targets {
             if let Some(username) = check.expected_username(target.borrow()).await {
-                wanted.insert(username.to_lowercase());
+                *wanted.entry(username.to_lowercase()).or_default() += 1;
             }
         }
         let code42 = &self.config.code42;
-        let keep = |user: &Code42User| wanted.contains(&user.username.to_lowercase());
+        let keep = |user: &Code42User| wanted.contains_key(&user.username.to_lowercase());
         match Code42Snapshot::read_kept(
             self.code42,
             code42.users_page_size,
@@ -222,7 +223,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
         )
         .await
         {
-            Ok(snapshot) => Ok(Some(snapshot)),
+            Ok(snapshot) => Ok(Some(ConsumedSnapshot::new(snapshot, wanted))),
             Err(e) if e.global() => Err(e.into()),
             Err(e) => {
                 tracing::warn!(error = %e, "bulk reads failed; looking users up one by one");

@@ -132,6 +132,43 @@ impl Code42Snapshot {
     }
 }
 
+/// A planning pass's bulk read: each user (with their agents) handed out as
+/// many times as WorkSpaces map to them, then forgotten, so the read shrinks
+/// as the pass's results grow (a 100,000-WorkSpace verify does not hold both).
+pub struct ConsumedSnapshot {
+    inner: std::sync::Mutex<(Code42Snapshot, HashMap<String, usize>)>,
+}
+
+impl ConsumedSnapshot {
+    /// `uses`: lower-cased username -> how many WorkSpaces map to that user.
+    pub fn new(snapshot: Code42Snapshot, uses: HashMap<String, usize>) -> Self {
+        Self {
+            inner: std::sync::Mutex::new((snapshot, uses)),
+        }
+    }
+
+    /// The user and their active agents; None when the read did not have them.
+    pub fn take(&self, username: &str) -> Option<(Code42User, Vec<Code42Agent>)> {
+        let key = username.to_lowercase();
+        let mut inner = self.inner.lock().unwrap();
+        let (snapshot, uses) = &mut *inner;
+        let left = uses.get_mut(&key).map(|n| {
+            *n = n.saturating_sub(1);
+            *n
+        });
+        if left == Some(0) {
+            uses.remove(&key);
+            let user = snapshot.users.remove(&key)?;
+            let agents = snapshot.agents.remove(&user.user_id).unwrap_or_default();
+            Some((user, agents))
+        } else {
+            let user = snapshot.users.get(&key)?.clone();
+            let agents = snapshot.agents(&user.user_id);
+            Some((user, agents))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +217,28 @@ mod tests {
         assert!(ids("u2").is_empty(), "a dropped user's agents are not held");
         assert_eq!(ids("u3"), ["agent-ws-c"]);
         assert_eq!(snapshot.all_agents().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_user_is_handed_out_once_per_workspace_then_forgotten() {
+        let fake = code42(
+            vec![user("u1", "Twice@corp.example.com", "guid-default")],
+            None,
+        );
+        fake.0.lock().unwrap().agents = vec![("u1".into(), agent_on("ws-a", "1.4.0"))];
+        let snapshot = Code42Snapshot::read(&fake, 10, 10).await.unwrap();
+        let consumed = ConsumedSnapshot::new(
+            snapshot,
+            HashMap::from([("twice@corp.example.com".to_string(), 2)]),
+        );
+        for _ in 0..2 {
+            let (user, agents) = consumed.take("TWICE@corp.example.com").unwrap();
+            assert_eq!((user.user_id.as_str(), agents.len()), ("u1", 1));
+        }
+        assert!(
+            consumed.take("twice@corp.example.com").is_none(),
+            "forgotten after its uses"
+        );
+        assert!(consumed.take("nobody@corp.example.com").is_none());
     }
 }

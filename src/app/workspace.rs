@@ -20,7 +20,7 @@ use crate::error::{AwsError, Code42Error};
 use crate::ports::{Code42, Workspaces};
 
 use super::ledger::{Budgeted, RunLedger, Subject};
-use super::snapshot::Code42Snapshot;
+use super::snapshot::ConsumedSnapshot;
 
 const MOVE_ATTEMPTS: u32 = 3;
 
@@ -69,7 +69,7 @@ pub struct WorkspaceCheck<'a, W, C> {
     pub workspaces: &'a W,
     pub code42: &'a C,
     /// Users and agents read in bulk (planning passes of large fleets).
-    pub snapshot: Option<&'a Code42Snapshot>,
+    pub snapshot: Option<&'a ConsumedSnapshot>,
     /// Read each moved user back; false when the pass confirms its moves
     /// together afterwards (`Reconciler::confirm_moves`).
     pub read_back_moves: bool,
@@ -178,15 +178,13 @@ impl<W: Workspaces, C: Code42> WorkspaceCheck<'_, W, C> {
         report.code42_username = Some(username.clone());
         // From the snapshot when it has the user; a user it misses (created
         // mid-run) is still looked up directly.
-        let known = self.snapshot.and_then(|s| s.user(&username)).cloned();
-        let from_snapshot = known.is_some();
-        let user = match known {
-            Some(user) => Some(user),
-            None => self.code42.find_user(&username).await?,
+        let (user, read_agents) = match self.snapshot.and_then(|s| s.take(&username)) {
+            Some((user, agents)) => (Some(user), Some(agents)),
+            None => (self.code42.find_user(&username).await?, None),
         };
-        let agents = match (&user, self.snapshot) {
-            (Some(u), Some(snapshot)) if from_snapshot => Some(Ok(snapshot.agents(&u.user_id))),
-            (Some(u), _) => Some(self.code42.list_agents(&u.user_id).await),
+        let agents = match (&user, read_agents) {
+            (Some(_), Some(listed)) => Some(Ok(listed)),
+            (Some(u), None) => Some(self.code42.list_agents(&u.user_id).await),
             (None, _) => None,
         };
         report.agent = Some(Box::new(self.agent(agents.as_ref(), &info)?));
