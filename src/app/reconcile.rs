@@ -152,6 +152,7 @@ impl<W: Workspaces, C: Code42> Reconciler<'_, W, C> {
             ..check
         };
         let mut results = self.check_each(&check, targets, &org).await;
+        tracing::info!(pass = ?self.pass, workspaces = results.len(), "checked");
         // The bulk read has served its purpose: freed before the reports are made.
         drop(snapshot);
         if confirm_later {

@@ -76,14 +76,16 @@ impl Code42Snapshot {
                 read.1 += page.len();
                 for (user_id, agent) in page {
                     if agent.active && kept_ids.contains(user_id.as_str()) {
-                        agents.entry(user_id).or_default().push(agent);
+                        // Most users have one agent: room for exactly what arrives
+                        // (a first push would make room for four).
+                        let theirs = agents.entry(user_id).or_default();
+                        theirs.reserve_exact(1);
+                        theirs.push(agent);
                     }
                 }
             },
         )
         .await?;
-        // Most users have one agent: no room kept for four.
-        agents.values_mut().for_each(Vec::shrink_to_fit);
         snapshot.agents = agents;
         tracing::info!(
             users_read = read.0,

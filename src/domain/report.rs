@@ -367,31 +367,27 @@ pub struct CoverageSummary {
 impl Summary {
     /// The counts, and per account when the WorkSpaces are in more than one.
     pub fn of(workspaces: &[WorkspaceReport]) -> Self {
-        let mut by_account: BTreeMap<String, Vec<WorkspaceReport>> = BTreeMap::new();
+        // Rows grouped by reference: a 100,000-WorkSpace report is not copied to be counted.
+        let mut by_account: BTreeMap<&str, Vec<&WorkspaceReport>> = BTreeMap::new();
         for w in workspaces {
             if let Some(account) = &w.account {
-                by_account
-                    .entry(account.clone())
-                    .or_default()
-                    .push(w.clone());
+                by_account.entry(account).or_default().push(w);
             }
         }
         let mut summary = Self::counts(workspaces);
         if by_account.len() > 1 {
             summary.by_account = by_account
                 .into_iter()
-                .map(|(account, rows)| (account, Self::counts(&rows)))
+                .map(|(account, rows)| (account.to_string(), Self::counts(rows)))
                 .collect();
         }
         summary
     }
 
-    fn counts(workspaces: &[WorkspaceReport]) -> Self {
-        let mut s = Summary {
-            total: workspaces.len(),
-            ..Summary::default()
-        };
+    fn counts<'a>(workspaces: impl IntoIterator<Item = &'a WorkspaceReport>) -> Self {
+        let mut s = Summary::default();
         for w in workspaces {
+            s.total += 1;
             *match w.status {
                 Status::Configured => &mut s.configured,
                 Status::Compliant => &mut s.compliant,
