@@ -47,6 +47,8 @@ FLEET_REGIONS=${FLEET_REGIONS:-3}
 FLEET_USERS=${FLEET_USERS:-200000}
 FLEET_AGENTS=${FLEET_AGENTS:-120000}
 WS_LATENCY_MS=${WS_LATENCY_MS:-20}
+# Users per page in (f), both sides (the tool's default is the incydr SDK's 100).
+FLEET_USERS_PAGE_SIZE=${FLEET_USERS_PAGE_SIZE:-500}
 BIN=${BIN:-target/release/workspaces-code42}
 
 scripts/setup.sh
@@ -182,11 +184,12 @@ find "$work/fleet" -name 'spec-*.json' -print0 \
 curl -s -X POST "$MOTO/_launcher/config" -d "{\"workspaces_latency_ms\": $WS_LATENCY_MS}" > /dev/null
 fleet=(--accounts "$fleet_accounts" --regions "$fleet_regions")
 tenant "$LATENCY_MS" 0 "$work/fleet-seed.json"
-measure f-rust "$BIN" verify "${fleet[@]}" --output json --timeout 7200
+CODE42_USERS_PAGE_SIZE=$FLEET_USERS_PAGE_SIZE measure f-rust "$BIN" verify "${fleet[@]}" --output json --timeout 7200
 stop_last
 if [[ -z ${SKIP_PYTHON:-} ]]; then
   tenant "$LATENCY_MS" 0 "$work/fleet-seed.json"
-  CODE42_ACCOUNTS=$fleet_accounts CODE42_REGIONS=$fleet_regions measure f-python "${py[@]}" fleet-verify
+  CODE42_ACCOUNTS=$fleet_accounts CODE42_REGIONS=$fleet_regions CODE42_USERS_PAGE_SIZE=$FLEET_USERS_PAGE_SIZE \
+    measure f-python "${py[@]}" fleet-verify
   stop_last
 fi
 curl -s -X POST "$MOTO/_launcher/config" -d '{"workspaces_latency_ms": 0}' > /dev/null
@@ -212,10 +215,10 @@ zip_size="(skipped)"
 for row in $(grep -o . <<< "$ROWS"); do "row_$row"; done
 
 .venv/bin/python - "$work" "$N" "$USERS" "$AGENTS" "$MOVES" "$RATE" "$LATENCY_MS" "$WORKERS" "$zip_size" \
-  "$FLEET_N" "$FLEET_ACCOUNTS" "$FLEET_REGIONS" "$FLEET_USERS" "$FLEET_AGENTS" "$WS_LATENCY_MS" <<'PY'
+  "$FLEET_N" "$FLEET_ACCOUNTS" "$FLEET_REGIONS" "$FLEET_USERS" "$FLEET_AGENTS" "$WS_LATENCY_MS" "$FLEET_USERS_PAGE_SIZE" <<'PY'
 import json, sys
 (work, n, users, agents, moves, rate, latency, workers, zip_size,
- fleet_n, fleet_accounts, fleet_regions, fleet_users, fleet_agents, ws_latency) = sys.argv[1:]
+ fleet_n, fleet_accounts, fleet_regions, fleet_users, fleet_agents, ws_latency, users_page) = sys.argv[1:]
 import math, os
 def row(name):
     if not os.path.exists(f"{work}/{name}"):
@@ -240,18 +243,18 @@ bound = lambda r: max(0.0, r[2] - float(rate)) / float(rate)
 ratio = lambda r: f"{r[0] / bound(r):.2f}×" if bound(r) > 0 else "within the initial burst"
 print(f"| (c) backfill, {int(moves):,} moves, {latency} ms/call, limit {rate}/s | {c_r[0]:.1f} s (bound {bound(c_r):.1f} s: {ratio(c_r)}), {c_r[2]:,} requests, {c_r[3]} × 429 ({100*c_r[3]/max(1,c_r[2]):.2f} %); {summary('c-rust')} | {c_p[0]:.1f} s (bound {bound(c_p):.1f} s), {c_p[2]:,} requests, {c_p[3]} × 429; {summary('c-python')} | {c_p[0]/c_r[0]:.1f}× |")
 print(f"| (d) arm64 Lambda zip | {zip_size} | — | |")
-# (f): Code42 pages at the sizes both sides ask for (users 100, agents 500);
+# (f): Code42 pages at the sizes both sides ask for (users FLEET_USERS_PAGE_SIZE, agents 500);
 # WorkSpaces: every location's pages of 25, its directory look-up.
 f_r, f_p = row("f-rust"), row("f-python")
 locations = int(fleet_accounts) * int(fleet_regions)
 per_location = [int(fleet_n) // locations + (1 if k < int(fleet_n) % locations else 0) for k in range(locations)]
-code42_bound = math.ceil(int(fleet_users) / 100) + math.ceil(int(fleet_agents) / 500) + 100
+code42_bound = math.ceil(int(fleet_users) / int(users_page)) + math.ceil(int(fleet_agents) / 500) + 100
 workspaces_bound = sum(max(1, math.ceil(c / 25)) for c in per_location) + locations + 100
 def fleet(r, name):
     return (f"{r[0]:.1f} s, {r[1]:.0f} MB peak RSS, {r[2]:,} Code42 requests (bound {code42_bound:,}), "
             f"{r[5]:,} WorkSpaces calls (bound {workspaces_bound:,}); {summary(name)}")
 print(f"| (f) verify {int(fleet_n):,} WorkSpaces in {fleet_accounts} accounts × {fleet_regions} regions "
-      f"(WorkSpaces 25/page, {ws_latency} ms/call; Code42 {int(fleet_users):,} users, {int(fleet_agents):,} agents, {latency} ms/call) "
+      f"(WorkSpaces 25/page, {ws_latency} ms/call; Code42 {int(fleet_users):,} users {users_page}/page, {int(fleet_agents):,} agents 500/page, {latency} ms/call) "
       f"| {fleet(f_r, 'f-rust')} | {fleet(f_p, 'f-python')} | {f_p[0]/f_r[0]:.1f}× |")
 e_plain, e_ledger, e_verify = row("e-plain"), row("e-ledger"), row("e-verify")
 per_move = (e_ledger[0] - e_plain[0]) * 1000 / max(1, int(moves))

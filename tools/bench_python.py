@@ -156,7 +156,8 @@ def fleet_verify(code42, org, workers):
         for found_names, found in pool.map(lambda at: list_location(*at, role), locations):
             names.update(found_names)
             workspaces.extend(found)
-    users = {u["username"].lower(): u for u in code42.iter_all("/v1/users", "users", 100)}
+    page_size = int(os.environ.get("CODE42_USERS_PAGE_SIZE", "100"))
+    users = {u["username"].lower(): u for u in code42.iter_all("/v1/users", "users", page_size)}
     hosts = {(a.get("name") or "").lower() for a in code42.iter_all("/v1/agents", "agents", 500, active="true")}
     statuses = []
     for w in workspaces:
