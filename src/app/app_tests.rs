@@ -609,6 +609,43 @@ async fn a_creation_event_succeeds_while_the_agent_is_not_there_yet() {
 }
 
 #[tokio::test]
+async fn a_users_other_workspace_in_the_listing_is_not_one_of_their_other_devices() {
+    let c42 = code42(
+        vec![user("1", "a@corp.example.com", "guid-default")],
+        Some(COMPLIANT),
+    );
+    {
+        let mut s = c42.0.lock().unwrap();
+        for host in ["ws-a", "ws-b", "ws-laptop"] {
+            s.agents.push(("1".into(), agent_on(host, "2.0")));
+        }
+    }
+    let app = app(
+        config(&[]),
+        workspaces(&[("ws-a", "a", "WINDOWS_10"), ("ws-b", "A", "WINDOWS_10")]),
+        c42,
+    );
+    let dry = FleetRequest {
+        dry_run: true,
+        ..backfill(5, false)
+    };
+    let report = app.fleet(&dry, deadline(), &NoProgress).await.unwrap();
+    assert_eq!(report.workspaces.len(), 2);
+    for w in &report.workspaces {
+        let crate::domain::report::Action::MoveUser { other_devices, .. } = &w.actions[0] else {
+            panic!("expected a move: {w:?}")
+        };
+        // Only the laptop: the user's other WorkSpace (its name in another case) is theirs too.
+        assert_eq!(
+            other_devices,
+            &["WSAMZN-LAPTOP.corp.example.com".to_string()],
+            "{:?}",
+            w.workspace_id
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_move_reports_the_users_other_devices_or_skips_them_when_asked() {
     let setup = |extra: &[(&str, &str)]| {
         let c42 = code42(

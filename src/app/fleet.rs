@@ -59,27 +59,28 @@ fn user_key(info: &WorkspaceInfo) -> UserKey<'_> {
 /// list (the check adds the WorkSpace's own name): most users of a
 /// 100,000-WorkSpace fleet then cost nothing here.
 fn hosts_by_user(listed: &[WorkspaceInfo]) -> Vec<Arc<Vec<String>>> {
-    let mut hosts: HashMap<UserKey<'_>, Vec<&str>> = HashMap::new();
-    for info in listed {
-        if let Some(name) = &info.computer_name {
-            hosts.entry(user_key(info)).or_default().push(name);
+    // Each user's WorkSpaces (with a computer name), by position in the listing.
+    let mut by_user: HashMap<UserKey<'_>, Vec<usize>> = HashMap::new();
+    for (i, info) in listed.iter().enumerate() {
+        if info.computer_name.is_some() {
+            by_user.entry(user_key(info)).or_default().push(i);
         }
     }
+    // Shared on purpose: one empty list for every user with one WorkSpace.
     let only_their_own = Arc::new(Vec::new());
-    let shared: HashMap<&UserKey<'_>, Arc<Vec<String>>> = hosts
-        .iter()
-        .filter(|(_, names)| names.len() > 1)
-        .map(|(key, names)| (key, Arc::new(names.iter().map(|n| n.to_string()).collect())))
-        .collect();
-    listed
-        .iter()
-        .map(|info| {
-            shared
-                .get(&user_key(info))
-                .cloned()
-                .unwrap_or_else(|| only_their_own.clone())
-        })
-        .collect()
+    let mut hosts = vec![only_their_own; listed.len()];
+    for theirs in by_user.values().filter(|theirs| theirs.len() > 1) {
+        let names: Arc<Vec<String>> = Arc::new(
+            theirs
+                .iter()
+                .filter_map(|&i| listed[i].computer_name.clone())
+                .collect(),
+        );
+        for &i in theirs {
+            hosts[i] = names.clone();
+        }
+    }
+    hosts
 }
 
 /// Progress callbacks for long runs (the CLI's progress bar): each pass
